@@ -1,0 +1,151 @@
+"""Device addresses as technicians type them: a host, a range, or one explicit endpoint URL.
+
+The CLI and the GUI accept the same strings (DESIGN.md, "Devices, hosts and endpoints").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+MAX_RANGE_HOSTS = 65536  # a /16; larger ranges are almost always a typo
+
+
+class AddressError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PortProfile:
+    """Where a host's endpoints listen; the defaults are the real firmware's ports."""
+
+    api: int = 4028
+    web: int = 80
+    ssh: int = 22
+    whatsminer: int = 4028
+
+    @classmethod
+    def parse(cls, text: str | None) -> PortProfile:
+        """``api=4028,web=8080,ssh=2222`` overrides the named ports."""
+        if not text:
+            return cls()
+        values: dict[str, int] = {}
+        for part in text.split(","):
+            name, sep, number = part.partition("=")
+            name = name.strip()
+            if not sep or name not in cls.__dataclass_fields__:
+                raise AddressError(f"bad port setting {part!r}: use api=PORT,web=PORT,ssh=PORT")
+            values[name] = _port(number.strip(), part)
+        return cls(**values)
+
+    def to_text(self) -> str:
+        return f"api={self.api},web={self.web},ssh={self.ssh}"
+
+
+@dataclass(frozen=True)
+class HostTarget:
+    """Every endpoint the port profile finds on one host."""
+
+    host: str
+
+    @property
+    def address(self) -> str:
+        return self.host
+
+
+@dataclass(frozen=True)
+class RangeTarget:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+
+    @property
+    def address(self) -> str:
+        return str(self.network)
+
+    def hosts(self) -> list[str]:
+        if self.network.num_addresses == 1:
+            return [str(self.network.network_address)]
+        return [str(h) for h in self.network.hosts()]
+
+
+@dataclass(frozen=True)
+class EndpointTarget:
+    """One explicitly named endpoint, e.g. ``ssh://root@10.0.4.17:2222``."""
+
+    kind: str  # api | web | whatsminer | ssh | serial
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    text: str
+
+    @property
+    def address(self) -> str:
+        return self.text
+
+
+Target = HostTarget | RangeTarget | EndpointTarget
+
+_SCHEMES = {"cgminer": ("api", 4028), "antminer+http": ("web", 80),
+            "whatsminer": ("whatsminer", 4028), "ssh": ("ssh", 22)}
+
+
+def _port(text: str, context: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise AddressError(f"bad port in {context!r}")
+    return int(text)
+
+
+def parse_address(text: str) -> Target:
+    text = text.strip()
+    if not text:
+        raise AddressError("empty address")
+    if "://" in text:
+        return _parse_url(text)
+    if "/" in text:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise AddressError(f"{text!r} is not a host, range (CIDR) or endpoint URL") from None
+        if net.num_addresses > MAX_RANGE_HOSTS:
+            raise AddressError(f"range {text} has {net.num_addresses} addresses; the limit is {MAX_RANGE_HOSTS}")
+        return RangeTarget(net)
+    _check_host(text)
+    return HostTarget(text)
+
+
+def _check_host(host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if not host or len(host) > 253 or not all(
+        label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels
+    ):
+        raise AddressError(f"{host!r} is not a valid host name or IP address")
+
+
+def _parse_url(text: str) -> EndpointTarget:
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        known = ", ".join(f"{s}://" for s in _SCHEMES)
+        raise AddressError(f"unknown scheme {scheme}:// in {text!r}; known: {known}")
+    kind, default_port = _SCHEMES[scheme]
+    host = parts.hostname
+    if not host:
+        raise AddressError(f"no host in {text!r}")
+    _check_host(host)
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise AddressError(f"bad port in {text!r}") from None
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    # Never keep the password in the address that reaches logs and screens.
+    shown = f"{scheme}://{user + '@' if user else ''}{host}:{port}"
+    return EndpointTarget(kind, host, port, user, password, shown)

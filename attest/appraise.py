@@ -1,0 +1,327 @@
+"""Appraisal: Evidence x signed manifests x station policy -> per-category status, reasons, verdict.
+
+The verdict never claims more than the evidence supports: firmware only *reported* by the running
+firmware is at best WARNING, and anything we could not check is UNKNOWN, never UNTRUSTED.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from attest.evidence import Assurance, Evidence, normalise_mac
+from attest.manifest import FirmwareRelease, Manifest, ManifestEntry
+from attest.policy import Policy
+from attest.verdict import CATEGORIES, Reason, Status, Verdict, reason
+
+_DISPLAY_ORDER = ("firmware", "hardware", "identity", "provenance", "configuration", "evidence")
+
+
+@dataclass(frozen=True)
+class Appraisal:
+    address: str
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    categories: dict[str, Status]
+    evidence: Evidence
+    manifest: Manifest | None = None
+    entry: ManifestEntry | None = None
+    policy_digest: str = ""
+
+    @property
+    def top_reason(self) -> Reason | None:
+        """The reason that decided the verdict: the most severe, firmware first among equals."""
+        order = {Status.CONTRAINDICATED: 0, Status.NONE: 1, Status.WARNING: 2, Status.AFFIRMING: 3}
+        if self.verdict is not Verdict.UNKNOWN:
+            order[Status.NONE] = 4  # could-not-check notes never outrank what was checked
+        rank = {c: i for i, c in enumerate(_DISPLAY_ORDER)}
+        return min(self.reasons, key=lambda r: (order[r.status], rank.get(r.category, 99)),
+                   default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI contract's verify line (extend, never rename)."""
+        return {
+            "address": self.address,
+            "verdict": self.verdict.value,
+            "reasons": [r.to_json() for r in self.reasons],
+            "categories": {k: v.value for k, v in self.categories.items()},
+            "claims": self.evidence.claims_json(),
+            "identity_sha256": self.evidence.identity_sha256(),
+            "manifest": None if self.manifest is None else {
+                "issuer": self.manifest.issuer,
+                "sequence": self.manifest.sequence,
+                "digest": self.manifest.digest,
+            },
+            "policy_digest": self.policy_digest,
+            "problems": [p.to_json() for p in self.evidence.problems],
+        }
+
+
+@dataclass
+class _Findings:
+    reasons: list[Reason] = field(default_factory=list)
+
+    def add(self, code: str, detail: str = "", *, expected: str | None = None,
+            found: str | None = None) -> None:
+        self.reasons.append(reason(code, detail, expected=expected, found=found))
+
+
+def appraise_batch(evidences: Sequence[Evidence], manifests: Sequence[Manifest],
+                   policy: Policy) -> list[Appraisal]:
+    """Appraise a whole batch: a serial or MAC seen on two units flags both as clones."""
+    seen: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for ev in evidences:
+        for key in _clone_keys(ev):
+            seen[key].append(ev.address)
+    results = []
+    for ev in evidences:
+        others = sorted({addr for key in _clone_keys(ev) for addr in seen[key] if addr != ev.address})
+        results.append(appraise(ev, manifests, policy, clone_addresses=others))
+    return results
+
+
+def _clone_keys(ev: Evidence) -> list[tuple[str, str]]:
+    keys = []
+    serial = ev.value("unit.serial")
+    if serial:
+        keys.append(("serial", str(serial)))
+    mac = normalise_mac(_str(ev.value("net.mac")))
+    if mac:
+        keys.append(("mac", mac))
+    return keys
+
+
+def appraise(ev: Evidence, manifests: Sequence[Manifest], policy: Policy, *,
+             clone_addresses: Sequence[str] = ()) -> Appraisal:
+    f = _Findings()
+    for problem in ev.problems:
+        f.add(problem.code, f"{problem.endpoint}: {problem.detail}")
+    serial = _str(ev.value("unit.serial"))
+    manifest, entry = _find_entry(ev, serial, manifests)
+    if not manifests:
+        f.add("NO_MANIFEST")
+    elif serial is None and entry is None:
+        f.add("IDENTITY_NOT_READ")
+    elif entry is None or manifest is None:
+        f.add("DEVICE_NOT_IN_MANIFEST", f"serial {serial}", found=serial)
+    else:
+        _identity(ev, entry, f)
+        _hardware(ev, entry, f)
+        _firmware(ev, entry, manifest, manifests, f)
+        _configuration(ev, policy, f)
+        _provenance(manifest, entry, policy, f)
+    if clone_addresses:
+        f.add("SERIAL_CLONED", "same serial or MAC as " + ", ".join(clone_addresses))
+    if entry is None and manifests and serial is not None:
+        # Device checks that need no manifest entry still run: a backdoor is a backdoor.
+        _indicators(ev, f)
+    categories = _categories(f.reasons)
+    verdict = _verdict(ev, f.reasons, categories, identified=entry is not None)
+    return Appraisal(ev.address, verdict, tuple(f.reasons), categories, ev, manifest, entry,
+                     policy.digest)
+
+
+def _find_entry(ev: Evidence, serial: str | None,
+                manifests: Sequence[Manifest]) -> tuple[Manifest | None, ManifestEntry | None]:
+    fingerprint = ev.identity_sha256()
+    for manifest in manifests:
+        entry = manifest.entry_for_serial(serial) if serial else None
+        if entry is None and fingerprint:
+            entry = manifest.entry_for_identity(fingerprint)
+        if entry is not None:
+            return manifest, entry
+    return None, None
+
+
+def _identity(ev: Evidence, entry: ManifestEntry, f: _Findings) -> None:
+    ok = True
+    model = _str(ev.value("unit.model"))
+    if model is not None and entry.model and model.strip().lower() != entry.model.strip().lower():
+        f.add("MODEL_MISMATCH", expected=entry.model, found=model)
+        ok = False
+    mac = normalise_mac(_str(ev.value("net.mac")))
+    if entry.mac and mac and normalise_mac(entry.mac) != mac:
+        f.add("MAC_MISMATCH", expected=normalise_mac(entry.mac), found=mac)
+        ok = False
+    if entry.serial is None and entry.identity_sha256:
+        found = ev.identity_sha256()
+        if found != entry.identity_sha256:
+            f.add("IDENTITY_FINGERPRINT_MISMATCH", expected=entry.identity_sha256, found=found)
+            ok = False
+    for name in ("unit.serial", "net.mac", "unit.model"):
+        values = {_norm(name, c.value): c.source for c in ev.claims if c.name == name and c.value is not None}
+        if len(values) > 1:
+            f.add("CLAIMS_DISAGREE", f"{name}: " + "; ".join(f"{v} from {s}" for v, s in values.items()))
+            ok = False
+    if ok:
+        f.add("IDENTITY_MATCHES_MANIFEST", f"serial {entry.serial or ev.value('unit.serial')}")
+
+
+def _norm(name: str, value: object) -> str:
+    text = str(value).strip()
+    return (normalise_mac(text) or text) if name == "net.mac" else text
+
+
+def _hardware(ev: Evidence, entry: ManifestEntry, f: _Findings) -> None:
+    bad = False
+    unread: list[str] = []
+    board = _str(ev.value("control_board.serial"))
+    if entry.control_board_serial:
+        if board is None:
+            unread.append("control board serial")
+        elif board != entry.control_board_serial:
+            f.add("CONTROL_BOARD_SERIAL_MISMATCH", expected=entry.control_board_serial, found=board)
+            bad = True
+    found = ev.hashboard_serials()
+    expected = {hb.slot: hb for hb in entry.hashboards}
+    if expected and not found:
+        unread.append("hashboard serials")
+    elif expected:
+        for slot, hb in sorted(expected.items()):
+            if slot not in found:
+                f.add("HASHBOARD_MISSING", f"slot {slot}", expected=hb.serial, found=None)
+                bad = True
+            elif found[slot] != hb.serial:
+                f.add("HASHBOARD_SERIAL_MISMATCH", f"slot {slot}", expected=hb.serial, found=found[slot])
+                bad = True
+        for slot in sorted(set(found) - set(expected)):
+            f.add("HASHBOARD_UNEXPECTED", f"slot {slot}", expected=None, found=found[slot])
+            bad = True
+    for slot, hb in sorted(expected.items()):
+        chips = ev.value(f"hashboard.{slot}.chips")
+        if hb.chips is not None and isinstance(chips, int) and chips != hb.chips:
+            f.add("HASHBOARD_CHIPS_MISMATCH", f"slot {slot}", expected=str(hb.chips), found=str(chips))
+    psu = _str(ev.value("psu.serial"))
+    if entry.psu_serial and psu is not None and psu != entry.psu_serial:
+        f.add("PSU_SERIAL_MISMATCH", expected=entry.psu_serial, found=psu)
+        bad = True
+    if unread:
+        f.add("HARDWARE_NOT_READ", "not read: " + ", ".join(unread))
+    elif not bad:
+        checked = ["control board"] if entry.control_board_serial else []
+        checked += [f"{len(expected)} hashboards"] if expected else []
+        if entry.psu_serial and psu is not None:
+            checked.append("PSU")
+        f.add("HARDWARE_MATCHES_MANIFEST", "checked: " + ", ".join(checked))
+
+
+def _firmware(ev: Evidence, entry: ManifestEntry, manifest: Manifest,
+              manifests: Sequence[Manifest], f: _Findings) -> None:
+    _indicators(ev, f)
+    revoked = {r.digest: r.reason for m in manifests for r in m.revoked_firmware}
+    model = entry.model
+    releases = [r for r in manifest.firmware if r.model.strip().lower() == model.strip().lower()]
+    measured = {
+        name.split(".", 2)[2].rsplit(".", 1)[0]: c
+        for name in ev.names(r"firmware\.image\..+\.sha256")
+        if (c := ev.best(name)) is not None and c.assurance >= Assurance.MEASURED
+    }
+    if not measured:
+        _reported_firmware(ev, releases, f)
+        return
+    known_names = {name for r in releases for name in r.images}
+    judged = {n: str(c.value) for n, c in measured.items() if n in known_names or str(c.value) in revoked}
+    bad = False
+    for name, digest in sorted(judged.items()):
+        if digest in revoked:
+            f.add("FIRMWARE_REVOKED", f"image {name}: {revoked[digest]}", found=digest)
+            bad = True
+        elif not any(r.images.get(name) == digest for r in releases):
+            expected = ", ".join(sorted({r.images[name] for r in releases if name in r.images}))
+            f.add("FIRMWARE_DIGEST_UNKNOWN", f"image {name}", expected=expected or None, found=digest)
+            bad = True
+    if bad:
+        return
+    if not judged:
+        f.add("FIRMWARE_IMAGE_MISSING", "no measured partition is named in the signed releases",
+              expected=", ".join(sorted(known_names)), found=", ".join(sorted(measured)))
+        return
+    whole = [r for r in releases if all(r.images.get(n) == d for n, d in judged.items())]
+    if not whole:
+        f.add("FIRMWARE_MIXED_RELEASES", ", ".join(f"{n}" for n in sorted(judged)))
+        return
+    best = max(whole, key=lambda r: sum(1 for n in r.images if n in judged))
+    missing = sorted(set(best.images) - set(judged))
+    if missing:
+        f.add("FIRMWARE_IMAGE_MISSING", "not found: " + ", ".join(missing))
+        return
+    reported = _str(ev.value("firmware.version"))
+    if reported is not None and reported != best.version:
+        f.add("FIRMWARE_VERSION_MISMATCH", expected=best.version, found=reported)
+    f.add("FIRMWARE_SIGNED_RELEASE", f"{best.model} {best.version}")
+
+
+def _reported_firmware(ev: Evidence, releases: list[FirmwareRelease], f: _Findings) -> None:
+    version = _str(ev.value("firmware.version"))
+    build = _str(ev.value("firmware.build"))
+    match = [r for r in releases if (version is not None and r.version == version)
+             or (build is not None and r.build == build)]
+    if match:
+        f.add("FIRMWARE_REPORTED_ONLY", f"reports {match[0].version}")
+    else:
+        known = ", ".join(sorted({r.version for r in releases}))
+        f.add("FIRMWARE_VERSION_UNKNOWN", expected=known or None, found=version or build)
+
+
+def _indicators(ev: Evidence, f: _Findings) -> None:
+    if any(r.code == "BACKDOOR_INDICATOR" for r in f.reasons):
+        return
+    for name in ev.names(r"indicator\..+"):
+        claim = ev.best(name)
+        if claim is not None:
+            f.add("BACKDOOR_INDICATOR", f"{name.split('.', 1)[1]}: {claim.value}")
+
+
+def _configuration(ev: Evidence, policy: Policy, f: _Findings) -> None:
+    urls = sorted({str(c.value) for c in ev.claims
+                   if c.name.startswith("config.pool.") and c.name.endswith(".url") and c.value})
+    if policy.pool_allow is None:
+        f.add("CONFIGURATION_NOT_CHECKED")
+        return
+    bad = [u for u in urls if not policy.pool_allowed(u)]
+    for url in bad:
+        f.add("POOL_NOT_ALLOWED", found=url)
+    if not bad:
+        f.add("CONFIGURATION_ALLOWED", f"{len(urls)} pool(s)")
+
+
+def _provenance(manifest: Manifest, entry: ManifestEntry, policy: Policy, f: _Findings) -> None:
+    if not policy.origin_allowed(entry.origin):
+        where = ", ".join(f"{k}={v}" for k, v in sorted(entry.origin.items())) or "no origin given"
+        f.add("ORIGIN_NOT_ALLOWED", where)
+    else:
+        f.add("MANIFEST_ACCEPTED", f"{manifest.issuer}, sequence {manifest.sequence}")
+
+
+def _categories(reasons: Sequence[Reason]) -> dict[str, Status]:
+    rank = {Status.CONTRAINDICATED: 3, Status.WARNING: 2, Status.AFFIRMING: 1, Status.NONE: 0}
+    out = {c: Status.NONE for c in CATEGORIES}
+    for r in reasons:
+        if r.category in out and rank[r.status] > rank[out[r.category]]:
+            out[r.category] = r.status
+    return out
+
+
+def _verdict(ev: Evidence, reasons: Sequence[Reason], categories: dict[str, Status], *,
+             identified: bool) -> Verdict:
+    if any(r.status is Status.CONTRAINDICATED for r in reasons):
+        return Verdict.UNTRUSTED
+    if not identified:
+        return Verdict.UNKNOWN
+    if any(r.status is Status.WARNING for r in reasons):
+        return Verdict.WARNING
+    required = ("identity", "hardware", "firmware", "provenance")
+    if any(categories[c] is not Status.AFFIRMING for c in required):
+        return Verdict.WARNING
+    if categories["configuration"] is Status.WARNING:
+        return Verdict.WARNING
+    firmware_claims = [c for c in ev.claims if c.name.startswith("firmware.image.")]
+    if not firmware_claims or max(c.assurance for c in firmware_claims) < Assurance.MEASURED:
+        return Verdict.WARNING
+    return Verdict.TRUSTED
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)

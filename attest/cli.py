@@ -1,0 +1,448 @@
+"""`attest`: the command line for intake scripts and technicians.
+
+Names, exit codes and JSON shapes are a public contract (DESIGN.md, "Command-line contract"):
+extend them, never rename them. Exit codes: 0 all TRUSTED / document accepted, 1 worst WARNING,
+2 usage or unreadable input, 3 worst UNKNOWN, 4 worst UNTRUSTED / document refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from attest import __version__
+from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, parse_address
+from attest.appraise import Appraisal
+from attest.collect import collect
+from attest.credentials import CredentialsError, load_credentials
+from attest.drivers.base import CollectOptions
+from attest.evidence import Evidence, printable
+from attest.fleet import BatchDone, DeviceCollected, discover, expand, verify_many
+from attest.manifest import Manifest, ManifestError, load_manifest
+from attest.policy import Policy, PolicyError, load_policy
+from attest.trust import StationState, TrustError, TrustStore
+from attest.verdict import Verdict, worst
+
+EXIT_OK, EXIT_WARNING, EXIT_USAGE, EXIT_UNKNOWN, EXIT_REFUSED = 0, 1, 2, 3, 4
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable input: exit 2 with the message, never a traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="attest: %(levelname)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except UsageError as e:
+        print(f"attest: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str) -> NoReturn:
+    raise UsageError(message)
+
+
+# --- shared option handling -------------------------------------------------------------------
+
+def _ports(args: argparse.Namespace) -> PortProfile:
+    try:
+        return PortProfile.parse(getattr(args, "ports", None))
+    except AddressError as e:
+        _fail(e.message)
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    try:
+        return load_policy(getattr(args, "policy", None))
+    except PolicyError as e:
+        _fail(e.message)
+
+
+def _options(args: argparse.Namespace, policy: Policy) -> CollectOptions:
+    timeout = getattr(args, "timeout", None) or policy.request_timeout
+    return CollectOptions(timeout=timeout, hash_timeout=policy.hash_timeout)
+
+
+def _credentials(args: argparse.Namespace, policy: Policy) -> Any:
+    allow = policy.allow_vendor_defaults and not getattr(args, "no_vendor_defaults", False)
+    try:
+        return load_credentials(getattr(args, "credentials", None), allow_vendor_defaults=allow)
+    except CredentialsError as e:
+        _fail(e.message)
+
+
+def _trust(path: str) -> TrustStore:
+    try:
+        return TrustStore.load(Path(path))
+    except TrustError as e:
+        _fail(f"trust store {path}: {e.message}")
+
+
+def _manifests(paths: Sequence[str], trust: TrustStore) -> list[Manifest]:
+    state = StationState.default()
+    out = []
+    for path in paths:
+        try:
+            out.append(load_manifest(Path(path), trust, state=state))
+        except ManifestError as e:
+            _fail(f"manifest {path} refused: {e.code}: {e.message}")
+    return out
+
+
+def _targets(addresses: Sequence[str]) -> list[Any]:
+    out = []
+    for text in addresses:
+        try:
+            out.append(parse_address(text))
+        except AddressError as e:
+            _fail(e.message)
+    return out
+
+
+def _emit_json(obj: dict[str, Any], out: TextIO = sys.stdout) -> None:
+    out.write(json.dumps(obj, ensure_ascii=False, sort_keys=False) + "\n")
+    out.flush()
+
+
+# --- attest verify ----------------------------------------------------------------------------
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    policy = _policy(args)
+    trust = _trust(args.trust)
+    manifests = _manifests(args.manifest, trust)
+    targets = _targets(args.address)
+    concurrency = args.concurrency or policy.concurrency
+    started = time.monotonic()
+    appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency))
+    elapsed = time.monotonic() - started
+    if args.json:
+        for a in appraisals:
+            _emit_json(a.to_json())
+    else:
+        print_verdict_table(appraisals, sys.stdout)
+        print(summary_line(appraisals, elapsed))
+    if not appraisals:
+        print("attest: no device answered", file=sys.stderr)
+        return EXIT_UNKNOWN
+    return worst([a.verdict for a in appraisals]).exit_code
+
+
+async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
+                  args: argparse.Namespace, concurrency: int) -> list[Appraisal]:
+    ports = _ports(args)
+    options = _options(args, policy)
+    credentials = _credentials(args, policy)
+    hosts = await expand(targets, ports=ports, options=options)
+    progress = _Progress(len(hosts))
+    result: list[Appraisal] = []
+    async for event in verify_many(hosts, manifests=manifests, policy=policy, ports=ports,
+                                   credentials=credentials, options=options,
+                                   concurrency=concurrency):
+        if isinstance(event, DeviceCollected):
+            progress.step(event.evidence.address)
+        elif isinstance(event, BatchDone):
+            result = list(event.appraisals)
+    progress.done()
+    return result
+
+
+class _Progress:
+    """A one-line counter on stderr, only when a person is watching."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.count = total, 0
+        self.live = sys.stderr.isatty()
+
+    def step(self, address: str) -> None:
+        self.count += 1
+        if self.live:
+            sys.stderr.write(f"\r\x1b[Kcollected {self.count}/{self.total}  {address}")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.live and self.count:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _cell(text: object, width: int) -> str:
+    s = printable(str(text)).replace("\n", " ")
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def print_verdict_table(appraisals: Sequence[Appraisal], out: TextIO,
+                        scenarios: dict[str, str] | None = None) -> None:
+    """One row per device; ``scenarios`` (demo only) adds what each simulated rig is."""
+    cols = [("ADDRESS", 16), ("VERDICT", 9), ("SERIAL", 18), ("MODEL", 17)]
+    if scenarios is not None:
+        cols.append(("SCENARIO", 22))
+    cols.append(("REASON", 0))
+    out.write("  ".join(f"{name:<{w}}" if w else name for name, w in cols) + "\n")
+    for a in appraisals:
+        top = a.top_reason
+        why = (top.code + (f" ({top.detail})" if top.detail else "")) if top else ""
+        row = [a.address, a.verdict.value, a.evidence.value("unit.serial") or "-",
+               a.evidence.value("unit.model") or "-"]
+        if scenarios is not None:
+            row.append(scenarios.get(a.address, "-"))
+        cells = [f"{_cell(v, w):<{w}}" for v, (_, w) in zip(row, cols, strict=False)]
+        out.write("  ".join([*cells, _cell(why, 90)]) + "\n")
+
+
+def summary_line(appraisals: Sequence[Appraisal], elapsed: float) -> str:
+    counts = Counter(a.verdict for a in appraisals)
+    parts = [f"{counts[v]} {v.value.lower()}" for v in Verdict]
+    return f"{len(appraisals)} rigs: " + " · ".join(parts) + f"  ({elapsed:.1f} s)"
+
+
+# --- attest collect / scan --------------------------------------------------------------------
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    policy = _policy(args)
+    targets = _targets([args.address])
+    target = targets[0]
+    if not isinstance(target, HostTarget | EndpointTarget):
+        _fail("collect takes one host or endpoint; use `attest scan` for a range")
+    evidence = asyncio.run(collect(target, ports=_ports(args), credentials=_credentials(args, policy),
+                                   options=_options(args, policy)))
+    if args.json:
+        _emit_json(evidence_json(evidence))
+    else:
+        print_evidence(evidence, sys.stdout)
+    if not evidence.claims:
+        return EXIT_UNKNOWN
+    return EXIT_OK
+
+
+def evidence_json(ev: Evidence) -> dict[str, Any]:
+    return {
+        "address": ev.address,
+        "claims": ev.claims_json(),
+        "all_claims": [{"name": c.name, **c.to_json()} for c in ev.claims],
+        "identity_sha256": ev.identity_sha256(),
+        "problems": [p.to_json() for p in ev.problems],
+    }
+
+
+def print_evidence(ev: Evidence, out: TextIO) -> None:
+    out.write(f"{ev.address}\n")
+    for c in ev.claims:
+        value = _cell(c.value, 48)
+        out.write(f"  {_cell(c.name, 32):<32}  {value:<48}  {c.assurance.label:<9}  {_cell(c.source, 60)}\n")
+    for p in ev.problems:
+        out.write(f"  ! {p.code} {p.endpoint}: {_cell(p.detail, 120)}\n")
+    fp = ev.identity_sha256()
+    out.write(f"  identity_sha256 {fp or '- (unit serial not read)'}\n")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    policy = _policy(args)
+    targets = _targets([args.range])
+    hosts: list[str] = []
+    for t in targets:
+        hosts.extend(t.hosts() if hasattr(t, "hosts") else [t.host])
+    found = asyncio.run(_scan(hosts, _ports(args), _options(args, policy)))
+    for d in found:
+        if args.json:
+            _emit_json({"address": d.host, "services": d.services})
+        else:
+            services = ", ".join(f"{k}={v}" for k, v in d.services.items())
+            print(f"{d.host:<16}  {services}")
+    if not args.json:
+        print(f"{len(found)} of {len(hosts)} hosts answered")
+    return EXIT_OK if found else EXIT_UNKNOWN
+
+
+async def _scan(hosts: list[str], ports: PortProfile, options: CollectOptions) -> list[Any]:
+    found = [d async for d in discover(hosts, ports=ports, options=options)]
+    return sorted(found, key=lambda d: tuple(int(p) if p.isdigit() else 0 for p in d.host.split(".")))
+
+
+# --- attest manifest ... ----------------------------------------------------------------------
+
+def cmd_manifest_verify(args: argparse.Namespace) -> int:
+    trust = _trust(args.trust)
+    try:
+        manifest = load_manifest(Path(args.file), trust, state=StationState.default())
+    except ManifestError as e:
+        print(f"refused: {e.code}: {e.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    summary = manifest.to_summary_json()
+    if args.json:
+        _emit_json({"accepted": True, **summary})
+    else:
+        print(f"accepted: {manifest.issuer}, sequence {manifest.sequence}, "
+              f"{len(manifest.devices)} devices, {manifest.digest}")
+    return EXIT_OK
+
+
+def cmd_manifest_inspect(args: argparse.Namespace) -> int:
+    from attest.manifest import inspect_file
+
+    try:
+        info = inspect_file(Path(args.file))
+    except ManifestError as e:
+        print(f"attest: {args.file}: {e.code}: {e.message}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        _emit_json(info)
+    else:
+        print("signatures NOT checked here; use `attest manifest verify` for that")
+        for key, value in info.items():
+            print(f"{key}: {json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else printable(value)}")
+    return EXIT_OK
+
+
+def cmd_manifest_sign(args: argparse.Namespace) -> int:
+    from attest.manifest import sign_file
+
+    try:
+        sign_file(Path(args.payload), key=Path(args.key), certs=[Path(c) for c in args.cert or []],
+                  out=Path(args.output))
+    except ManifestError as e:
+        _fail(f"{e.code}: {e.message}")
+    print(f"signed {args.output}")
+    return EXIT_OK
+
+
+# --- attest sim / demo ------------------------------------------------------------------------
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from attest.sim.runner import serve_forever
+
+    ports = PortProfile.parse(args.ports) if args.ports else None
+    try:
+        asyncio.run(serve_forever(args.fleet, args.scenario, Path(args.out), base=args.base_address,
+                                  ports=None if ports is None else
+                                  {"api": ports.api, "web": ports.web, "ssh": ports.ssh}))
+    except ValueError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"cannot start the simulated fleet: {e}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The command-line demo: a simulated mixed fleet, verified in this terminal."""
+    from attest.sim.runner import start_fleet
+
+    with tempfile.TemporaryDirectory(prefix="attest-demo-") as tmp:
+        out = Path(tmp)
+        os.environ.setdefault("ATTEST_HOME", str(out / "station"))
+
+        scenarios: dict[str, str] = {}
+
+        async def run() -> list[Appraisal]:
+            fleet = await start_fleet(args.fleet, "mixed", out / "sim", base=args.base_address)
+            scenarios.update({r.host: r.scenario for r in fleet.rigs})
+            try:
+                print(f"Simulated fleet of {len(fleet.rigs)} rigs is up ({fleet.fleet_json}).")
+                trust = _trust(str(out / "sim" / "trust"))
+                manifests = _manifests([str(out / "sim" / "manifest.dsse.json")], trust)
+                policy = _policy(argparse.Namespace(policy=str(out / "sim" / "policy.toml")))
+                ports = fleet.ports or {}
+                ns = argparse.Namespace(ports=",".join(f"{k}={v}" for k, v in ports.items()),
+                                        timeout=None, credentials=None, no_vendor_defaults=False)
+                targets = [HostTarget(r.host) for r in fleet.rigs]
+                return await _verify(targets, manifests, policy, ns, policy.concurrency)
+            finally:
+                await fleet.close()
+
+        started = time.monotonic()
+        appraisals = asyncio.run(run())
+        print_verdict_table(appraisals, sys.stdout, scenarios)
+        print(summary_line(appraisals, time.monotonic() - started))
+    return EXIT_OK
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="attest", description="Verify Bitcoin mining rigs against "
+                                "their manufacturer's signed manifest.")
+    p.add_argument("--version", action="version", version=f"attest {__version__}")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    def device_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--ports", help="port profile, e.g. api=4028,web=8080,ssh=2222")
+        sp.add_argument("--policy", help="station policy file (policy.toml)")
+        sp.add_argument("--credentials", help="credentials file (credentials.toml)")
+        sp.add_argument("--no-vendor-defaults", action="store_true",
+                        help="never try factory default logins")
+        sp.add_argument("--timeout", type=float, help="seconds per request (default from policy, 5)")
+        sp.add_argument("--json", action="store_true", help="one JSON object per device per line")
+
+    v = sub.add_parser("verify", help="collect evidence and give each device a verdict")
+    v.add_argument("address", nargs="+", help="host, CIDR range, or endpoint URL")
+    v.add_argument("--manifest", action="append", required=True, help="signed manifest (repeatable)")
+    v.add_argument("--trust", required=True, help="trust store directory")
+    v.add_argument("--concurrency", type=int, help="devices checked at once (default from policy)")
+    device_options(v)
+    v.set_defaults(func=cmd_verify)
+
+    c = sub.add_parser("collect", help="show the evidence one device gives, claim by claim")
+    c.add_argument("address")
+    device_options(c)
+    c.set_defaults(func=cmd_collect)
+
+    s = sub.add_parser("scan", help="discover what answers in a range, and which family")
+    s.add_argument("range")
+    device_options(s)
+    s.set_defaults(func=cmd_scan)
+
+    m = sub.add_parser("manifest", help="sign, verify or inspect a manufacturing manifest")
+    msub = m.add_subparsers(metavar="ACTION")
+    ms = msub.add_parser("sign", help="sign a manifest payload into a DSSE envelope")
+    ms.add_argument("payload")
+    ms.add_argument("--key", required=True, help="private key PEM (Ed25519 or ECDSA P-256)")
+    ms.add_argument("--cert", action="append", help="signer certificate PEM, leaf first (repeatable)")
+    ms.add_argument("-o", "--output", required=True)
+    ms.set_defaults(func=cmd_manifest_sign)
+    mv = msub.add_parser("verify", help="check a manifest against the trust store")
+    mv.add_argument("file")
+    mv.add_argument("--trust", required=True)
+    mv.add_argument("--json", action="store_true")
+    mv.set_defaults(func=cmd_manifest_verify)
+    mi = msub.add_parser("inspect", help="show what a manifest says (signatures not checked)")
+    mi.add_argument("file")
+    mi.add_argument("--json", action="store_true")
+    mi.set_defaults(func=cmd_manifest_inspect)
+
+    sim = sub.add_parser("sim", help="run virtual rigs that speak the real protocols")
+    sim.add_argument("--fleet", type=int, default=13)
+    sim.add_argument("--scenario", default="mixed")
+    sim.add_argument("--out", default="sim-out")
+    sim.add_argument("--base-address", default="127.0.1.1",
+                     help="first rig's loopback address (Linux); later rigs count up")
+    sim.add_argument("--ports", help="force a port profile instead of the real ports")
+    sim.set_defaults(func=cmd_sim)
+
+    d = sub.add_parser("demo", help="verify a simulated mixed fleet in this terminal")
+    d.add_argument("--fleet", type=int, default=13)
+    d.add_argument("--base-address", default="127.0.1.1")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

@@ -1,0 +1,20 @@
+"""The device drivers Rig Attest knows, listed explicitly (one line per family).
+
+Each module declares NAME, KIND (the endpoint kind it reads), DEFAULT_PORT, SCHEMES and
+``async def collect(endpoint, session) -> list[Claim]``; discovery uses ``identify``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from attest.drivers import antminer_web, cgminer, ssh, whatsminer
+
+DRIVERS: tuple[ModuleType, ...] = (cgminer, whatsminer, antminer_web, ssh)
+
+
+def driver_for_kind(kind: str) -> ModuleType:
+    for driver in DRIVERS:
+        if kind == driver.KIND:
+            return driver
+    raise KeyError(f"no driver reads endpoints of kind {kind!r}")

@@ -1,0 +1,73 @@
+"""The contract every driver keeps: an endpoint in, claims out, expected failures as values.
+
+Drivers report what they saw and never judge (no imports of appraise/verdict here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from attest.evidence import Claim, Transcript
+
+# Codes a driver may raise in CollectError; each is documented in attest.verdict.REASONS.
+TIMEOUT = "TIMEOUT"
+UNREACHABLE = "UNREACHABLE"  # connection refused / no route
+CONNECTION_RESET = "CONNECTION_RESET"  # peer closed or reset mid-reply
+MALFORMED_REPLY = "MALFORMED_REPLY"  # bytes that are not the protocol
+REPLY_TOO_LARGE = "REPLY_TOO_LARGE"  # over the size cap
+AUTH_FAILED = "AUTH_FAILED"  # credentials refused
+NOT_THIS_FAMILY = "NOT_THIS_FAMILY"  # answers, but is not a device this driver reads
+
+
+class CollectError(Exception):
+    """An expected failure talking to a device: a stable ``code`` and a plain-text message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Credential:
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One way into one device: ``kind`` is api | web | ssh | whatsminer | serial."""
+
+    kind: str
+    host: str
+    port: int
+    credentials: tuple[Credential, ...] = ()
+
+    @property
+    def label(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.kind}://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """Limits for talking to an untrusted device. Every read is timed out and size-capped."""
+
+    timeout: float = 5.0  # seconds for one request/reply
+    hash_timeout: float = 120.0  # seconds for an on-device sha256sum of a flash partition
+    max_reply_bytes: int = 1024 * 1024
+    max_partitions: int = 32
+
+
+@dataclass
+class Session:
+    """What a driver gets besides the endpoint: limits and the transcript it must record into."""
+
+    options: CollectOptions
+    transcript: Transcript
+
+
+# A driver module exposes: NAME, KIND (the endpoint kind it reads), DEFAULT_PORT, and
+#   async def collect(endpoint: Endpoint, session: Session) -> list[Claim]
+# raising CollectError for every expected failure. Claim is re-exported for drivers.
+__all__ = ["Claim", "CollectError", "CollectOptions", "Credential", "Endpoint", "Session"]

@@ -1,0 +1,152 @@
+"""The station policy (policy.toml): what this intake station accepts beyond the manifest.
+
+Example::
+
+    [pools]
+    allow = ["stratum+tcp://pool.example-mining.net:3333", "*.braiins.com"]
+
+    [credentials]
+    allow_vendor_defaults = true   # try root/root etc. on units still at factory settings
+
+    [timeouts]
+    request = 5.0    # seconds for one request/reply
+    hash = 120.0     # seconds for hashing flash partitions on the device
+
+    [origin]
+    countries = ["US"]           # accept only units whose signed origin is one of these
+    sites = ["Houston TX"]
+
+    [verify]
+    concurrency = 64
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import rfc8785
+
+MAX_POLICY_BYTES = 256 * 1024
+
+
+class PolicyError(Exception):
+    """The policy file cannot be used; ``message`` says which setting and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Policy:
+    pool_allow: tuple[str, ...] | None = None  # None: pools are not judged
+    allow_vendor_defaults: bool = True
+    request_timeout: float = 5.0
+    hash_timeout: float = 120.0
+    origin_countries: tuple[str, ...] = ()
+    origin_sites: tuple[str, ...] = ()
+    concurrency: int = 64
+    source: dict[str, object] = field(default_factory=dict, compare=False)
+
+    @property
+    def digest(self) -> str:
+        """Recorded with each verdict, so a log reader knows exactly which rules applied."""
+        return "sha256:" + hashlib.sha256(rfc8785.dumps(self.source)).hexdigest()
+
+    def pool_allowed(self, url: str) -> bool:
+        if self.pool_allow is None:
+            return True
+        return any(_pool_matches(url, rule) for rule in self.pool_allow)
+
+    def origin_allowed(self, origin: dict[str, str]) -> bool:
+        if self.origin_countries and origin.get("assembled_in") not in self.origin_countries:
+            return False
+        return not (self.origin_sites and origin.get("site") not in self.origin_sites)
+
+
+def _host_port(text: str) -> tuple[str, int | None]:
+    parts = urlsplit(text if "://" in text else "//" + text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or "").lower(), port
+
+
+def _pool_matches(url: str, rule: str) -> bool:
+    """A rule is a host (wildcards allowed) with an optional port, or a full pool URL."""
+    host, port = _host_port(url.strip())
+    rule_host, rule_port = _host_port(rule.strip())
+    if not host or not fnmatch.fnmatchcase(host, rule_host):
+        return False
+    return rule_port is None or rule_port == port
+
+
+def load_policy(path: str | Path | None) -> Policy:
+    if path is None:
+        return Policy()
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise PolicyError(f"cannot read policy file {p}: {e.strerror}") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError(f"policy file {p} is larger than {MAX_POLICY_BYTES} bytes")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise PolicyError(f"policy file {p} is not valid TOML: {e}") from None
+    return policy_from_dict(data)
+
+
+def policy_from_dict(data: dict[str, object]) -> Policy:
+    known = {"pools", "credentials", "timeouts", "origin", "verify"}
+    unknown = set(data) - known
+    if unknown:
+        raise PolicyError(f"unknown policy section(s): {', '.join(sorted(unknown))}")
+    pools = _table(data, "pools")
+    creds = _table(data, "credentials")
+    timeouts = _table(data, "timeouts")
+    origin = _table(data, "origin")
+    verify = _table(data, "verify")
+    allow = pools.get("allow")
+    return Policy(
+        pool_allow=None if allow is None else _strings(allow, "pools.allow"),
+        allow_vendor_defaults=_bool(creds.get("allow_vendor_defaults", True), "credentials.allow_vendor_defaults"),
+        request_timeout=_positive(timeouts.get("request", 5.0), "timeouts.request"),
+        hash_timeout=_positive(timeouts.get("hash", 120.0), "timeouts.hash"),
+        origin_countries=_strings(origin.get("countries", []), "origin.countries"),
+        origin_sites=_strings(origin.get("sites", []), "origin.sites"),
+        concurrency=int(_positive(verify.get("concurrency", 64), "verify.concurrency")),
+        source=data,
+    )
+
+
+def _table(data: dict[str, object], name: str) -> dict[str, object]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise PolicyError(f"[{name}] must be a table")
+    return value
+
+
+def _strings(value: object, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{name} must be a list of strings")
+    return tuple(value)
+
+
+def _bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise PolicyError(f"{name} must be true or false")
+    return value
+
+
+def _positive(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise PolicyError(f"{name} must be a positive number")
+    return float(value)

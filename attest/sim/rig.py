@@ -1,0 +1,98 @@
+"""A simulated rig: everything a real one would say about itself, on every interface.
+
+The protocol servers (api_server, web_server, ssh_server) render this one object; scenarios
+change it. Plain data, deterministic from a seed, so a fleet is reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+# How a rig's interfaces behave, beyond what they say.
+NORMAL = "normal"
+UNRESPONSIVE = "unresponsive"  # accepts connections, never answers
+GARBAGE = "garbage"  # answers with malformed bytes
+SLOW = "slow"  # answers every request after about a second
+
+SLOW_DELAY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Release:
+    """A firmware release as the vendor signs it in the manifest."""
+
+    model: str
+    version: str
+    build: str
+    images: dict[str, bytes]  # mtd partition name -> exact partition contents
+
+    def digests(self) -> dict[str, str]:
+        return {name: "sha256:" + hashlib.sha256(data).hexdigest() for name, data in self.images.items()}
+
+
+@dataclass
+class Hashboard:
+    slot: int
+    serial: str
+    chips: int
+
+
+@dataclass
+class Pool:
+    url: str
+    user: str
+
+
+@dataclass(frozen=True)
+class AsBuilt:
+    """The unit as the factory built it, before any scenario changed it."""
+
+    model: str
+    serial: str
+    mac: str
+    control_board_serial: str
+    psu_serial: str
+    hashboards: tuple[tuple[int, str, int], ...]  # (slot, serial, chips)
+
+
+@dataclass
+class Rig:
+    name: str
+    scenario: str
+    family: str  # "antminer" (bmminer API + web CGI + SSH) | "whatsminer" (btminer API + SSH)
+    model: str
+    host: str
+    serial: str
+    mac: str  # upper-case colon form, as Antminer web UIs print it
+    control_board_serial: str
+    psu_serial: str
+    hashboards: list[Hashboard]
+    firmware_version: str
+    firmware_build: str
+    images: dict[str, bytes]  # what the flash really holds, by mtd partition name
+    miner_path: str  # /usr/bin/bmminer or /usr/bin/btminer
+    miner_binary: bytes
+    pools: list[Pool]
+    config_partition: bytes = b""  # mutable, not a firmware image
+    ssh_enabled: bool = True
+    web_enabled: bool = True
+    behaviour: str = NORMAL
+    username: str = "root"  # vendor default for web digest auth and SSH
+    password: str = field(default="root", repr=False)
+    hostname: str = "Antminer"
+    clone_of: str | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # extra files the SSH shell can read
+    as_built: AsBuilt | None = None  # what the factory built: the manifest's entry for this unit
+
+    def pool_config_json(self) -> bytes:
+        """The miner's config file as the SSH shell serves it (/config/bmminer.conf style)."""
+        import json
+
+        conf = {
+            "pools": [{"url": p.url, "user": p.user, "pass": "x"} for p in self.pools],
+            "api-listen": True,
+            "api-network": True,
+            "api-allow": "W:0/0",
+        }
+        return json.dumps(conf, indent=1).encode()

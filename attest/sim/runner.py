@@ -1,0 +1,263 @@
+"""Run a simulated fleet: plan rigs, write the signed manifest, trust store, policy and fleet.json,
+and serve every rig's API, web and SSH endpoints until stopped.
+
+On Linux every rig has its own loopback address (127.0.1.1, 127.0.1.2, ...) with one port
+profile, so a fleet is scanned exactly like a subnet; elsewhere rigs share 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import resource
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from attest.evidence import identity_document, identity_fingerprint, normalise_mac
+from attest.manifest import sign_envelope
+from attest.sim import api_server, ssh_server, web_server
+from attest.sim.pki import make_vendor_pki, write_trust_store
+from attest.sim.rig import Rig
+from attest.sim.scenarios import ALLOWED_POOL, SCENARIOS, make_rig, releases, revoked_releases
+
+ISSUER = "Demo Mining Hardware Ltd"
+DEFAULT_BASE = "127.0.1.1"
+REAL_PORTS = {"api": 4028, "web": 80, "ssh": 22}
+UNPRIVILEGED_PORTS = {"api": 4028, "web": 8080, "ssh": 2222}
+#: Scenarios a mixed fleet's clone copies: already UNTRUSTED for their own reason, so the
+#: table's verdicts hold and the clone reason shows up on both units.
+CLONE_VICTIMS = ("modified-firmware", "swapped-hashboard", "revoked-firmware", "antbleed")
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+    async def wait_closed(self) -> None: ...
+
+
+@dataclass
+class SimFleet:
+    out: Path
+    rigs: list[Rig]
+    ports: dict[str, int] | None  # one profile for all rigs (Linux), else None: per-rig ports
+    rig_ports: dict[str, dict[str, int]]
+    servers: list[Closable] = field(default_factory=list)
+
+    @property
+    def fleet_json(self) -> Path:
+        return self.out / "fleet.json"
+
+    async def close(self) -> None:
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+
+
+def scenario_names(scenario: str) -> list[str]:
+    if scenario == "mixed":
+        return list(SCENARIOS)
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; use mixed or one of: {', '.join(SCENARIOS)}")
+    return [scenario]
+
+
+def rig_hosts(count: int, base: str) -> list[str]:
+    if not sys.platform.startswith("linux"):
+        return ["127.0.0.1"] * count
+    start = ipaddress.IPv4Address(base)
+    hosts = [str(start + i) for i in range(count)]
+    if not all(ipaddress.IPv4Address(h) in ipaddress.IPv4Network("127.0.0.0/8") for h in hosts):
+        raise ValueError(f"a fleet of {count} from {base} leaves the loopback range 127.0.0.0/8")
+    return hosts
+
+
+def plan_fleet(count: int, scenario: str, base: str = DEFAULT_BASE) -> list[Rig]:
+    names = scenario_names(scenario)
+    hosts = rig_hosts(count, base)
+    rigs = [make_rig(i, names[i % len(names)], hosts[i]) for i in range(count)]
+    for i, rig in enumerate(rigs):
+        if rig.scenario != "cloned-serial":
+            continue
+        victim = _clone_victim(rigs, i, mixed=scenario == "mixed")
+        if victim is None:
+            print(f"warning: {rig.name} has no other rig to clone; it runs as a genuine unit",
+                  file=sys.stderr)
+            continue
+        clone = make_rig(victim, "genuine", rig.host)
+        clone.name, clone.scenario, clone.clone_of = rig.name, "cloned-serial", rigs[victim].name
+        rigs[i] = clone
+    return rigs
+
+
+def _clone_victim(rigs: list[Rig], index: int, *, mixed: bool) -> int | None:
+    if mixed:
+        before = [j for j in range(index - 1, -1, -1) if rigs[j].scenario in CLONE_VICTIMS]
+        after = [j for j in range(index + 1, len(rigs)) if rigs[j].scenario in CLONE_VICTIMS]
+        return (before or after or [None])[0]
+    if index % 2 == 1:
+        return index - 1
+    return 0 if index > 0 else (1 if len(rigs) > 1 else None)
+
+
+def manifest_payload(rigs: Sequence[Rig], *, sequence: int, now: datetime) -> dict[str, Any]:
+    """What the factory would sign for this fleet: every unit as built, except those the
+    scenario keeps out (not-in-manifest) and clones (they copy a listed unit)."""
+    devices = []
+    for rig in rigs:
+        if rig.scenario == "not-in-manifest" or rig.clone_of or rig.as_built is None:
+            continue
+        b = rig.as_built
+        identity = identity_document(serial=b.serial, mac=b.mac, control_board=b.control_board_serial,
+                                     hashboards=[s for _, s, _ in b.hashboards], psu=b.psu_serial)
+        devices.append({
+            "serial": b.serial, "model": b.model, "mac": normalise_mac(b.mac),
+            "control_board": {"serial": b.control_board_serial},
+            "hashboards": [{"slot": slot, "serial": s, "chips": chips} for slot, s, chips in b.hashboards],
+            "psu": {"serial": b.psu_serial},
+            "identity_sha256": identity_fingerprint(identity),
+            "origin": {"assembled_in": "US", "site": "Houston TX", "assembled_at": "2026-10-02"},
+        })
+    return {
+        "schema": "rigattest.manifest/v1",
+        "issuer": ISSUER,
+        "sequence": sequence,
+        "issued_at": _iso(now - timedelta(days=1)),
+        "expires_at": _iso(now + timedelta(days=365)),
+        "firmware": [{"model": r.model, "version": r.version, "build": r.build, "images": r.digests()}
+                     for r in releases()],
+        "revoked_firmware": [{"digest": d, "reason": f"{r.model} {r.version}: remote shutdown hook (Antbleed)"}
+                             for r in revoked_releases() for d in r.digests().values()],
+        "devices": devices,
+    }
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+POLICY_TOML = f"""# Station policy for the simulated demo fleet.
+[pools]
+allow = ["{ALLOWED_POOL}"]
+
+[credentials]
+allow_vendor_defaults = true
+
+[timeouts]
+request = 5.0
+hash = 60.0
+"""
+
+
+def write_artefacts(rigs: Sequence[Rig], out: Path, ports: dict[str, int] | None,
+                    rig_ports: dict[str, dict[str, int]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    pki = make_vendor_pki(ISSUER, now=now)
+    write_trust_store(pki, out / "trust")
+    # A sequence that grows with time, so a station that verified yesterday's demo accepts today's.
+    payload = manifest_payload(rigs, sequence=int(time.time()), now=now)
+    envelope = sign_envelope(payload, [pki.signer()])
+    (out / "manifest.dsse.json").write_text(json.dumps(envelope, indent=2) + "\n")
+    (out / "policy.toml").write_text(POLICY_TOML)
+    fleet = {"ports": ports, "rigs": [_rig_entry(r, rig_ports[r.name]) for r in rigs]}
+    (out / "fleet.json").write_text(json.dumps(fleet, indent=2) + "\n")
+
+
+def _rig_entry(rig: Rig, ports: dict[str, int]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": rig.name, "scenario": rig.scenario, "model": rig.model, "host": rig.host,
+        "endpoints": {
+            "api": f"cgminer://{rig.host}:{ports['api']}",
+            "web": f"antminer+http://{rig.host}:{ports['web']}" if _serves_web(rig) else None,
+            "ssh": f"ssh://{rig.username}@{rig.host}:{ports['ssh']}" if rig.ssh_enabled else None,
+            "serial": None,
+        },
+    }
+    if rig.clone_of:
+        entry["clone_of"] = rig.clone_of
+    return entry
+
+
+def _serves_web(rig: Rig) -> bool:
+    return rig.family == "antminer" and rig.web_enabled
+
+
+def _can_bind(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_ports(
+    rigs: Sequence[Rig], requested: dict[str, int] | None
+) -> tuple[dict[str, int] | None, dict[str, dict[str, int]]]:
+    if not sys.platform.startswith("linux"):
+        per_rig = {r.name: {"api": 14028 + 3 * i, "web": 18080 + 3 * i, "ssh": 12222 + 3 * i}
+                   for i, r in enumerate(rigs)}
+        return None, per_rig
+    ports = requested
+    if ports is None:
+        first = rigs[0].host if rigs else DEFAULT_BASE
+        real_ok = all(_can_bind(first, p) for p in REAL_PORTS.values())
+        ports = REAL_PORTS if real_ok else UNPRIVILEGED_PORTS
+    return dict(ports), {r.name: dict(ports) for r in rigs}
+
+
+def _raise_fd_limit(rigs: int) -> None:
+    """Three listeners per rig plus live connections: 1,000 rigs need more than the default 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, rigs * 8 + 256))
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
+                      ports: dict[str, int] | None = None) -> SimFleet:
+    rigs = plan_fleet(count, scenario, base)
+    _raise_fd_limit(len(rigs))
+    profile, rig_ports = choose_ports(rigs, ports)
+    write_artefacts(rigs, out, profile, rig_ports)
+    fleet = SimFleet(out, rigs, profile, rig_ports)
+    host_key = ssh_server.make_host_key()
+    try:
+        for rig in rigs:
+            p = rig_ports[rig.name]
+            fleet.servers.append(await api_server.start_api_server(rig, rig.host, p["api"]))
+            if _serves_web(rig):
+                fleet.servers.append(await web_server.start_web_server(rig, rig.host, p["web"]))
+            if rig.ssh_enabled:
+                server = await ssh_server.start_ssh_server(rig, rig.host, p["ssh"], host_key)
+                if server is not None:
+                    fleet.servers.append(server)
+    except BaseException:
+        await fleet.close()
+        raise
+    return fleet
+
+
+async def serve_forever(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
+                        ports: dict[str, int] | None = None) -> None:
+    fleet = await start_fleet(count, scenario, out, base=base, ports=ports)
+    print(f"ready {fleet.fleet_json}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fleet.close()
+
+
+def default_out_dir() -> Path:
+    return Path(os.environ.get("ATTEST_SIM_OUT", "sim-out"))

@@ -1,0 +1,168 @@
+"""The tamper scenarios of DESIGN.md, each a deterministic change to a genuine rig."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+from attest.sim.rig import GARBAGE, NORMAL, SLOW, UNRESPONSIVE, AsBuilt, Hashboard, Pool, Release, Rig
+
+# name -> the verdict DESIGN.md says a full verification must give
+SCENARIOS: dict[str, str] = {
+    "genuine": "TRUSTED",
+    "modified-firmware": "UNTRUSTED",
+    "revoked-firmware": "UNTRUSTED",
+    "swapped-hashboard": "UNTRUSTED",
+    "replaced-control-board": "UNTRUSTED",
+    "antbleed": "UNTRUSTED",
+    "pool-hijack": "WARNING",
+    "api-only": "WARNING",
+    "not-in-manifest": "UNTRUSTED",
+    "cloned-serial": "UNTRUSTED",
+    "unresponsive": "UNKNOWN",
+    "garbage": "UNKNOWN",
+    "slow": "TRUSTED",
+}
+
+ALLOWED_POOL = "stratum+tcp://pool.example-mining.net:3333"
+HIJACK_POOL = "stratum+tcp://198.51.100.66:4444"
+#: The Antbleed check-in host, as it sat in Bitmain's bmminer binaries in 2017.
+ANTBLEED_BYTES = b'auth.minerlink.com\x00setup_send_mac_socket\x00{"ctrl_board":"%s","id":"%d","hashboard":[%s]}\x00'
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    family: str
+    boards: int
+    chips: int
+    hostname: str
+    miner_path: str
+
+
+MODELS = (
+    Model("Antminer S21", "antminer", 3, 108, "Antminer", "/usr/bin/bmminer"),
+    Model("Antminer S19 Pro", "antminer", 3, 114, "Antminer", "/usr/bin/bmminer"),
+    Model("Whatsminer M50S", "whatsminer", 3, 156, "WhatsMiner", "/usr/bin/btminer"),
+)
+MODEL_BY_NAME = {m.name: m for m in MODELS}
+
+IMAGE_SIZES = {"boot": 64 * 1024, "rootfs": 192 * 1024}
+
+
+def _blob(seed: str, size: int) -> bytes:
+    """Deterministic pseudo-random bytes: a stand-in flash image that hashes like a real one."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}/{counter}".encode()).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+def _miner_binary(model: Model, version: str, *, antbleed: bool) -> bytes:
+    body = _blob(f"miner/{model.name}/{version}", 24 * 1024)
+    marker = b"\x00bmminer " + version.encode() + b"\x00stratum+tcp\x00"
+    return body[:8192] + marker + (ANTBLEED_BYTES if antbleed else b"") + body[8192:]
+
+
+def release(model_name: str, version: str) -> Release:
+    """A firmware release: its images are what a genuine rig of that model holds in flash."""
+    model = MODEL_BY_NAME[model_name]
+    images = {name: _blob(f"image/{model.name}/{version}/{name}", size) for name, size in IMAGE_SIZES.items()}
+    build = f"Tue Sep  8 10:{len(version):02d}:00 CST 2026 ({version})"
+    return Release(model.name, version, build, images)
+
+
+CURRENT_VERSION = "2026.09.1"
+REVOKED_VERSION = "2017.04.1"  # the Antbleed-era release, signed then and revoked since
+
+
+def releases() -> list[Release]:
+    return [release(m.name, CURRENT_VERSION) for m in MODELS]
+
+
+def revoked_releases() -> list[Release]:
+    return [release(m.name, REVOKED_VERSION) for m in MODELS]
+
+
+def model_for(index: int, scenario: str) -> Model:
+    """Antminers for most rigs (the web CGI and pyasic need one); every third a Whatsminer.
+
+    Scenarios about the Antminer web interface or bmminer's binary stay on Antminers.
+    """
+    if scenario in ("antbleed", "unresponsive", "garbage"):
+        return MODELS[index % 2]
+    return MODELS[index % 3]
+
+
+def make_rig(index: int, scenario: str, host: str, *, seed: str = "rigattest-demo") -> Rig:
+    """A genuine rig for slot ``index``, then changed as ``scenario`` says."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    model = model_for(index, scenario)
+    rnd = random.Random(f"{seed}/{index}")
+    prefix = {"antminer": "JYZZ", "whatsminer": "HTM3"}[model.family]
+    serial = f"{prefix}{rnd.randrange(16**8):08X}{index:04d}"
+    octets = [0x02, 0xA7, rnd.randrange(256), rnd.randrange(256), index >> 8 & 0xFF, index & 0xFF]
+    mac = ":".join(f"{b:02X}" for b in octets)
+    fw = release(model.name, CURRENT_VERSION)
+    rig = Rig(
+        name=f"rig-{index + 1:03d}",
+        scenario=scenario,
+        family=model.family,
+        model=model.name,
+        host=host,
+        serial=serial,
+        mac=mac,
+        control_board_serial=f"CB{rnd.randrange(16**10):010X}",
+        psu_serial=f"APW{rnd.randrange(10**9):09d}",
+        hashboards=[Hashboard(slot, f"HB{rnd.randrange(16**8):08X}S{slot}", model.chips)
+                    for slot in range(model.boards)],
+        firmware_version=fw.version,
+        firmware_build=fw.build,
+        images=dict(fw.images),
+        miner_path=model.miner_path,
+        miner_binary=_miner_binary(model, fw.version, antbleed=False),
+        pools=[Pool(ALLOWED_POOL, f"intake.{index + 1}")],
+        config_partition=_blob(f"config/{serial}", 16 * 1024),
+        hostname=model.hostname,
+    )
+    rig.as_built = AsBuilt(rig.model, rig.serial, rig.mac, rig.control_board_serial, rig.psu_serial,
+                           tuple((hb.slot, hb.serial, hb.chips) for hb in rig.hashboards))
+    apply_scenario(rig, scenario, rnd)
+    return rig
+
+
+def apply_scenario(rig: Rig, scenario: str, rnd: random.Random) -> None:
+    """Change a genuine rig so it shows what the scenario says (identity kept unless stated)."""
+    if scenario == "modified-firmware":
+        rootfs = bytearray(rig.images["rootfs"])
+        rootfs[4096:4096 + 16] = b"#!/bin/sh\nnc -l\n"  # a tiny implant in the rootfs
+        rig.images["rootfs"] = bytes(rootfs)
+    elif scenario == "revoked-firmware":
+        old = release(rig.model, REVOKED_VERSION)
+        rig.images = dict(old.images)
+        rig.firmware_version, rig.firmware_build = old.version, old.build
+    elif scenario == "swapped-hashboard":
+        rig.hashboards[1].serial = f"HB{rnd.randrange(16**8):08X}X1"
+    elif scenario == "replaced-control-board":
+        rig.control_board_serial = f"CB{rnd.randrange(16**10):010X}"
+        rig.mac = "02:B3:" + ":".join(f"{rnd.randrange(256):02X}" for _ in range(4))
+    elif scenario == "antbleed":
+        model = MODEL_BY_NAME[rig.model]
+        rig.miner_binary = _miner_binary(model, rig.firmware_version, antbleed=True)
+    elif scenario == "pool-hijack":
+        rig.pools.insert(0, Pool(HIJACK_POOL, "bc1qhijacked"))
+    elif scenario == "api-only":
+        rig.ssh_enabled = False
+    elif scenario == "unresponsive":
+        rig.behaviour = UNRESPONSIVE
+    elif scenario == "garbage":
+        rig.behaviour = GARBAGE
+    elif scenario == "slow":
+        rig.behaviour = SLOW
+    else:
+        rig.behaviour = rig.behaviour or NORMAL
+    # not-in-manifest and cloned-serial are decided when the manifest is written (see fleet).

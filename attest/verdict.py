@@ -1,0 +1,213 @@
+"""Verdicts and reason codes: the stable vocabulary of every result Rig Attest gives.
+
+Codes are public (intake scripts match on them): add new ones, never rename or reuse one.
+Every code has a sentence a technician understands and what to do about it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class Verdict(enum.Enum):
+    TRUSTED = "TRUSTED"
+    WARNING = "WARNING"
+    UNKNOWN = "UNKNOWN"
+    UNTRUSTED = "UNTRUSTED"
+
+    @property
+    def exit_code(self) -> int:
+        return {"TRUSTED": 0, "WARNING": 1, "UNKNOWN": 3, "UNTRUSTED": 4}[self.value]
+
+    @property
+    def severity(self) -> int:
+        """Order for "worst of a batch": UNTRUSTED > UNKNOWN > WARNING > TRUSTED."""
+        return {"TRUSTED": 0, "WARNING": 1, "UNKNOWN": 2, "UNTRUSTED": 3}[self.value]
+
+
+class Status(enum.Enum):
+    """Per-category appraisal status, after IETF RATS AR4SI."""
+
+    AFFIRMING = "affirming"
+    WARNING = "warning"
+    CONTRAINDICATED = "contraindicated"
+    NONE = "none"  # nothing could be judged
+
+
+CATEGORIES = ("identity", "hardware", "firmware", "configuration", "provenance")
+#: Reasons about evidence we could not gather sit outside the five categories: could-not-check
+#: is never checked-and-failed.
+EVIDENCE = "evidence"
+
+
+@dataclass(frozen=True)
+class ReasonInfo:
+    category: str
+    status: Status
+    message: str
+    remediation: str
+
+
+def _r(category: str, status: str, message: str, remediation: str) -> ReasonInfo:
+    return ReasonInfo(category, Status(status), message, remediation)
+
+
+REASONS: dict[str, ReasonInfo] = {
+    # --- could not check (never UNTRUSTED on their own) ---
+    "TIMEOUT": _r(EVIDENCE, "none", "The device accepted the connection but did not answer in time.",
+                  "Check the unit has finished booting and is not overloaded, then verify again."),
+    "UNREACHABLE": _r(EVIDENCE, "none", "Nothing answered on this address and port.",
+                      "Check power, cabling, the DHCP lease and the port profile."),
+    "CONNECTION_RESET": _r(EVIDENCE, "none", "The device closed the connection in the middle of a reply.",
+                           "Verify again; if it repeats, check the network link and the unit's logs."),
+    "MALFORMED_REPLY": _r(EVIDENCE, "none", "The device answered with bytes that are not the expected protocol.",
+                          "Check the port profile points at the right service; the transcript shows what came back."),
+    "REPLY_TOO_LARGE": _r(EVIDENCE, "none", "The device sent more data than a genuine reply could hold; it was cut off.",
+                          "Treat the unit with suspicion and check it over the serial console."),
+    "AUTH_FAILED": _r(EVIDENCE, "none", "The device refused the credentials we tried.",
+                      "Add the unit's credentials to the credentials file, or allow vendor defaults in the policy."),
+    "NOT_THIS_FAMILY": _r(EVIDENCE, "none", "A service answered, but it is not a miner interface Rig Attest reads.",
+                          "Check the port profile; name the endpoint explicitly if the unit uses other ports."),
+    "IDENTITY_NOT_READ": _r(EVIDENCE, "none", "No interface told us the unit's serial number, so it cannot be matched to a manifest.",
+                            "Make sure the API or web interface is reachable, or check the unit over its serial console."),
+    "NO_MANIFEST": _r(EVIDENCE, "none", "No accepted manufacturing manifest was loaded, so there is nothing to compare with.",
+                      "Load the vendor's signed manifest for this shipment."),
+    "SSH_UNAVAILABLE": _r(EVIDENCE, "none", "The unit's shell (SSH) was not available, so its flash could not be measured.",
+                          "Enable SSH, add its credentials, or check the unit over the serial console."),
+    "INTERNAL_ERROR": _r(EVIDENCE, "none", "Rig Attest hit an unexpected error while reading this unit (a bug in Rig Attest, not a finding).",
+                         "Verify again; if it repeats, report it with the unit's transcript."),
+    # --- identity ---
+    "IDENTITY_MATCHES_MANIFEST": _r("identity", "affirming", "Unit serial and network identity match the signed manifest.", ""),
+    "DEVICE_NOT_IN_MANIFEST": _r("identity", "contraindicated", "The unit's serial number is in none of the loaded signed manifests.",
+                                 "Check the right manifest is loaded; otherwise quarantine the unit and ask the vendor."),
+    "MODEL_MISMATCH": _r("identity", "contraindicated", "The unit reports a different model from the one the manifest lists for its serial.",
+                         "Quarantine the unit and compare its label with the manifest."),
+    "MAC_MISMATCH": _r("identity", "contraindicated", "The network MAC address differs from the manifest's for this serial.",
+                       "Quarantine the unit: the control board may have been replaced."),
+    "IDENTITY_FINGERPRINT_MISMATCH": _r("identity", "contraindicated", "The unit's identity fingerprint does not match the manifest's.",
+                                        "Quarantine the unit and photograph its serial labels."),
+    "SERIAL_CLONED": _r("identity", "contraindicated", "Another unit in this batch claims the same serial number or MAC address.",
+                        "Quarantine both units and compare their labels and board serials."),
+    "CLAIMS_DISAGREE": _r("identity", "warning", "Two interfaces of the unit report different values for the same fact.",
+                          "Check the unit over the serial console; the detail view shows which sources disagree."),
+    # --- hardware ---
+    "HARDWARE_MATCHES_MANIFEST": _r("hardware", "affirming", "Control board and hashboard serials match the manifest.", ""),
+    "CONTROL_BOARD_SERIAL_MISMATCH": _r("hardware", "contraindicated", "The control board serial differs from the manifest's.",
+                                        "Quarantine the unit and photograph the control board label."),
+    "HASHBOARD_SERIAL_MISMATCH": _r("hardware", "contraindicated", "A hashboard serial differs from the manifest's for that slot.",
+                                    "Quarantine the unit and photograph the hashboard labels."),
+    "HASHBOARD_MISSING": _r("hardware", "contraindicated", "A hashboard listed in the manifest was not found in the unit.",
+                            "Check the hashboard's ribbon cable and power; if it is absent, quarantine the unit."),
+    "HASHBOARD_UNEXPECTED": _r("hardware", "contraindicated", "The unit has a hashboard in a slot the manifest lists as empty.",
+                               "Quarantine the unit and photograph the hashboard labels."),
+    "HASHBOARD_CHIPS_MISMATCH": _r("hardware", "warning", "A hashboard reports fewer or more chips than the manifest lists.",
+                                   "Often a failed chip; check the board's chain in the miner log."),
+    "PSU_SERIAL_MISMATCH": _r("hardware", "contraindicated", "The power supply serial differs from the manifest's.",
+                              "Quarantine the unit and photograph the PSU label."),
+    "HARDWARE_NOT_READ": _r("hardware", "warning", "Some board serials the manifest lists could not be read from the unit.",
+                            "Check the unit over SSH or the serial console to read the missing serials."),
+    # --- firmware ---
+    "FIRMWARE_SIGNED_RELEASE": _r("firmware", "affirming", "Every measured flash image matches a release the manufacturer signed.", ""),
+    "FIRMWARE_DIGEST_UNKNOWN": _r("firmware", "contraindicated", "A flash image's digest matches no release the manufacturer signed.",
+                                  "Quarantine the unit and reflash it with signed firmware before use."),
+    "FIRMWARE_REVOKED": _r("firmware", "contraindicated", "The firmware is a signed release that the manufacturer has since revoked.",
+                           "Update the unit to a current signed release before use."),
+    "FIRMWARE_IMAGE_MISSING": _r("firmware", "warning", "A flash image the signed release lists was not found on the unit.",
+                                 "Check the partition table over the serial console."),
+    "FIRMWARE_REPORTED_ONLY": _r("firmware", "warning", "The firmware version is only what the running firmware says; its flash was not measured.",
+                                 "Enable SSH or use the serial console so the flash can be hashed."),
+    "FIRMWARE_VERSION_UNKNOWN": _r("firmware", "warning", "The firmware reports a version that is not among the signed releases.",
+                                   "Measure the flash over SSH or the serial console to know what is installed."),
+    "FIRMWARE_VERSION_MISMATCH": _r("firmware", "warning", "The version the firmware reports differs from the release its flash images match.",
+                                    "Verify again; if it repeats, reflash with signed firmware."),
+    "FIRMWARE_MIXED_RELEASES": _r("firmware", "warning", "The flash images are signed, but come from different releases.",
+                                  "Reflash the unit with one complete signed release."),
+    "BACKDOOR_INDICATOR": _r("firmware", "contraindicated", "The miner software holds a known backdoor indicator.",
+                             "Quarantine the unit, keep it off the network, and reflash with a clean signed release."),
+    # --- configuration ---
+    "CONFIGURATION_ALLOWED": _r("configuration", "affirming", "Every configured pool is on the station's allow-list.", ""),
+    "CONFIGURATION_NOT_CHECKED": _r("configuration", "none", "The station policy sets no pool allow-list, so pools were not judged.", ""),
+    "POOL_NOT_ALLOWED": _r("configuration", "warning", "A mining pool outside the station's allow-list is configured.",
+                           "Reset the pool settings before the unit goes live."),
+    # --- provenance ---
+    "MANIFEST_ACCEPTED": _r("provenance", "affirming", "The unit is listed in a manifest whose signature and validity were checked.", ""),
+    "ORIGIN_NOT_ALLOWED": _r("provenance", "contraindicated", "The manifest says the unit was assembled somewhere the station policy does not accept.",
+                             "Set the unit aside for procurement review."),
+    # --- manifest refusals (attest manifest verify, exit 4) ---
+    "MANIFEST_MALFORMED": _r("provenance", "contraindicated", "The manifest file is truncated or is not a DSSE JSON envelope.",
+                             "Ask the vendor for the manifest file again."),
+    "MANIFEST_WRONG_PAYLOAD_TYPE": _r("provenance", "contraindicated", "The envelope does not hold a Rig Attest manufacturing manifest.",
+                                      "Check you loaded the manifest and not another signed document."),
+    "MANIFEST_TOO_LARGE": _r("provenance", "contraindicated", "The manifest is larger than Rig Attest accepts.",
+                             "Ask the vendor to split the shipment into several manifests."),
+    "MANIFEST_DUPLICATE_KEYS": _r("provenance", "contraindicated", "The manifest's JSON repeats a key, so two readers could see different contents.",
+                                  "Refuse the manifest and report it to the vendor."),
+    "MANIFEST_NOT_CANONICAL": _r("provenance", "contraindicated", "The manifest payload is not canonical JSON (RFC 8785).",
+                                 "Refuse the manifest and report it to the vendor."),
+    "MANIFEST_SCHEMA_INVALID": _r("provenance", "contraindicated", "The manifest's contents do not follow the manifest format.",
+                                  "Ask the vendor for a manifest in the rigattest.manifest/v1 format."),
+    "MANIFEST_SIGNATURE_INVALID": _r("provenance", "contraindicated", "A signature on the manifest does not match its contents: it was altered or damaged.",
+                                     "Refuse the manifest and ask the vendor for a fresh copy."),
+    "MANIFEST_SIGNER_UNKNOWN": _r("provenance", "contraindicated", "No key or certificate in the trust store signed the manifest.",
+                                  "Import the vendor's root certificate or key into the trust store, if you trust it."),
+    "MANIFEST_CHAIN_INVALID": _r("provenance", "contraindicated", "The signer's certificate chain does not lead to a trusted root.",
+                                 "Check the vendor's root certificate is in the trust store."),
+    "MANIFEST_CHAIN_EXPIRED": _r("provenance", "contraindicated", "A certificate in the signer's chain has expired.",
+                                 "Ask the vendor for a manifest signed with a current certificate."),
+    "MANIFEST_CHAIN_NOT_YET_VALID": _r("provenance", "contraindicated", "A certificate in the signer's chain is not valid yet.",
+                                       "Check the station's clock, then ask the vendor."),
+    "MANIFEST_SIGNER_NOT_CODE_SIGNING": _r("provenance", "contraindicated", "The signer's certificate is not allowed to sign code or manifests.",
+                                           "Ask the vendor to sign with its code-signing certificate."),
+    "MANIFEST_SIGNER_REVOKED": _r("provenance", "contraindicated", "The manifest was signed by a key or certificate that has been revoked.",
+                                  "Refuse the manifest and ask the vendor for one signed with a current key."),
+    "MANIFEST_SIGNER_KEY_TOO_SMALL": _r("provenance", "contraindicated", "The signer's key is too small to be trusted.",
+                                        "Ask the vendor to sign with a 2048-bit or larger RSA key, or an EC/Ed25519 key."),
+    "MANIFEST_THRESHOLD_NOT_MET": _r("provenance", "contraindicated", "Fewer trusted keys signed the manifest than this issuer requires.",
+                                     "Ask the vendor for the fully signed manifest."),
+    "MANIFEST_EXPIRED": _r("provenance", "contraindicated", "The manifest's validity period has ended.",
+                           "Ask the vendor for a current manifest."),
+    "MANIFEST_NOT_YET_VALID": _r("provenance", "contraindicated", "The manifest is not valid yet.",
+                                 "Check the station's clock, then ask the vendor."),
+    "MANIFEST_ROLLBACK": _r("provenance", "contraindicated", "The manifest is older (lower sequence) than one already accepted from this issuer.",
+                            "Load the vendor's newest manifest; an old one may list revoked firmware as good."),
+    "MANIFEST_SEQUENCE_REUSED": _r("provenance", "contraindicated", "The issuer already signed a different manifest with this sequence number.",
+                                   "Refuse both and report it to the vendor: two versions of the same manifest exist."),
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    category: str
+    status: Status
+    message: str
+    detail: str = ""  # the specifics: slot, expected vs found; plain text, may hold device text
+    expected: str | None = None
+    found: str | None = None
+
+    @property
+    def remediation(self) -> str:
+        return REASONS[self.code].remediation
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "category": self.category,
+                               "status": self.status.value, "message": self.message}
+        if self.detail:
+            out["detail"] = self.detail
+        if self.expected is not None or self.found is not None:
+            out["expected"] = self.expected
+            out["found"] = self.found
+        return out
+
+
+def reason(code: str, detail: str = "", *, expected: str | None = None,
+           found: str | None = None) -> Reason:
+    """Build a Reason from the registry; an unknown code is a programming error."""
+    info = REASONS[code]
+    return Reason(code, info.category, info.status, info.message, detail, expected, found)
+
+
+def worst(verdicts: list[Verdict]) -> Verdict:
+    return max(verdicts, key=lambda v: v.severity, default=Verdict.TRUSTED)

@@ -1,0 +1,1 @@
+"""Rig Attest desktop app (PySide6). Imports attest; attest never imports this package."""

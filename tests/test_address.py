@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, RangeTarget, parse_address
+
+
+def test_host_range_and_endpoint_forms():
+    assert parse_address("10.0.4.17") == HostTarget("10.0.4.17")
+    rng = parse_address("10.0.4.0/30")
+    assert isinstance(rng, RangeTarget) and rng.hosts() == ["10.0.4.1", "10.0.4.2"]
+    ep = parse_address("ssh://root:secret@10.0.4.17:2222")
+    assert isinstance(ep, EndpointTarget)
+    assert (ep.kind, ep.host, ep.port, ep.username, ep.password) == ("ssh", "10.0.4.17", 2222, "root", "secret")
+    assert "secret" not in ep.address
+    assert parse_address("cgminer://10.0.4.17").port == 4028
+    assert parse_address("antminer+http://10.0.4.17").kind == "web"
+
+
+@pytest.mark.parametrize("bad", ["", "gopher://x", "10.0.0.0/8", "a b", "cgminer://h:99999", "ssh://"])
+def test_bad_addresses_are_refused_with_a_message(bad):
+    with pytest.raises(AddressError):
+        parse_address(bad)
+
+
+def test_port_profile_overrides_only_what_is_named():
+    p = PortProfile.parse("web=8080,ssh=2222")
+    assert (p.api, p.web, p.ssh) == (4028, 8080, 2222)
+    with pytest.raises(AddressError):
+        PortProfile.parse("telnet=23")

@@ -1,0 +1,130 @@
+"""The issue's acceptance run: `attest sim` a mixed fleet, then `attest verify` every rig host.
+
+Both run as real processes talking over real loopback sockets, exactly as a technician would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attest.sim.scenarios import SCENARIOS
+
+BASE = "127.0.2.1"
+
+
+def attest(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "attest.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    env = {**os.environ, "ATTEST_HOME": str(tmp_path_factory.mktemp("station"))}
+    proc = subprocess.Popen([sys.executable, "-m", "attest.cli", "sim", "--fleet", "13", "--scenario", "mixed",
+                             "--out", str(out), "--base-address", BASE],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("ready "):
+            proc.kill()
+            pytest.fail(f"sim did not start: {line!r} {proc.stderr.read()}")
+        fleet = json.loads(Path(line.split(" ", 1)[1].strip()).read_text())
+        yield out, fleet, env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def verify_args(out: Path, fleet: dict) -> list[str]:
+    ports = ",".join(f"{k}={v}" for k, v in fleet["ports"].items())
+    hosts = [r["host"] for r in fleet["rigs"]]
+    return ["verify", *hosts, "--manifest", str(out / "manifest.dsse.json"), "--trust", str(out / "trust"),
+            "--policy", str(out / "policy.toml"), "--ports", ports]
+
+
+def test_sim_writes_the_contract_files(sim):
+    out, fleet, _ = sim
+    assert {"manifest.dsse.json", "policy.toml", "fleet.json", "trust"} <= {p.name for p in out.iterdir()}
+    assert {r["scenario"] for r in fleet["rigs"]} == set(SCENARIOS)
+    assert len({r["host"] for r in fleet["rigs"]}) == 13  # one loopback address per rig
+    clone = next(r for r in fleet["rigs"] if r["scenario"] == "cloned-serial")
+    assert clone["clone_of"] in {r["name"] for r in fleet["rigs"]}
+
+
+def test_every_scenario_gets_the_designed_verdict(sim):
+    out, fleet, env = sim
+    result = attest(*verify_args(out, fleet), "--json", env=env)
+    assert result.returncode == 4, result.stderr  # the worst verdict is UNTRUSTED
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    got = {line["address"]: line["verdict"] for line in lines}
+    expected = {r["host"]: SCENARIOS[r["scenario"]] for r in fleet["rigs"]}
+    scenario_of = {r["host"]: r["scenario"] for r in fleet["rigs"]}
+    wrong = {scenario_of[h]: (got.get(h), v) for h, v in expected.items() if got.get(h) != v}
+    assert not wrong, f"scenario: (got, expected) {wrong}"
+    by_scenario = {scenario_of[line["address"]]: line for line in lines}
+    reasons = {s: {r["code"] for r in line["reasons"]} for s, line in by_scenario.items()}
+    assert "FIRMWARE_DIGEST_UNKNOWN" in reasons["modified-firmware"]
+    assert "FIRMWARE_REVOKED" in reasons["revoked-firmware"]
+    assert "HASHBOARD_SERIAL_MISMATCH" in reasons["swapped-hashboard"]
+    assert "CONTROL_BOARD_SERIAL_MISMATCH" in reasons["replaced-control-board"]
+    assert "BACKDOOR_INDICATOR" in reasons["antbleed"]
+    assert "POOL_NOT_ALLOWED" in reasons["pool-hijack"]
+    assert "FIRMWARE_REPORTED_ONLY" in reasons["api-only"]
+    assert "DEVICE_NOT_IN_MANIFEST" in reasons["not-in-manifest"]
+    assert "SERIAL_CLONED" in reasons["cloned-serial"]
+    assert "TIMEOUT" in reasons["unresponsive"]
+    assert "MALFORMED_REPLY" in reasons["garbage"]
+    assert "FIRMWARE_SIGNED_RELEASE" in reasons["slow"]
+    genuine = by_scenario["genuine"]
+    assert genuine["claims"]["firmware.image.rootfs.sha256"]["assurance"] == "measured"
+    assert genuine["manifest"]["issuer"] == "Demo Mining Hardware Ltd"
+    assert len(genuine["identity_sha256"]) == 64
+
+
+def test_human_output_is_a_table_with_a_summary(sim):
+    out, fleet, env = sim
+    hosts = [r for r in fleet["rigs"] if r["scenario"] in ("genuine", "pool-hijack")]
+    args = verify_args(out, {"ports": fleet["ports"], "rigs": hosts})
+    result = attest(*args, env=env)
+    assert result.returncode == 1, result.stderr  # worst is WARNING
+    assert result.stdout.splitlines()[0].split()[:2] == ["ADDRESS", "VERDICT"]
+    assert "2 rigs: 1 trusted · 1 warning · 0 unknown · 0 untrusted" in result.stdout
+
+
+def test_collect_shows_claims_with_source_and_assurance(sim):
+    out, fleet, env = sim
+    rig = next(r for r in fleet["rigs"] if r["scenario"] == "genuine")
+    ports = ",".join(f"{k}={v}" for k, v in fleet["ports"].items())
+    result = attest("collect", rig["host"], "--ports", ports, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["claims"]["unit.serial"]["assurance"] == "reported"
+    assert doc["claims"]["firmware.image.boot.sha256"]["source"].startswith("ssh://")
+
+
+def test_scan_finds_every_rig_and_its_family(sim):
+    out, fleet, env = sim
+    ports = ",".join(f"{k}={v}" for k, v in fleet["ports"].items())
+    result = attest("scan", "127.0.2.0/28", "--ports", ports, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    found = {json.loads(line)["address"]: json.loads(line)["services"] for line in result.stdout.splitlines()}
+    answering = {r["host"] for r in fleet["rigs"] if r["scenario"] not in ("unresponsive", "garbage")}
+    assert answering <= set(found)
+    genuine = next(r for r in fleet["rigs"] if r["scenario"] == "genuine")
+    assert found[genuine["host"]]["api"] == "bmminer"
+
+
+def test_a_refused_manifest_stops_verify_with_a_clear_message(sim, tmp_path):
+    out, fleet, env = sim
+    bad = tmp_path / "manifest.dsse.json"
+    bad.write_text((out / "manifest.dsse.json").read_text()[:200])
+    result = attest("verify", fleet["rigs"][0]["host"], "--manifest", str(bad), "--trust", str(out / "trust"), env=env)
+    assert result.returncode == 2
+    assert "MANIFEST_MALFORMED" in result.stderr and "Traceback" not in result.stderr

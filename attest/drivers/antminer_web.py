@@ -1,0 +1,242 @@
+"""Antminer web CGI (lighttpd, HTTP digest auth): identity, firmware and pools as the UI reports them.
+
+The web UI is where an Antminer reports its unit serial and MAC (the bmminer API does not), so
+this driver is the `reported` source of identity. Everything is read as the device wrote it: the
+driver checks shapes and types, never plausibility, and normalisation (MAC case) happens later.
+See docs/protocols.md, "Antminer web CGI", for the requests and which field feeds which claim.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from attest.drivers.base import (
+    AUTH_FAILED,
+    MALFORMED_REPLY,
+    NOT_THIS_FAMILY,
+    CollectError,
+    Endpoint,
+    Session,
+)
+from attest.evidence import Assurance, Claim, ClaimValue, printable
+from attest.transport.http import HttpClient, HttpReply, TransportError, get
+
+NAME = "antminer_web"
+KIND = "web"
+DEFAULT_PORT = 80
+SCHEMES = ("antminer+http",)
+
+#: What ``identify`` answers for a host whose web UI is an Antminer's.
+FAMILY = "antminer-web"
+#: pyasic recognises an Antminer by this prefix of the digest realm; so do we.
+REALM_MARK = 'realm="antMiner'
+
+SYSTEM_INFO = "/cgi-bin/get_system_info.cgi"
+STATS = "/cgi-bin/stats.cgi"
+POOLS = "/cgi-bin/pools.cgi"
+
+#: Longer device strings are not serials or versions; refusing them keeps claims displayable.
+MAX_FIELD_CHARS = 256
+#: More hashboards or pools than any real unit has means the reply is not what it claims to be.
+MAX_BOARDS = 16
+MAX_POOLS = 32
+MAX_STATS_ENTRIES = 8  # real firmware sends one
+#: The probe in ``identify`` reads only a 401 page.
+IDENTIFY_MAX_BYTES = 64 * 1024
+#: Bytes of a bad reply quoted in an error message.
+_QUOTE_CHARS = 120
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _recorder(label: str, session: Session) -> Callable[[str, bytes], None]:
+    def record(direction: str, data: bytes) -> None:
+        session.transcript.record(label, direction, data)
+
+    return record
+
+
+def _converted(exc: TransportError, endpoint: Endpoint) -> CollectError:
+    return CollectError(exc.code, f"{endpoint.label} {printable(exc.message)}")
+
+
+async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
+    """Log in with the first credential the UI accepts, then read the three CGIs."""
+    options = session.options
+    origin = f"http://{_url_host(endpoint.host)}:{endpoint.port}"
+    record = _recorder(endpoint.label, session)
+    # With no credential at all, still ask once: a UI with auth switched off answers 200.
+    attempts: list[tuple[str, str] | None] = [(c.username, c.password) for c in endpoint.credentials]
+    if not attempts:
+        attempts.append(None)
+    refused: list[str] = []
+    for auth in attempts:
+        client = HttpClient(
+            origin, auth=auth, timeout=options.timeout, max_bytes=options.max_reply_bytes, record=record
+        )
+        async with client:
+            try:
+                reply = await client.get(SYSTEM_INFO)
+                if reply.status == 401:
+                    refused.append(auth[0] if auth else "")
+                    continue
+                info = _json_object(reply, endpoint, SYSTEM_INFO, missing_code=NOT_THIS_FAMILY)
+                stats = _json_object(await client.get(STATS), endpoint, STATS)
+                pools = _json_object(await client.get(POOLS), endpoint, POOLS)
+            except TransportError as exc:
+                raise _converted(exc, endpoint) from None
+        return [
+            *_system_info_claims(info, endpoint),
+            *_stats_claims(stats, endpoint),
+            *_pool_claims(pools, endpoint),
+        ]
+    if not endpoint.credentials:
+        raise CollectError(AUTH_FAILED, f"{endpoint.label} requires credentials; none were given")
+    users = ", ".join(printable(user, 64) for user in refused)
+    raise CollectError(AUTH_FAILED, f"{endpoint.label} refused every credential tried (users: {users})")
+
+
+async def identify(host: str, port: int, session: Session) -> str | None:
+    """``"antminer-web"`` when ``GET /`` is refused with the Antminer digest realm, else None.
+
+    Discovery runs this against every host of a range, so it never raises for a device that is
+    absent, silent or something else.
+    """
+    label = f"{KIND}://{_url_host(host)}:{port}"
+    try:
+        reply = await get(
+            f"http://{_url_host(host)}:{port}/",
+            auth=None,
+            timeout=session.options.timeout,
+            max_bytes=min(IDENTIFY_MAX_BYTES, session.options.max_reply_bytes),
+            record=_recorder(label, session),
+        )
+    except TransportError:
+        return None
+    if reply.status == 401 and REALM_MARK in reply.header("www-authenticate"):
+        return FAMILY
+    return None
+
+
+# --- reply parsing: the device is the adversary, so every shape and type is checked -----------
+
+
+def _malformed(endpoint: Endpoint, path: str, why: str) -> CollectError:
+    return CollectError(MALFORMED_REPLY, f"{endpoint.label} {path}: {why}")
+
+
+def _json_object(
+    reply: HttpReply, endpoint: Endpoint, path: str, *, missing_code: str = MALFORMED_REPLY
+) -> dict[str, Any]:
+    if reply.status == 401:
+        raise CollectError(AUTH_FAILED, f"{endpoint.label} {path}: credentials refused mid-session")
+    if reply.status == 404:
+        raise CollectError(missing_code, f"{endpoint.label} {path}: not found (HTTP 404)")
+    if reply.status != 200:
+        raise _malformed(endpoint, path, f"unexpected HTTP status {reply.status}")
+    try:
+        text = reply.body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        quoted = printable(reply.body[max(0, exc.start - 20) : exc.start + 20])
+        raise _malformed(endpoint, path, f"not UTF-8 at byte {exc.start}: {quoted}") from None
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and Python's cap on huge integer literals.
+        quoted = printable(text, _QUOTE_CHARS)
+        raise _malformed(endpoint, path, f"not JSON ({printable(str(exc), 200)}): {quoted}") from None
+    if not isinstance(document, dict):
+        raise _malformed(endpoint, path, f"expected a JSON object, got {type(document).__name__}")
+    return document
+
+
+def _text_field(document: dict[str, Any], key: str, endpoint: Endpoint, path: str) -> str | None:
+    """A string field as read; absent or empty means the device did not report it."""
+    value = document.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _malformed(endpoint, path, f"{key} is {type(value).__name__}, expected a string")
+    if len(value) > MAX_FIELD_CHARS:
+        raise _malformed(endpoint, path, f"{key} is {len(value)} characters long")
+    return value
+
+
+def _int_field(document: dict[str, Any], key: str, endpoint: Endpoint, path: str) -> int | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _malformed(endpoint, path, f"{key} is {type(value).__name__}, expected an integer")
+    if value < 0 or value > 1_000_000:
+        raise _malformed(endpoint, path, f"{key} is out of range: {value}")
+    return value
+
+
+def _object(value: object, what: str, endpoint: Endpoint, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _malformed(endpoint, path, f"{what} is {type(value).__name__}, expected an object")
+    return value
+
+
+def _list(value: object, what: str, limit: int, endpoint: Endpoint, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _malformed(endpoint, path, f"{what} is {type(value).__name__}, expected a list")
+    if len(value) > limit:
+        raise _malformed(endpoint, path, f"{what} has {len(value)} entries, more than {limit}")
+    return value
+
+
+def _claims(pairs: list[tuple[str, ClaimValue]], endpoint: Endpoint, path: str) -> list[Claim]:
+    source = f"{endpoint.label} {path}"
+    return [Claim(name, value, source, Assurance.REPORTED) for name, value in pairs if value is not None]
+
+
+def _system_info_claims(info: dict[str, Any], endpoint: Endpoint) -> list[Claim]:
+    pairs: list[tuple[str, ClaimValue]] = [
+        ("unit.model", _text_field(info, "minertype", endpoint, SYSTEM_INFO)),
+        ("unit.serial", _text_field(info, "serinum", endpoint, SYSTEM_INFO)),
+        ("net.mac", _text_field(info, "macaddr", endpoint, SYSTEM_INFO)),
+    ]
+    return _claims(pairs, endpoint, SYSTEM_INFO)
+
+
+def _stats_claims(document: dict[str, Any], endpoint: Endpoint) -> list[Claim]:
+    info = _object(document.get("INFO", {}), "INFO", endpoint, STATS)
+    pairs: list[tuple[str, ClaimValue]] = [
+        ("firmware.version", _text_field(info, "miner_version", endpoint, STATS)),
+        ("firmware.build", _text_field(info, "CompileTime", endpoint, STATS)),
+    ]
+    entries = _list(document.get("STATS"), "STATS", MAX_STATS_ENTRIES, endpoint, STATS)
+    if not entries:
+        raise _malformed(endpoint, STATS, "STATS is empty")
+    first = _object(entries[0], "STATS[0]", endpoint, STATS)
+    chains = _list(first.get("chain"), "STATS[0].chain", MAX_BOARDS, endpoint, STATS)
+    seen: set[int] = set()
+    for position, raw in enumerate(chains):
+        chain = _object(raw, f"chain[{position}]", endpoint, STATS)
+        slot = _int_field(chain, "index", endpoint, STATS)
+        if slot is None or slot >= MAX_BOARDS:
+            raise _malformed(endpoint, STATS, f"chain[{position}] has no usable index")
+        if slot in seen:
+            raise _malformed(endpoint, STATS, f"hashboard slot {slot} appears twice")
+        seen.add(slot)
+        pairs.append((f"hashboard.{slot}.serial", _text_field(chain, "sn", endpoint, STATS)))
+        pairs.append((f"hashboard.{slot}.chips", _int_field(chain, "asic_num", endpoint, STATS)))
+    return _claims(pairs, endpoint, STATS)
+
+
+def _pool_claims(document: dict[str, Any], endpoint: Endpoint) -> list[Claim]:
+    entries = _list(document.get("POOLS"), "POOLS", MAX_POOLS, endpoint, POOLS)
+    pairs: list[tuple[str, ClaimValue]] = []
+    for position, raw in enumerate(entries):
+        pool = _object(raw, f"POOLS[{position}]", endpoint, POOLS)
+        pairs.append((f"config.pool.{position}.url", _text_field(pool, "url", endpoint, POOLS)))
+    return _claims(pairs, endpoint, POOLS)
+
+
+__all__ = ["DEFAULT_PORT", "FAMILY", "KIND", "NAME", "SCHEMES", "collect", "identify"]

@@ -1,0 +1,308 @@
+"""HTTP GET against a device's web UI, with every byte it sends bounded in size and time.
+
+Transport knows bytes, not vendors: nothing here parses JSON or knows what a CGI means, and
+nothing of ``attest`` is imported (failures carry the same code strings as
+``attest.drivers.base`` so a driver converts them one to one).
+
+Built on httpx with ``httpx.DigestAuth``, hardened where a hostile device could otherwise hurt us:
+
+- every response body (including the 401 bodies httpx reads on its own during the digest
+  exchange) passes through a counting stream that aborts past ``max_bytes``;
+- compressed bodies are refused (we ask for ``identity``), so no decompression bomb can expand a
+  capped body in memory;
+- a deadline covers the whole exchange (connect, digest round trip, body), so a device dripping
+  one byte a second cannot hold us past ``timeout``;
+- redirects are never followed and proxies from the environment are never used: a client talks
+  to exactly the origin it was given;
+- a malformed digest challenge makes httpx raise plain ``ValueError``/``KeyError``; those become
+  ``MALFORMED_REPLY`` instead of escaping as crashes;
+- the transcript gets request lines and response heads and bodies (capped), never the
+  ``Authorization`` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpx
+
+# Same strings as attest.drivers.base; duplicated because transport/ imports nothing of attest.
+TIMEOUT = "TIMEOUT"
+UNREACHABLE = "UNREACHABLE"
+CONNECTION_RESET = "CONNECTION_RESET"
+MALFORMED_REPLY = "MALFORMED_REPLY"
+REPLY_TOO_LARGE = "REPLY_TOO_LARGE"
+AUTH_FAILED = "AUTH_FAILED"
+
+#: How much of each response head and body goes into the transcript: enough to see what the
+#: device said, without one reply using up the whole transcript.
+RECORD_BODY_CAP = 4096
+#: How much of a library error message (which may quote device bytes) we pass on.
+_MESSAGE_CAP = 300
+
+Recorder = Callable[[str, bytes], None]
+
+
+class TransportError(Exception):
+    """An expected failure of one HTTP exchange: a stable ``code`` and a plain-text message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """A complete reply. ``headers`` has lower-case names; repeated headers are joined by ", "."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+class _BodyTooLarge(Exception):
+    """Raised from inside httpx's body iteration; never escapes this module."""
+
+    def __init__(self, size: int, declared: bool) -> None:
+        super().__init__(size)
+        self.size = size
+        self.declared = declared
+
+
+class _RefusedReply(Exception):
+    """A reply we will not read (e.g. compressed against our request); never escapes this module."""
+
+
+class _CappedBody(httpx.AsyncByteStream):
+    """Counts raw body bytes as they arrive and aborts past the cap; records a prefix on close."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, max_bytes: int, record: Recorder) -> None:
+        self._inner = inner
+        self._max_bytes = max_bytes
+        self._record = record
+        self._prefix = bytearray()
+        self._seen = 0
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            self._seen += len(chunk)
+            room = RECORD_BODY_CAP - len(self._prefix)
+            if room > 0:
+                self._prefix += chunk[:room]
+            if self._seen > self._max_bytes:
+                raise _BodyTooLarge(self._seen, declared=False)
+            yield chunk
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._prefix:
+            note = b""
+            if self._seen > len(self._prefix):
+                note = b"\n[... %d more bytes not recorded]" % (self._seen - len(self._prefix))
+            self._record("<", bytes(self._prefix) + note)
+        await self._inner.aclose()
+
+
+class _GuardedTransport(httpx.AsyncBaseTransport):
+    """Wraps httpx's transport so every request and every response, even ones httpx handles
+    internally during the digest exchange, is recorded and capped."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, max_bytes: int, record: Recorder) -> None:
+        self._inner = inner
+        self._max_bytes = max_bytes
+        self._record = record
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        line = b"%s %s HTTP/1.1" % (request.method.encode("ascii"), request.url.raw_path)
+        if "authorization" in request.headers:
+            line += b"  [credentials sent, not recorded]"
+        self._record(">", line)
+        response = await self._inner.handle_async_request(request)
+        reason = response.extensions.get("reason_phrase", b"")
+        head = b"HTTP/1.1 %d %s" % (response.status_code, bytes(reason))
+        for name, value in response.headers.raw:
+            head += b"\r\n" + name + b": " + value
+        if len(head) > RECORD_BODY_CAP:
+            head = head[:RECORD_BODY_CAP] + b"\n[... %d more header bytes]" % (len(head) - RECORD_BODY_CAP)
+        self._record("<", head)
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        declared = response.headers.get("content-length", "")
+        try:
+            if encoding not in ("", "identity"):
+                raise _RefusedReply(f"compressed body ({encoding[:40]}) though identity was asked")
+            if declared.isdigit() and int(declared) > self._max_bytes:
+                raise _BodyTooLarge(int(declared), declared=True)
+        except BaseException:
+            await response.aclose()
+            raise
+        if not isinstance(response.stream, httpx.AsyncByteStream):  # pragma: no cover
+            raise TypeError("httpx returned a synchronous stream to an async transport")
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_CappedBody(response.stream, self._max_bytes, self._record),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _GuardedDigestAuth(httpx.DigestAuth):
+    """httpx's digest auth, but a malformed challenge from the device is a protocol error.
+
+    httpx parses the device's ``WWW-Authenticate`` header with ``split("=")`` and dict lookups, so
+    a hostile challenge raises ValueError, KeyError or NotImplementedError (``qop="auth-int"``).
+    """
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        try:
+            yield from super().auth_flow(request)
+        except (ValueError, KeyError, NotImplementedError, UnicodeError) as exc:
+            raise _RefusedReply(f"unusable digest challenge: {exc!r}"[:_MESSAGE_CAP]) from exc
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MESSAGE_CAP else text[:_MESSAGE_CAP] + "..."
+
+
+def _classify(exc: httpx.HTTPError, what: str) -> TransportError:
+    """Map an httpx failure to one of our codes; the message names the request, not the library."""
+    detail = _truncate(str(exc) or type(exc).__name__)
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError(TIMEOUT, f"{what}: timed out ({detail})")
+    if isinstance(exc, httpx.ConnectError):
+        return TransportError(UNREACHABLE, f"{what}: cannot connect ({detail})")
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return TransportError(CONNECTION_RESET, f"{what}: connection reset ({detail})")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        # h11 reports a peer that closed early in these words; anything else is bytes that are
+        # not HTTP. Tests pin both cases so a library change that rewords them is caught.
+        lowered = detail.lower()
+        if "disconnected" in lowered or "closed connection" in lowered or "unexpectedly closed" in lowered:
+            return TransportError(CONNECTION_RESET, f"{what}: peer closed mid-reply ({detail})")
+        return TransportError(MALFORMED_REPLY, f"{what}: not HTTP ({detail})")
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return TransportError(UNREACHABLE, f"{what}: unusable address ({detail})")
+    return TransportError(MALFORMED_REPLY, f"{what}: protocol error ({detail})")
+
+
+class HttpClient:
+    """Requests to one origin (``http://host:port``) with one set of credentials, on one
+    keep-alive connection, so the digest challenge is answered once, not once per page.
+
+    Use as ``async with HttpClient(...) as client: reply = await client.get("/path")``.
+    """
+
+    def __init__(
+        self,
+        origin: str,
+        *,
+        auth: tuple[str, str] | None,
+        timeout: float,
+        max_bytes: int,
+        record: Recorder,
+    ) -> None:
+        url = httpx.URL(origin)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"not an http(s) origin: {origin!r}")
+        self._origin = url.copy_with(path="/", query=None, fragment=None)
+        self._timeout = timeout
+        self._max_bytes = max_bytes
+        # Certificate checks only mean something over TLS; for plain http, skipping them avoids
+        # loading the CA bundle once per device in a 1,000-rig scan.
+        inner = httpx.AsyncHTTPTransport(
+            verify=url.scheme == "https",
+            trust_env=False,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+        self._client = httpx.AsyncClient(
+            transport=_GuardedTransport(inner, max_bytes, record),
+            auth=_GuardedDigestAuth(*auth) if auth is not None else None,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"Accept-Encoding": "identity", "User-Agent": "rig-attest"},
+        )
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get(self, path: str) -> HttpReply:
+        """GET ``path`` (with its query) on this client's origin; the whole exchange, digest round
+        trip included, must finish within ``timeout``. Raises TransportError."""
+        if not path.startswith("/") or path.startswith("//"):
+            raise ValueError(f"path must be absolute on this origin: {path!r}")
+        url = self._origin.copy_with(raw_path=path.encode("ascii"))
+        what = f"GET {path}"
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._client.stream("GET", url) as response:
+                    body = bytearray()
+                    async for chunk in response.aiter_raw():
+                        body += chunk
+                    return HttpReply(response.status_code, dict(response.headers), bytes(body))
+        except TimeoutError:
+            raise TransportError(TIMEOUT, f"{what}: no complete reply within {self._timeout:g} s") from None
+        except _BodyTooLarge as exc:
+            if exc.declared:
+                why = f"body declared as {exc.size} bytes"
+            else:
+                why = f"body passed {exc.size} bytes and was cut off"
+            raise TransportError(REPLY_TOO_LARGE, f"{what}: {why}; the cap is {self._max_bytes}") from None
+        except _RefusedReply as exc:
+            raise TransportError(MALFORMED_REPLY, f"{what}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise _classify(exc, what) from None
+
+
+async def get(
+    url: str,
+    *,
+    auth: tuple[str, str] | None,
+    timeout: float,
+    max_bytes: int,
+    record: Callable[[str, bytes], None],
+) -> HttpReply:
+    """One capped GET on a fresh connection (discovery probes); see HttpClient for several."""
+    parsed = httpx.URL(url)
+    path = parsed.raw_path.decode("ascii")
+    origin = str(parsed.copy_with(path="/", query=None, fragment=None))
+    async with HttpClient(origin, auth=auth, timeout=timeout, max_bytes=max_bytes, record=record) as client:
+        return await client.get(path)
+
+
+__all__ = [
+    "AUTH_FAILED",
+    "CONNECTION_RESET",
+    "MALFORMED_REPLY",
+    "REPLY_TOO_LARGE",
+    "TIMEOUT",
+    "UNREACHABLE",
+    "HttpClient",
+    "HttpReply",
+    "Recorder",
+    "TransportError",
+    "get",
+]

@@ -1,0 +1,389 @@
+"""The capped HTTP transport against hostile peers: small raw asyncio servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from attest.transport import http
+from attest.transport.http import HttpClient, TransportError
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+CHALLENGE = b'Digest realm="antMiner Configuration", nonce="%d", qop="auth"'
+
+
+def run(coro: Awaitable[object]) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handler: Handler) -> AsyncIterator[int]:
+    """A one-purpose TCP server; on exit its connections are dropped and handlers awaited."""
+    live: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        live[task] = writer
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            del live[task]
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for writer in live.values():
+            writer.transport.abort()
+        if live:
+            await asyncio.wait(list(live))
+        await server.wait_closed()
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+def response(status: str, body: bytes, *headers: bytes) -> bytes:
+    head = b"HTTP/1.1 " + status.encode() + b"\r\n"
+    head += b"".join(h + b"\r\n" for h in headers)
+    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, bytes]] = []
+
+    def __call__(self, direction: str, data: bytes) -> None:
+        self.entries.append((direction, data))
+
+    def all_bytes(self) -> bytes:
+        return b"\n".join(data for _, data in self.entries)
+
+
+async def fetch(port: int, path: str = "/x", *, auth=None, timeout=2.0, max_bytes=4096, record=None):
+    return await http.get(
+        f"http://127.0.0.1:{port}{path}",
+        auth=auth,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        record=record or Recorder(),
+    )
+
+
+def failure(handler: Handler, **kwargs) -> TransportError:
+    async def go() -> TransportError:
+        async with raw_server(handler) as port:
+            with pytest.raises(TransportError) as info:
+                await fetch(port, **kwargs)
+            return info.value
+
+    result = run(go())
+    assert isinstance(result, TransportError)
+    return result
+
+
+def test_plain_get_returns_status_headers_body_and_records_the_exchange():
+    async def handler(reader, writer):
+        head = await read_head(reader)
+        assert head.startswith(b"GET /cgi-bin/x.cgi?a=1 HTTP/1.1\r\n")
+        assert b"accept-encoding: identity" in head.lower()
+        writer.write(response("200 OK", b'{"ok":1}', b"Content-Type: application/json"))
+
+    async def go():
+        record = Recorder()
+        async with raw_server(handler) as port:
+            reply = await fetch(port, "/cgi-bin/x.cgi?a=1", record=record)
+        return reply, record
+
+    reply, record = run(go())
+    assert (reply.status, reply.body) == (200, b'{"ok":1}')
+    assert reply.header("Content-Type") == "application/json"
+    assert record.entries[0] == (">", b"GET /cgi-bin/x.cgi?a=1 HTTP/1.1")
+    assert record.entries[1][1].startswith(b"HTTP/1.1 200 OK")
+    assert record.entries[2] == ("<", b'{"ok":1}')
+
+
+def test_digest_exchange_never_records_authorization_or_password():
+    seen: list[bytes] = []
+
+    async def handler(reader, writer):
+        while True:
+            head = await read_head(reader)
+            seen.append(head)
+            if b"authorization:" in head.lower():
+                writer.write(response("200 OK", b"{}"))
+            else:
+                writer.write(response("401 Unauthorized", b"no", b"WWW-Authenticate: " + CHALLENGE % 1))
+            await writer.drain()
+
+    async def go():
+        record = Recorder()
+        async with raw_server(handler) as port:
+            reply = await fetch(port, auth=("root", "s3cret-Pa55"), record=record)
+        return reply, record
+
+    reply, record = run(go())
+    assert reply.status == 200
+    assert len(seen) == 2 and b"Digest username=" in seen[1]
+    text = record.all_bytes().lower()
+    assert b"s3cret-pa55" not in text
+    assert b"authorization:" not in text and b"response=" not in text
+    assert b"[credentials sent, not recorded]" in text
+
+
+def test_401_loop_ends_after_one_authenticated_retry():
+    requests: list[bytes] = []
+
+    async def handler(reader, writer):
+        while True:
+            requests.append(await read_head(reader))
+            challenge = CHALLENGE % len(requests)
+            writer.write(response("401 Unauthorized", b"", b"WWW-Authenticate: " + challenge))
+            await writer.drain()
+
+    async def go():
+        async with raw_server(handler) as port:
+            return await fetch(port, auth=("root", "root"))
+
+    reply = run(go())
+    assert reply.status == 401
+    assert len(requests) == 2
+
+
+@pytest.mark.parametrize(
+    "challenge",
+    [
+        b"Digest realm",  # a field without "=": httpx's parser raises ValueError
+        b'Digest realm="x", qop="auth"',  # no nonce: KeyError
+        b'Digest realm="x", nonce="1", algorithm=ROT13',  # unknown algorithm: KeyError
+        b'Digest realm="x", nonce="1", qop="auth-int"',  # NotImplementedError in httpx
+    ],
+)
+def test_malformed_digest_challenge_is_malformed_reply_not_a_crash(challenge):
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(response("401 Unauthorized", b"", b"WWW-Authenticate: " + challenge))
+        await writer.drain()
+        await reader.read()
+
+    error = failure(handler, auth=("root", "root"))
+    assert error.code == http.MALFORMED_REPLY
+
+
+def test_declared_body_over_cap_is_refused_before_reading_it():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    error = failure(handler, max_bytes=1000)
+    assert error.code == http.REPLY_TOO_LARGE
+    assert "999999999" in error.message
+
+
+def test_chunked_body_over_cap_is_reply_too_large():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        writer.write(b"800\r\n" + b"x" * 0x800 + b"\r\n0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    assert failure(handler, max_bytes=1000).code == http.REPLY_TOO_LARGE
+
+
+def test_never_ending_chunked_body_stops_at_the_cap():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while True:
+            writer.write(b"1000\r\n" + b"y" * 0x1000 + b"\r\n")
+            await writer.drain()
+
+    started = time.monotonic()
+    error = failure(handler, max_bytes=256 * 1024, timeout=10.0)
+    assert error.code == http.REPLY_TOO_LARGE
+    assert time.monotonic() - started < 10.0
+
+
+def test_401_body_read_during_digest_exchange_is_capped_too():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: " + CHALLENGE % 1)
+        writer.write(b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while True:
+            writer.write(b"1000\r\n" + b"z" * 0x1000 + b"\r\n")
+            await writer.drain()
+
+    assert failure(handler, auth=("root", "root"), max_bytes=64 * 1024).code == http.REPLY_TOO_LARGE
+
+
+def test_compressed_body_is_refused_as_malformed():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(response("200 OK", b"\x1f\x8b\x08\x00", b"Content-Encoding: gzip"))
+        await writer.drain()
+        await reader.read()
+
+    error = failure(handler)
+    assert error.code == http.MALFORMED_REPLY
+    assert "gzip" in error.message
+
+
+def test_stalled_body_times_out_within_the_deadline():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+        await writer.drain()
+        await reader.read()  # then nothing more, until the client gives up
+
+    started = time.monotonic()
+    error = failure(handler, timeout=0.5)
+    elapsed = time.monotonic() - started
+    assert error.code == http.TIMEOUT
+    assert elapsed < 2.0
+
+
+def test_silent_server_times_out():
+    async def handler(reader, writer):
+        await reader.read()
+
+    started = time.monotonic()
+    assert failure(handler, timeout=0.3).code == http.TIMEOUT
+    assert time.monotonic() - started < 2.0
+
+
+def test_refused_connection_is_unreachable():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransportError) as info:
+        run(fetch(port))
+    assert info.value.code == http.UNREACHABLE
+
+
+def test_reset_mid_reply_is_connection_reset():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{"partial":')
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # with linger 0: an RST, not a FIN
+
+    assert failure(handler).code == http.CONNECTION_RESET
+
+
+def test_close_mid_body_is_connection_reset():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{"partial":')
+        await writer.drain()
+
+    assert failure(handler).code == http.CONNECTION_RESET
+
+
+def test_close_without_any_reply_is_connection_reset():
+    async def handler(reader, writer):
+        await read_head(reader)
+
+    assert failure(handler).code == http.CONNECTION_RESET
+
+
+def test_non_http_bytes_are_malformed_reply():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(b"\x00\xff\xfe garbage \x89\r\n\r\n")
+        await writer.drain()
+
+    assert failure(handler).code == http.MALFORMED_REPLY
+
+
+def test_endless_header_block_is_malformed_reply():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        while True:
+            writer.write(b"X-Filler: " + b"f" * 1000 + b"\r\n")
+            await writer.drain()
+
+    assert failure(handler, timeout=10.0).code == http.MALFORMED_REPLY
+
+
+def test_redirect_to_another_host_is_returned_not_followed():
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(response("302 Found", b"", b"Location: http://192.0.2.1/steal"))
+        await writer.drain()
+
+    async def go():
+        async with raw_server(handler) as port:
+            return await fetch(port)
+
+    reply = run(go())
+    assert reply.status == 302
+    assert reply.header("location") == "http://192.0.2.1/steal"
+
+
+def test_proxy_settings_from_the_environment_are_ignored(monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{dead}")
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{dead}")
+
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(response("200 OK", b"direct"))
+        await writer.drain()
+
+    async def go():
+        async with raw_server(handler) as port:
+            return await fetch(port)
+
+    assert run(go()).body == b"direct"
+
+
+def test_client_keeps_one_connection_for_several_requests():
+    connections = 0
+
+    async def handler(reader, writer):
+        nonlocal connections
+        connections += 1
+        while True:
+            await read_head(reader)
+            writer.write(response("200 OK", b"{}"))
+            await writer.drain()
+
+    async def go():
+        async with (
+            raw_server(handler) as port,
+            HttpClient(f"http://127.0.0.1:{port}", auth=None, timeout=2, max_bytes=100, record=Recorder()) as client,
+        ):
+            return [(await client.get(p)).status for p in ("/a", "/b", "/c")]
+
+    assert run(go()) == [200, 200, 200]
+    assert connections == 1
+
+
+def test_client_refuses_paths_that_would_leave_its_origin():
+    async def go():
+        async with HttpClient("http://127.0.0.1:1", auth=None, timeout=1, max_bytes=100, record=Recorder()) as client:
+            with pytest.raises(ValueError):
+                await client.get("//192.0.2.1/x")
+
+    run(go())

@@ -97,7 +97,10 @@ def appraise(ev: Evidence, manifests: Sequence[Manifest], policy: Policy, *,
              clone_addresses: Sequence[str] = ()) -> Appraisal:
     f = _Findings()
     for problem in ev.problems:
-        f.add(problem.code, f"{problem.endpoint}: {problem.detail}")
+        detail = problem.detail
+        if not detail.startswith(problem.endpoint):
+            detail = f"{problem.endpoint}: {detail}"
+        f.add(problem.code, detail)
     serial = _str(ev.value("unit.serial"))
     manifest, entry = _find_entry(ev, serial, manifests)
     if not manifests:

@@ -210,7 +210,8 @@ def print_verdict_table(appraisals: Sequence[Appraisal], out: TextIO,
 
 def summary_line(appraisals: Sequence[Appraisal], elapsed: float) -> str:
     counts = Counter(a.verdict for a in appraisals)
-    parts = [f"{counts[v]} {v.value.lower()}" for v in Verdict]
+    order = (Verdict.TRUSTED, Verdict.WARNING, Verdict.UNTRUSTED, Verdict.UNKNOWN)
+    parts = [f"{counts[v]} {v.value.lower()}" for v in order]
     return f"{len(appraisals)} rigs: " + " · ".join(parts) + f"  ({elapsed:.1f} s)"
 
 

@@ -174,6 +174,11 @@ REASONS: dict[str, ReasonInfo] = {
                             "Load the vendor's newest manifest; an old one may list revoked firmware as good."),
     "MANIFEST_SEQUENCE_REUSED": _r("provenance", "contraindicated", "The issuer already signed a different manifest with this sequence number.",
                                    "Refuse both and report it to the vendor: two versions of the same manifest exist."),
+    "SIGNING_KEY_UNUSABLE": _r("provenance", "none", "The key or certificate given for signing a manifest cannot be used.",
+                               "Sign with an Ed25519, ECDSA P-256 or RSA (2048-bit or more) key, leaf certificate first."),
+    # --- the station's own trust store (a setup problem, not a finding about any unit) ---
+    "TRUST_STORE_INVALID": _r(EVIDENCE, "none", "The station's trust store or manifest state could not be read or changed.",
+                              "Fix or replace the file the message names; do not delete the manifest state file."),
 }
 
 

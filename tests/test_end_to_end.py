@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from attest.sim.scenarios import SCENARIOS
-
-BASE = "127.0.2.1"
+from tests.conftest import free_loopback_base
 
 
 def attest(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -27,19 +26,19 @@ def attest(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.C
 def sim(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim")
     env = {**os.environ, "ATTEST_HOME": str(tmp_path_factory.mktemp("station"))}
-    proc = subprocess.Popen([sys.executable, "-m", "attest.cli", "sim", "--fleet", "13", "--scenario", "mixed",
-                             "--out", str(out), "--base-address", BASE],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        line = proc.stdout.readline()
-        if not line.startswith("ready "):
-            proc.kill()
-            pytest.fail(f"sim did not start: {line!r} {proc.stderr.read()}")
-        fleet = json.loads(Path(line.split(" ", 1)[1].strip()).read_text())
-        yield out, fleet, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with subprocess.Popen([sys.executable, "-m", "attest.cli", "sim", "--fleet", "13", "--scenario", "mixed",
+                           "--out", str(out), "--base-address", free_loopback_base()],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            line = proc.stdout.readline()
+            if not line.startswith("ready "):
+                proc.kill()
+                pytest.fail(f"sim did not start: {line!r} {proc.stderr.read()}")
+            fleet = json.loads(Path(line.split(" ", 1)[1].strip()).read_text())
+            yield out, fleet, env
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
 
 
 def verify_args(out: Path, fleet: dict) -> list[str]:
@@ -95,11 +94,11 @@ def test_human_output_is_a_table_with_a_summary(sim):
     result = attest(*args, env=env)
     assert result.returncode == 1, result.stderr  # worst is WARNING
     assert result.stdout.splitlines()[0].split()[:2] == ["ADDRESS", "VERDICT"]
-    assert "2 rigs: 1 trusted · 1 warning · 0 unknown · 0 untrusted" in result.stdout
+    assert "2 rigs: 1 trusted · 1 warning · 0 untrusted · 0 unknown" in result.stdout
 
 
 def test_collect_shows_claims_with_source_and_assurance(sim):
-    out, fleet, env = sim
+    _, fleet, env = sim
     rig = next(r for r in fleet["rigs"] if r["scenario"] == "genuine")
     ports = ",".join(f"{k}={v}" for k, v in fleet["ports"].items())
     result = attest("collect", rig["host"], "--ports", ports, "--json", env=env)
@@ -110,9 +109,10 @@ def test_collect_shows_claims_with_source_and_assurance(sim):
 
 
 def test_scan_finds_every_rig_and_its_family(sim):
-    out, fleet, env = sim
+    _, fleet, env = sim
     ports = ",".join(f"{k}={v}" for k, v in fleet["ports"].items())
-    result = attest("scan", "127.0.2.0/28", "--ports", ports, "--json", env=env)
+    first = fleet["rigs"][0]["host"]
+    result = attest("scan", first.rsplit(".", 1)[0] + ".0/28", "--ports", ports, "--json", env=env)
     assert result.returncode == 0, result.stderr
     found = {json.loads(line)["address"]: json.loads(line)["services"] for line in result.stdout.splitlines()}
     answering = {r["host"] for r in fleet["rigs"] if r["scenario"] not in ("unresponsive", "garbage")}

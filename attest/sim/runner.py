@@ -93,7 +93,7 @@ def plan_fleet(count: int, scenario: str, base: str = DEFAULT_BASE) -> list[Rig]
             print(f"warning: {rig.name} has no other rig to clone; it runs as a genuine unit",
                   file=sys.stderr)
             continue
-        clone = make_rig(victim, "genuine", rig.host)
+        clone = make_rig(victim, "genuine", rig.host, model_name=rigs[victim].model)
         clone.name, clone.scenario, clone.clone_of = rig.name, "cloned-serial", rigs[victim].name
         rigs[i] = clone
     return rigs

@@ -97,11 +97,15 @@ def model_for(index: int, scenario: str) -> Model:
     return MODELS[index % 3]
 
 
-def make_rig(index: int, scenario: str, host: str, *, seed: str = "rigattest-demo") -> Rig:
-    """A genuine rig for slot ``index``, then changed as ``scenario`` says."""
+def make_rig(index: int, scenario: str, host: str, *, seed: str = "rigattest-demo",
+             model_name: str | None = None) -> Rig:
+    """A genuine rig for slot ``index``, then changed as ``scenario`` says.
+
+    ``model_name`` pins the model (a clone must be the same model as the unit it copies).
+    """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-    model = model_for(index, scenario)
+    model = MODEL_BY_NAME[model_name] if model_name else model_for(index, scenario)
     rnd = random.Random(f"{seed}/{index}")
     prefix = {"antminer": "JYZZ", "whatsminer": "HTM3"}[model.family]
     serial = f"{prefix}{rnd.randrange(16**8):08X}{index:04d}"

@@ -1,0 +1,172 @@
+"""The CGMiner-compatible JSON API on TCP 4028: cgminer, bmminer, btminer, bosminer, luxminer.
+
+Every family answers ``version``, so that is asked first and decides the rest: bmminer
+(Antminer) is read through ``stats+pools``; btminer (Whatsminer) has its own read commands and
+is handed to the whatsminer driver; other cgminer-compatible firmware gets the same
+``stats+pools`` and yields whatever of it is recognisable. Claims are ``reported``: the running
+firmware says them, and a backdoored one could say anything (docs/protocols.md).
+"""
+
+from __future__ import annotations
+
+from attest.drivers import whatsminer
+from attest.drivers.base import NOT_THIS_FAMILY, CollectError, Endpoint, Session
+from attest.drivers.cgminer_api import (
+    MAX_SLOTS,
+    Reply,
+    call,
+    call_joined,
+    claim,
+    count,
+    dicts,
+    first_dict,
+    pool_claims,
+    status_entry,
+    succeeded,
+    text,
+)
+from attest.evidence import Claim
+
+NAME = "cgminer"
+KIND = "api"
+DEFAULT_PORT = 4028
+SCHEMES = ("cgminer",)
+
+BMMINER = "bmminer"
+BTMINER = "btminer"
+BOSMINER = "bosminer"
+LUXMINER = "luxminer"
+BFGMINER = "bfgminer"
+CGMINER = "cgminer"
+
+#: Firmware whose VERSION entry carries the whole-firmware version under its own name.
+_FIRMWARE_VERSION_KEYS = {BOSMINER: "bosminer", LUXMINER: "luxminer"}
+
+
+async def identify(host: str, port: int, session: Session) -> str | None:
+    """Which API family answers on host:port, or None when nothing CGMiner-like does.
+
+    For discovery (``attest scan``): every failure, expected or malformed, means "not one of
+    ours", so none is raised.
+    """
+    endpoint = Endpoint(KIND, host, port)
+    try:
+        reply = await call(endpoint, session, {"command": "version"}, "version")
+    except CollectError:
+        return None
+    return family_of(reply)
+
+
+async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
+    """Claims from the API; ``CollectError`` for every expected failure."""
+    version = await call(endpoint, session, {"command": "version"}, "version")
+    family = family_of(version)
+    if family is None:
+        raise CollectError(
+            NOT_THIS_FAMILY, f"{endpoint.label}: the reply to version is not a CGMiner-family API"
+        )
+    if family == BTMINER:
+        return await whatsminer.collect_over_api(endpoint, session)
+    parts = await call_joined(endpoint, session, ("stats", "pools"))
+    source = f"{endpoint.label} "
+    claims = version_claims(version, parts["stats"], family, source)
+    for slot, chips in chain_chips(parts["stats"]).items():
+        claims += claim(f"hashboard.{slot}.chips", chips, source + "stats")
+    claims += pool_claims(parts["pools"], source + "pools")
+    return claims
+
+
+def family_of(version_reply: Reply) -> str | None:
+    """The firmware family from its answer to ``version``; None if not CGMiner-shaped.
+
+    btminer answers ``version`` with a flat (not list) STATUS, "invalid cmd" and a Description
+    of "whatsminer v1.1"; newer builds may put ``fw_ver`` in Msg. bOS on the S9 keeps bmminer's
+    key but writes ``bOS_`` versions, so names in the values are checked before key names.
+    """
+    status = version_reply.get("STATUS")
+    entry = status_entry(version_reply)
+    if entry is None:
+        return None
+    version = first_dict(version_reply.get("VERSION")) or {}
+    message = entry.get("Msg")
+    words = " ".join(
+        [str(entry.get("Description", ""))[:256]]
+        + [str(key)[:64] for key in list(version)[:16]]
+        + [str(value)[:256] for value in list(version.values())[:16] if isinstance(value, str)]
+    ).lower()
+    if (
+        isinstance(status, str)
+        or (isinstance(message, dict) and "fw_ver" in message)
+        or "btminer" in words
+        or "whatsminer" in words
+    ):
+        return BTMINER
+    if "bosminer" in words or "boser" in words or "bos_" in words or "braiins" in words:
+        return BOSMINER
+    if "luxminer" in words:
+        return LUXMINER
+    if "BMMiner" in version:
+        return BMMINER
+    if "BFGMiner" in version:
+        return BFGMINER
+    return CGMINER
+
+
+def version_claims(version: Reply, stats: Reply | None, family: str, source: str) -> list[Claim]:
+    """Model, firmware version and build: from VERSION, else from the same keys in STATS[0]."""
+    claims: list[Claim] = []
+    from_version = first_dict(version.get("VERSION")) if succeeded(version) else None
+    from_stats = first_dict(stats.get("STATS")) if stats is not None and succeeded(stats) else None
+    for name, key in (
+        ("unit.model", "Type"),
+        ("firmware.version", "Miner"),
+        ("firmware.build", "CompileTime"),
+    ):
+        for entry, what in ((from_version, "version"), (from_stats, "stats")):
+            value = text(entry.get(key)) if entry is not None else None
+            if value is None and name == "firmware.version" and entry is not None:
+                value = _own_firmware_version(entry, family)
+            if value is not None:
+                claims += claim(name, value, source + what)
+                break
+    return claims
+
+
+def _own_firmware_version(entry: dict[str, object], family: str) -> str | None:
+    wanted = _FIRMWARE_VERSION_KEYS.get(family)
+    if wanted is None:
+        return None
+    for key, value in list(entry.items())[:32]:
+        if str(key).lower() == wanted:
+            return text(value)
+    return None
+
+
+def chain_chips(stats: Reply | None) -> dict[int, int]:
+    """Chips per hashboard slot from bmminer's ``chain_acnK`` counters.
+
+    Chains count from 1 (slot = K - 1) on current firmware; S9-era builds number them 6-8. As
+    pyasic does, slots count from the first group of five holding a populated chain, and
+    ``miner_count`` says how many boards there are, so a dead board (0 chips) is still reported.
+    """
+    if stats is None or not succeeded(stats):
+        return {}
+    entry = next(
+        (
+            e
+            for e in dicts(stats.get("STATS"), 8)
+            if any(f"chain_acn{k}" in e for k in range(1, MAX_SLOTS + 1))
+        ),
+        None,
+    )
+    if entry is None:
+        return {}
+    chips = {
+        k: c for k in range(1, MAX_SLOTS + 1) if (c := count(entry.get(f"chain_acn{k}"))) is not None
+    }
+    populated = [k for k, c in chips.items() if c > 0]
+    offset = 1 + 5 * ((min(populated) - 1) // 5) if populated else 1
+    boards = count(entry.get("miner_count"))
+    if boards is None or not 0 < boards <= MAX_SLOTS:
+        boards = max(populated) - offset + 1 if populated else 0
+    return {k - offset: chips[k] for k in range(offset, offset + boards) if k in chips}

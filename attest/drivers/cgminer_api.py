@@ -1,0 +1,159 @@
+"""The CGMiner-family API wire, shared by the cgminer and whatsminer drivers.
+
+One request per TCP connection; replies are read to NUL or EOF under the session's timeout and
+size cap, parsed with the quirk-tolerant parser, and turned into plain dicts. Everything here
+treats the reply as hostile: values are looked up with type checks, strings are length-capped and
+nothing assumes a key exists. Expected failures leave as ``CollectError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from attest.drivers.base import MALFORMED_REPLY, CollectError, Endpoint, Session
+from attest.drivers.jsonquirks import ApiJsonError, parse_api_json
+from attest.evidence import Assurance, Claim, printable
+from attest.transport import tcp
+
+#: Longest claim value we keep from a device. Real serials and versions are tens of characters;
+#: a device sending more is trying to fill our log, so the rest is cut and the cut is marked.
+MAX_VALUE_CHARS = 256
+#: Real rigs have 3-4 hashboards and 3 pools; these bounds only stop a hostile reply.
+MAX_SLOTS = 16
+MAX_POOLS = 16
+
+Reply = dict[str, Any]
+
+
+async def call(endpoint: Endpoint, session: Session, request: Mapping[str, str], what: str) -> Reply:
+    """Send one JSON request and return the parsed reply.
+
+    ``what`` names the request in errors (``version``, ``stats+pools``). The request and its
+    reply are recorded next to each other even when several calls run concurrently, so the
+    transcript reads as question, answer.
+    """
+    payload = json.dumps(dict(request), separators=(",", ":")).encode()
+    pending: list[tuple[str, bytes]] = []
+    try:
+        raw = await tcp.request(
+            endpoint.host,
+            endpoint.port,
+            payload,
+            timeout=session.options.timeout,
+            max_bytes=session.options.max_reply_bytes,
+            record=lambda direction, data: pending.append((direction, data)),
+        )
+    except tcp.TransportError as exc:
+        raise CollectError(exc.code, f"{endpoint.label} {what}: {exc.message}") from None
+    finally:
+        for direction, data in pending:
+            session.transcript.record(endpoint.label, direction, data)
+    try:
+        return parse_api_json(raw)
+    except ApiJsonError as exc:
+        raise CollectError(
+            MALFORMED_REPLY, f"{endpoint.label} {what}: {exc}; reply began {printable(raw, 80)!r}"
+        ) from None
+
+
+async def call_joined(
+    endpoint: Endpoint, session: Session, commands: Sequence[str], *, key: str = "command"
+) -> dict[str, Reply]:
+    """Ask several commands in one ``a+b`` request; each command's own reply, by name.
+
+    Firmware that refuses the joined form (some S19 builds answer one error for the lot) or leaves
+    a part out gets the missing commands asked one at a time, as pyasic does.
+    """
+    joined = await call(endpoint, session, {key: "+".join(commands)}, "+".join(commands))
+    parts: dict[str, Reply] = {}
+    if "STATUS" not in joined:  # a single-command reply has STATUS at the top; a joined one not
+        for command in commands:
+            part = first_dict(joined.get(command))
+            if part is not None:
+                parts[command] = part
+    for command in commands:
+        if command not in parts:
+            parts[command] = await call(endpoint, session, {key: command}, command)
+    return parts
+
+
+def first_dict(value: Any) -> dict[str, Any] | None:
+    """``value[0]`` when value is a non-empty list whose first entry is an object."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return value[0]
+    return None
+
+
+def dicts(value: Any, limit: int) -> list[dict[str, Any]]:
+    """The object entries of a list, at most ``limit`` of them; anything else gives none."""
+    if not isinstance(value, list):
+        return []
+    return [entry for entry in value[:limit] if isinstance(entry, dict)]
+
+
+def status_entry(reply: Reply) -> dict[str, Any] | None:
+    """The STATUS object: cgminer writes a one-entry list, btminer's get_* a flat object."""
+    status = reply.get("STATUS")
+    if isinstance(status, list):
+        return first_dict(status)
+    if isinstance(status, str):
+        return reply
+    return None
+
+
+def succeeded(reply: Reply) -> bool:
+    """cgminer's rule: status S (success) or I (informational) means the data is there."""
+    entry = status_entry(reply)
+    return entry is not None and entry.get("STATUS") in ("S", "I")
+
+
+def text(value: Any) -> str | None:
+    """A device string as a claim value: stripped, length-capped; numbers become text."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > MAX_VALUE_CHARS:
+        return value[:MAX_VALUE_CHARS] + "...[truncated]"
+    return value
+
+
+def count(value: Any) -> int | None:
+    """A non-negative integer count (chips), accepting the numeric strings some builds write."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 9:
+        value = int(value.strip())
+    if isinstance(value, int) and 0 <= value < 1_000_000:
+        return value
+    return None
+
+
+def claim(name: str, value: str | int | None, source: str) -> list[Claim]:
+    """Zero or one REPORTED claim: the API only ever tells us what the firmware says."""
+    if value is None:
+        return []
+    return [Claim(name, value, source, Assurance.REPORTED)]
+
+
+def pool_claims(pools_reply: Reply | None, source: str) -> list[Claim]:
+    """``config.pool.N.url`` for each configured pool, N being its place in the POOLS list.
+
+    Empty slots (Antminers always list three) keep their number but give no claim, so pool 2
+    stays pool 2 whether or not pool 1 is set.
+    """
+    pools = pools_reply.get("POOLS") if pools_reply is not None else None
+    if not isinstance(pools, list):
+        return []
+    claims: list[Claim] = []
+    for index, pool in enumerate(pools[:MAX_POOLS]):
+        if isinstance(pool, dict):
+            claims += claim(f"config.pool.{index}.url", text(pool.get("URL")), source)
+    return claims

@@ -1,0 +1,135 @@
+"""One request, one reply over TCP: the framing of every port-4028 miner API.
+
+The peer is untrusted, so every exchange runs under one deadline and one size cap: a device that
+never answers, answers forever or answers a gigabyte costs us ``timeout`` seconds and
+``max_bytes`` of memory, no more.
+
+This module knows bytes, not vendors, and imports nothing else of ``attest`` (DESIGN.md's
+transport wall). Failures are ``TransportError`` values whose ``code`` strings are the same ones
+the drivers raise, so a driver converts them without a lookup table; the transcript is a plain
+callable so the caller decides where bytes are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+TIMEOUT = "TIMEOUT"  # connected, but no complete reply before the deadline
+UNREACHABLE = "UNREACHABLE"  # refused, no route, unresolvable, or no answer to the connect
+CONNECTION_RESET = "CONNECTION_RESET"  # closed or reset before the reply was complete
+REPLY_TOO_LARGE = "REPLY_TOO_LARGE"  # more than max_bytes arrived
+
+#: ``record(direction, data)``: direction is ">" for bytes sent, "<" for bytes received.
+Recorder = Callable[[str, bytes], None]
+
+_READ_CHUNK = 64 * 1024
+#: Bound on closing politely: a peer that stops reading must not hold us after the exchange.
+_CLOSE_GRACE_SECONDS = 1.0
+
+
+class TransportError(Exception):
+    """An expected failure of one exchange: a stable ``code`` and a plain-text ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+async def request(
+    host: str,
+    port: int,
+    payload: bytes,
+    *,
+    timeout: float,
+    max_bytes: int,
+    record: Recorder | None = None,
+    terminator: bytes | None = b"\x00",
+) -> bytes:
+    """Connect, send ``payload``, and return the reply read up to ``terminator`` or EOF.
+
+    The returned bytes include the terminator when one arrived (cgminer/bmminer end replies with
+    NUL; btminer just closes). ``timeout`` bounds the whole exchange, connect included. Raises
+    ``TransportError`` for every expected failure: UNREACHABLE when the connect fails or is
+    never answered, TIMEOUT when connected but the reply is not complete in time,
+    CONNECTION_RESET when the peer resets or closes before any reply byte, REPLY_TOO_LARGE when
+    more than ``max_bytes`` arrive.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        async with asyncio.timeout_at(deadline):
+            reader, writer = await asyncio.open_connection(host, port)
+    except TimeoutError:
+        # Checked before OSError: TimeoutError is one. A silent connect means nothing listens
+        # (a dropped SYN), which is "unreachable", not "the device did not answer".
+        raise TransportError(UNREACHABLE, f"no answer to connect within {timeout:g} s") from None
+    except OSError as exc:
+        raise TransportError(UNREACHABLE, f"connect failed: {exc.strerror or exc}") from None
+
+    received = bytearray()
+    clean = False
+    try:
+        if record is not None:
+            record(">", payload)
+        try:
+            async with asyncio.timeout_at(deadline):
+                writer.write(payload)
+                await writer.drain()
+                clean = await _read_reply(reader, received, max_bytes, terminator)
+        except TimeoutError:
+            if received:
+                detail = f"reply incomplete after {timeout:g} s ({len(received)} bytes)"
+            else:
+                detail = f"no reply within {timeout:g} s"
+            raise TransportError(TIMEOUT, detail) from None
+        except OSError as exc:  # reset, broken pipe, aborted
+            raise TransportError(
+                CONNECTION_RESET,
+                f"connection lost after {len(received)} reply bytes: {exc.strerror or exc}",
+            ) from None
+        if not received:
+            raise TransportError(CONNECTION_RESET, "peer closed the connection without answering")
+        return bytes(received)
+    finally:
+        if record is not None and received:
+            record("<", bytes(received))
+        await _close(writer, graceful=clean)
+
+
+async def _read_reply(
+    reader: asyncio.StreamReader, received: bytearray, max_bytes: int, terminator: bytes | None
+) -> bool:
+    """Fill ``received``; True when the reply ended normally (terminator or EOF)."""
+    while True:
+        # Never ask for more than one byte past the cap: that byte is enough to know it is over.
+        chunk = await reader.read(min(_READ_CHUNK, max_bytes + 1 - len(received)))
+        if not chunk:
+            return True
+        end = chunk.find(terminator) if terminator else -1
+        if end >= 0:
+            chunk = chunk[: end + len(terminator or b"")]
+        received += chunk
+        if len(received) > max_bytes:
+            raise TransportError(REPLY_TOO_LARGE, f"reply exceeds {max_bytes} bytes")
+        if end >= 0:
+            return True
+
+
+async def _close(writer: asyncio.StreamWriter, *, graceful: bool) -> None:
+    """Close politely after a complete reply; otherwise abort so nothing lingers."""
+    if graceful:
+        writer.close()
+    else:
+        writer.transport.abort()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), _CLOSE_GRACE_SECONDS)
+    except TimeoutError:
+        # A peer that stopped reading keeps a graceful close waiting on the send buffer.
+        writer.transport.abort()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    except OSError:
+        pass  # the reset that ended the exchange, reported already

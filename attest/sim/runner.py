@@ -44,6 +44,20 @@ class Closable(Protocol):
 
 
 @dataclass
+class _ApiServerHandle:
+    """asyncio.Server's own wait_closed leaves an unresponsive rig's connections open (3.11) or
+    waits on them forever (3.12+); stop_api_server ends them."""
+
+    server: asyncio.Server
+
+    def close(self) -> None:
+        self.server.close()
+
+    async def wait_closed(self) -> None:
+        await api_server.stop_api_server(self.server)
+
+
+@dataclass
 class SimFleet:
     out: Path
     rigs: list[Rig]
@@ -236,7 +250,7 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
     try:
         for rig in rigs:
             p = rig_ports[rig.name]
-            fleet.servers.append(await api_server.start_api_server(rig, rig.host, p["api"]))
+            fleet.servers.append(_ApiServerHandle(await api_server.start_api_server(rig, rig.host, p["api"])))
             if _serves_web(rig):
                 fleet.servers.append(await web_server.start_web_server(rig, rig.host, p["web"]))
             if rig.ssh_enabled:

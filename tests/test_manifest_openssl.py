@@ -1,0 +1,115 @@
+"""Chains made by the `openssl` command line, the way a vendor's PKI team would make them, so the
+verifier is not only ever tested against certificates our own code built."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from attest.manifest import ManifestError, Signer, verify_manifest
+from attest.trust import TrustStore
+from tests.manifest_helpers import manifest_payload, signed
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+
+ROOT_CNF = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = OpenSSL Test Root CA
+O = OpenSSL Test Vendor
+[v3_root]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+"""
+
+VENDOR_EXT = """\
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = codeSigning
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+# `openssl ca` is the openssl 3.0 way to choose both validity dates (x509 -not_after is 3.4+).
+CA_CNF = """\
+[ca]
+default_ca = test_ca
+[test_ca]
+database = index.txt
+new_certs_dir = .
+certificate = root.pem
+private_key = root.key
+serial = serial
+default_md = sha256
+policy = policy_any
+unique_subject = no
+[policy_any]
+commonName = supplied
+organizationName = optional
+"""
+
+
+def openssl(cwd: Path, *args: str) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def ca_dir(tmp_path_factory) -> Path:
+    """Root CA (P-256) and a vendor key with its CSR, all made by openssl."""
+    d = tmp_path_factory.mktemp("openssl")
+    (d / "root.cnf").write_text(ROOT_CNF)
+    (d / "vendor.ext").write_text(VENDOR_EXT)
+    (d / "ca.cnf").write_text(CA_CNF)
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("1002\n")
+    for key in ("root.key", "vendor.key"):
+        openssl(d, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    openssl(d, "req", "-x509", "-new", "-config", "root.cnf", "-extensions", "v3_root", "-key",
+            "root.key", "-days", "3650", "-sha256", "-out", "root.pem")
+    openssl(d, "req", "-new", "-key", "vendor.key", "-subj",
+            "/CN=OpenSSL Test Manifest Signing/O=OpenSSL Test Vendor", "-out", "vendor.csr")
+    (d / "trust" / "roots").mkdir(parents=True)
+    shutil.copy(d / "root.pem", d / "trust" / "roots" / "root.pem")
+    return d
+
+
+def vendor_signer(d: Path, cert_file: str) -> Signer:
+    key = serialization.load_pem_private_key((d / "vendor.key").read_bytes(), password=None)
+    return Signer(key, [x509.load_pem_x509_certificate((d / cert_file).read_bytes())])
+
+
+def live_payload() -> dict:
+    now = datetime.now(UTC)
+    return manifest_payload(issued_at=(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            expires_at=(now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_openssl_made_code_signing_chain_verifies(ca_dir):
+    openssl(ca_dir, "x509", "-req", "-in", "vendor.csr", "-CA", "root.pem", "-CAkey", "root.key",
+            "-set_serial", "0x1001", "-days", "365", "-sha256", "-extfile", "vendor.ext",
+            "-out", "vendor.pem")
+    manifest = verify_manifest(signed([vendor_signer(ca_dir, "vendor.pem")], live_payload()),
+                               TrustStore.load(ca_dir / "trust"))
+    [signer] = manifest.signers
+    assert "OpenSSL Test Manifest Signing" in signer.subject
+    assert "OpenSSL Test Root CA" in signer.chain[-1]
+
+
+def test_openssl_made_expired_vendor_certificate_is_refused_as_chain_expired(ca_dir):
+    openssl(ca_dir, "ca", "-batch", "-config", "ca.cnf", "-in", "vendor.csr", "-out", "expired.pem",
+            "-startdate", "240101000000Z", "-enddate", "250101000000Z", "-extfile", "vendor.ext",
+            "-notext")
+    with pytest.raises(ManifestError) as info:
+        verify_manifest(signed([vendor_signer(ca_dir, "expired.pem")], live_payload()),
+                        TrustStore.load(ca_dir / "trust"))
+    assert info.value.code == "MANIFEST_CHAIN_EXPIRED"
+    assert "expired on 2025-01-01 00:00 UTC" in info.value.message

@@ -98,13 +98,14 @@ def _trust(path: str) -> TrustStore:
 
 
 def _manifests(paths: Sequence[str], trust: TrustStore) -> list[Manifest]:
-    state = StationState.default()
     out = []
     for path in paths:
         try:
-            out.append(load_manifest(Path(path), trust, state=state))
+            out.append(load_manifest(Path(path), trust, state=StationState.default()))
         except ManifestError as e:
             _fail(f"manifest {path} refused: {e.code}: {e.message}")
+        except TrustError as e:  # the station state (accepted sequences) is unreadable
+            _fail(f"station state: {e.message}")
     return out
 
 
@@ -287,6 +288,8 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
     except ManifestError as e:
         print(f"refused: {e.code}: {e.message}", file=sys.stderr)
         return EXIT_REFUSED
+    except TrustError as e:
+        _fail(f"station state: {e.message}")
     summary = manifest.to_summary_json()
     if args.json:
         _emit_json({"accepted": True, **summary})

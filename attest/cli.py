@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
 import logging
 import os
@@ -119,9 +120,9 @@ def _targets(addresses: Sequence[str]) -> list[Any]:
     return out
 
 
-def _emit_json(obj: dict[str, Any], out: TextIO = sys.stdout) -> None:
-    out.write(json.dumps(obj, ensure_ascii=False, sort_keys=False) + "\n")
-    out.flush()
+def _emit_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 # --- attest verify ----------------------------------------------------------------------------
@@ -316,12 +317,24 @@ def cmd_manifest_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _signing_passphrase(args: argparse.Namespace) -> bytes | None:
+    """From ATTEST_SIGNING_PASSPHRASE (unattended signing), else a prompt when asked for."""
+    env = os.environ.get("ATTEST_SIGNING_PASSPHRASE")
+    if env is not None:
+        return env.encode()
+    if not args.ask_passphrase:
+        return None
+    if not sys.stdin.isatty():
+        _fail("--ask-passphrase needs a terminal; set ATTEST_SIGNING_PASSPHRASE instead")
+    return getpass.getpass(f"Passphrase for {args.key}: ").encode()
+
+
 def cmd_manifest_sign(args: argparse.Namespace) -> int:
     from attest.manifest import sign_file
 
     try:
         sign_file(Path(args.payload), key=Path(args.key), certs=[Path(c) for c in args.cert or []],
-                  out=Path(args.output))
+                  out=Path(args.output), passphrase=_signing_passphrase(args))
     except ManifestError as e:
         _fail(f"{e.code}: {e.message}")
     print(f"signed {args.output}")
@@ -418,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     ms = msub.add_parser("sign", help="sign a manifest payload into a DSSE envelope")
     ms.add_argument("payload")
     ms.add_argument("--key", required=True, help="private key PEM (Ed25519 or ECDSA P-256)")
+    ms.add_argument("--ask-passphrase", action="store_true",
+                    help="prompt for the key's passphrase (or set ATTEST_SIGNING_PASSPHRASE)")
     ms.add_argument("--cert", action="append", help="signer certificate PEM, leaf first (repeatable)")
     ms.add_argument("-o", "--output", required=True)
     ms.set_defaults(func=cmd_manifest_sign)

@@ -260,7 +260,8 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def sign_file(payload: str | os.PathLike[str], *, key: str | os.PathLike[str],
-              certs: Sequence[str | os.PathLike[str]] = (), out: str | os.PathLike[str]) -> None:
+              certs: Sequence[str | os.PathLike[str]] = (), out: str | os.PathLike[str],
+              passphrase: bytes | None = None) -> None:
     """``attest manifest sign``: check the payload is a valid manifest, then sign it."""
     try:
         doc = strict_json_loads(Path(payload).read_bytes())
@@ -273,19 +274,23 @@ def sign_file(payload: str | os.PathLike[str], *, key: str | os.PathLike[str],
     if not isinstance(doc, dict):
         raise ManifestError("MANIFEST_SCHEMA_INVALID", f"{payload} is not a JSON object.")
     parse_payload(canonical_json(doc))
-    signer = Signer(_private_key(Path(key)), [c for p in certs for c in _cert_file(Path(p))])
+    signer = Signer(_private_key(Path(key), passphrase), [c for p in certs for c in _cert_file(Path(p))])
     envelope = sign_envelope(doc, [signer])
     Path(out).write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
 
 
-def _private_key(path: Path) -> PrivateKey:
+def _private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
+    """Vendors keep signing keys encrypted; ``passphrase`` opens one (None for a plain PEM)."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
     except OSError as e:
         raise ManifestError("SIGNING_KEY_UNUSABLE", f"{path} cannot be read: {e.strerror or e}.") from None
-    except (ValueError, TypeError) as e:
+    except TypeError:
+        what = "is encrypted: give its passphrase" if passphrase is None else "is not encrypted: give no passphrase"
+        raise ManifestError("SIGNING_KEY_UNUSABLE", f"{path} {what}.") from None
+    except ValueError as e:
         raise ManifestError("SIGNING_KEY_UNUSABLE",
-                            f"{path} is not an unencrypted PEM private key: {e}.") from None
+                            f"{path} is not a PEM private key, or the passphrase is wrong: {e}.") from None
     signing_types = (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)
     problem = unsupported_key_reason(key.public_key())
     if problem or not isinstance(key, signing_types):

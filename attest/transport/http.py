@@ -29,13 +29,16 @@ from types import TracebackType
 
 import httpx
 
-# Same strings as attest.drivers.base; duplicated because transport/ imports nothing of attest.
-TIMEOUT = "TIMEOUT"
-UNREACHABLE = "UNREACHABLE"
-CONNECTION_RESET = "CONNECTION_RESET"
-MALFORMED_REPLY = "MALFORMED_REPLY"
-REPLY_TOO_LARGE = "REPLY_TOO_LARGE"
-AUTH_FAILED = "AUTH_FAILED"
+from attest.transport.errors import (
+    AUTH_FAILED,
+    CONNECTION_RESET,
+    MALFORMED_REPLY,
+    REPLY_TOO_LARGE,
+    TIMEOUT,
+    UNREACHABLE,
+    Recorder,
+    TransportError,
+)
 
 #: How much of each response head and body goes into the transcript: enough to see what the
 #: device said, without one reply using up the whole transcript.
@@ -43,16 +46,6 @@ RECORD_BODY_CAP = 4096
 #: How much of a library error message (which may quote device bytes) we pass on.
 _MESSAGE_CAP = 300
 
-Recorder = Callable[[str, bytes], None]
-
-
-class TransportError(Exception):
-    """An expected failure of one HTTP exchange: a stable ``code`` and a plain-text message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 The rig is the adversary. Everything it sends is bounded in time (``timeout`` on the login and on
 each command) and in size (a byte cap on each command's stdout and stderr, and on whatever it
 sends before its SSH version line). Expected failures raise :class:`TransportError` carrying the
-same code strings as ``attest.drivers.base``; this module imports nothing else of ``attest``
-(DESIGN.md: a transport knows bytes, not vendors), so the driver maps the error one to one.
+same code strings as ``attest.drivers.base`` (see ``transport/errors.py``); this module imports
+nothing of ``attest`` outside ``transport/`` (DESIGN.md: a transport knows bytes, not vendors), so
+the driver maps the error one to one.
 
 Host keys are not verified (``known_hosts=None``): at intake the station meets every rig for the
 first time and has nothing to pin. Instead :attr:`SSHShell.host_key` gives the server key's
@@ -22,13 +23,18 @@ from typing import Any
 
 import asyncssh
 
+from attest.transport.errors import (
+    AUTH_FAILED,
+    CONNECTION_RESET,
+    MALFORMED_REPLY,
+    REPLY_TOO_LARGE,
+    TIMEOUT,
+    UNREACHABLE,
+    Recorder,
+    TransportError,
+)
+
 # The same strings as attest.drivers.base (kept in step by tests/drivers/test_ssh.py).
-TIMEOUT = "TIMEOUT"
-UNREACHABLE = "UNREACHABLE"
-CONNECTION_RESET = "CONNECTION_RESET"
-MALFORMED_REPLY = "MALFORMED_REPLY"
-REPLY_TOO_LARGE = "REPLY_TOO_LARGE"
-AUTH_FAILED = "AUTH_FAILED"
 
 #: RFC 4253 lets a server send text lines before its version line; a genuine rig sends none, so
 #: this much is already generous. Past it the peer is flooding us and is not an SSH server.
@@ -40,17 +46,6 @@ RECORD_CAP_BYTES = 8 * 1024
 CLOSE_TIMEOUT_SECONDS = 2.0
 CLIENT_VERSION = "RigAttest"
 
-#: ``record(direction, data)``: ">" for what we sent, "<" for what we received. Never passwords.
-Recorder = Callable[[str, bytes], None]
-
-
-class TransportError(Exception):
-    """An expected failure on the wire: a stable ``code`` and a plain-text ``message``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

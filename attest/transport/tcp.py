@@ -4,8 +4,8 @@ The peer is untrusted, so every exchange runs under one deadline and one size ca
 never answers, answers forever or answers a gigabyte costs us ``timeout`` seconds and
 ``max_bytes`` of memory, no more.
 
-This module knows bytes, not vendors, and imports nothing else of ``attest`` (DESIGN.md's
-transport wall). Failures are ``TransportError`` values whose ``code`` strings are the same ones
+This module knows bytes, not vendors, and imports nothing of ``attest`` outside ``transport/``
+(DESIGN.md's transport wall). Failures are ``TransportError`` values whose ``code`` strings are the same ones
 the drivers raise, so a driver converts them without a lookup table; the transcript is a plain
 callable so the caller decides where bytes are recorded.
 """
@@ -14,28 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 
-TIMEOUT = "TIMEOUT"  # connected, but no complete reply before the deadline
-UNREACHABLE = "UNREACHABLE"  # refused, no route, unresolvable, or no answer to the connect
-CONNECTION_RESET = "CONNECTION_RESET"  # closed or reset before the reply was complete
-REPLY_TOO_LARGE = "REPLY_TOO_LARGE"  # more than max_bytes arrived
-
-#: ``record(direction, data)``: direction is ">" for bytes sent, "<" for bytes received.
-Recorder = Callable[[str, bytes], None]
+from attest.transport.errors import (
+    CONNECTION_RESET,
+    REPLY_TOO_LARGE,
+    TIMEOUT,
+    UNREACHABLE,
+    Recorder,
+    TransportError,
+)
 
 _READ_CHUNK = 64 * 1024
 #: Bound on closing politely: a peer that stops reading must not hold us after the exchange.
 _CLOSE_GRACE_SECONDS = 1.0
-
-
-class TransportError(Exception):
-    """An expected failure of one exchange: a stable ``code`` and a plain-text ``message``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 async def request(

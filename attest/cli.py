@@ -201,7 +201,8 @@ def print_verdict_table(appraisals: Sequence[Appraisal], out: TextIO,
     out.write("  ".join(f"{name:<{w}}" if w else name for name, w in cols) + "\n")
     for a in appraisals:
         top = a.top_reason
-        why = (top.code + (f" ({top.detail})" if top.detail else "")) if top else ""
+        specifics = (top.detail or top.found or "") if top else ""
+        why = (top.code + (f" ({specifics})" if specifics else "")) if top else ""
         row = [a.address, a.verdict.value, a.evidence.value("unit.serial") or "-",
                a.evidence.value("unit.model") or "-"]
         if scenarios is not None:

@@ -1,0 +1,314 @@
+"""`attest station ...` and `attest log ...`: the command-line face of the signed log.
+
+``register(subparsers)`` adds both command groups to the CLI's parser; ``log_appraisals`` is
+what ``attest verify --log DB`` calls after a batch. Every command returns its exit code and
+turns ``LogError`` into one line on stderr (2 for could-not-run, 4 for a refused document),
+never a traceback. Exit codes follow the CLI contract: 0 holds, 2 unusable input, 4 refused.
+
+The station passphrase comes from ``ATTEST_PASSPHRASE`` (unattended intake lines) or a
+terminal prompt; ``--no-input`` makes a missing one an error instead of a prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from attest.appraise import Appraisal
+from attest.log.append import log_batch, sign_current_checkpoint
+from attest.log.canonical import iso_time
+from attest.log.checkpoint import Checkpoint, read_checkpoint_file
+from attest.log.errors import LogError
+from attest.log.export import export_bundle, save_latest_checkpoint
+from attest.log.intoto import export_statements
+from attest.log.receipt import make_receipt, receipt_for_serial, verify_receipt, write_receipt
+from attest.log.store import Selection, open_store
+from attest.log.verify import verify_bundle
+from attest.station import (
+    StationSigner,
+    fingerprint,
+    init_station,
+    load_identity,
+    load_signer,
+    public_key_from_pem,
+    station_directory,
+)
+
+PASSPHRASE_ENV = "ATTEST_PASSPHRASE"
+OPERATOR_ENV = "ATTEST_OPERATOR"
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+# --- what attest verify --log calls -----------------------------------------------------------
+
+def log_appraisals(log: str | None, appraisals: Sequence[Appraisal], *, signer: StationSigner | None = None,
+                   no_input: bool = False, operator: str | None = None,
+                   batch_id: str | None = None) -> Checkpoint:
+    """Record one verify run as one batch; raises ``LogError`` (exit 2) with nothing half-written.
+
+    Pass ``signer`` from ``unlock_station`` called before the scan, so a technician is asked for
+    the passphrase (and told it is wrong) before a long scan rather than after it. Without one,
+    the key is unlocked here, before the log is opened, so a wrong passphrase leaves no empty log.
+    ``log`` None means the default log in the station's data directory."""
+    signer = signer or unlock_station(no_input=no_input)
+    store = open_store(log)
+    try:
+        return log_batch(store, signer, appraisals, operator=operator or default_operator(), batch_id=batch_id)
+    finally:
+        store.close()
+
+
+def unlock_station(*, no_input: bool) -> StationSigner:
+    """The station key, unlocked with ATTEST_PASSPHRASE or a prompt; ``LogError`` otherwise."""
+    load_identity()  # "no station yet" is a clearer error than a passphrase prompt for nothing
+    return load_signer(read_passphrase(no_input=no_input))
+
+
+def read_passphrase(*, no_input: bool, confirm: bool = False) -> bytes:
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env is not None:
+        if not env:
+            raise LogError("STATION_PASSPHRASE_NEEDED", f"{PASSPHRASE_ENV} is set but empty")
+        return env.encode("utf-8")
+    if no_input:
+        raise LogError("STATION_PASSPHRASE_NEEDED", f"--no-input was given and {PASSPHRASE_ENV} is not set")
+    if not sys.stdin.isatty():
+        raise LogError("STATION_PASSPHRASE_NEEDED", f"no terminal to ask for the passphrase; set {PASSPHRASE_ENV}")
+    first = getpass.getpass("Station key passphrase: ")
+    if confirm and getpass.getpass("Repeat the passphrase: ") != first:
+        raise LogError("STATION_PASSPHRASE_NEEDED", "the two passphrases differ")
+    return first.encode("utf-8")
+
+
+def default_operator() -> str:
+    name = os.environ.get(OPERATOR_ENV)
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return "unknown"
+
+
+# --- registration -----------------------------------------------------------------------------
+
+def register(subparsers: Any) -> None:
+    """Add ``station`` and ``log`` to the CLI (``subparsers`` from ``add_subparsers()``)."""
+    st = subparsers.add_parser("station", help="this station's signing identity")
+    ssub = st.add_subparsers(metavar="ACTION")
+    si = ssub.add_parser("init", help="make the station's Ed25519 signing key (encrypted at rest)")
+    si.add_argument("--id", dest="station_id", help="station name (default: generated from the key)")
+    si.add_argument("--no-input", action="store_true", help=f"never prompt; take {PASSPHRASE_ENV}")
+    si.set_defaults(func=_guarded(cmd_station_init))
+    sh = ssub.add_parser("show", help="print the station id, key fingerprint and public key")
+    sh.add_argument("--json", action="store_true")
+    sh.add_argument("--pem", action="store_true", help="print only the public key PEM")
+    sh.set_defaults(func=_guarded(cmd_station_show))
+
+    lg = subparsers.add_parser("log", help="export and verify the signed verification log")
+    lsub = lg.add_subparsers(metavar="ACTION")
+    ex = lsub.add_parser("export", help="write a signed .attestlog.jsonl bundle (and in-toto statements)")
+    _log_option(ex)
+    ex.add_argument("-o", "--output", help="bundle file (.attestlog.jsonl)")
+    ex.add_argument("--intoto", help="also write per-rig in-toto statements (DSSE, JSON Lines)")
+    ex.add_argument("--batch", help="show only this batch's records")
+    ex.add_argument("--since", help="show records from this date/time (UTC unless given)")
+    ex.add_argument("--until", help="show records before this time, or up to the end of this date")
+    ex.add_argument("--serial", action="append", default=[], help="show this unit's records (repeatable)")
+    ex.add_argument("--no-input", action="store_true", help=f"never prompt; take {PASSPHRASE_ENV}")
+    ex.set_defaults(func=_guarded(cmd_log_export))
+    ve = lsub.add_parser("verify", help="check a bundle offline: exit 0 holds, 4 tampered, 2 unreadable")
+    ve.add_argument("file")
+    ve.add_argument("--station-key", help="the station's public key PEM file (or its fingerprint)")
+    ve.add_argument("--since", help="an earlier checkpoint file the log must extend")
+    ve.add_argument("--json", action="store_true")
+    ve.set_defaults(func=_guarded(cmd_log_verify))
+    rc = lsub.add_parser("receipt", help="write one unit's receipt: record, inclusion proof, checkpoint")
+    _log_option(rc)
+    which = rc.add_mutually_exclusive_group(required=True)
+    which.add_argument("--serial", help="the unit's serial (its latest record)")
+    which.add_argument("--index", type=int, help="a record by its leaf index")
+    rc.add_argument("-o", "--output", required=True)
+    rc.set_defaults(func=_guarded(cmd_log_receipt))
+    vr = lsub.add_parser("verify-receipt", help="check one receipt offline")
+    vr.add_argument("file")
+    vr.add_argument("--station-key", help="the station's public key PEM file (or its fingerprint)")
+    vr.add_argument("--json", action="store_true")
+    vr.set_defaults(func=_guarded(cmd_log_verify_receipt))
+    cp = lsub.add_parser("checkpoint", help="save the latest signed checkpoint, for a later verify --since")
+    _log_option(cp)
+    cp.add_argument("-o", "--output", required=True)
+    cp.set_defaults(func=_guarded(cmd_log_checkpoint))
+
+
+def _log_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log", help="log database (default: log.sqlite in the station's data directory)")
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except LogError as e:
+            print(f"attest: {e.code}: {e.message}", file=sys.stderr)
+            return e.exit_code
+    run.__name__ = command.__name__
+    return run
+
+
+# --- station ----------------------------------------------------------------------------------
+
+def cmd_station_init(args: argparse.Namespace) -> int:
+    identity = init_station(read_passphrase(no_input=args.no_input, confirm=True), args.station_id)
+    print(f"station {identity.station_id} created in {station_directory()}")
+    print(f"fingerprint {identity.fingerprint}")
+    return 0
+
+
+def cmd_station_show(args: argparse.Namespace) -> int:
+    identity = load_identity()
+    if args.json:
+        print(json.dumps({"station_id": identity.station_id, "fingerprint": identity.fingerprint,
+                          "public_key": identity.public_pem}))
+    elif args.pem:
+        sys.stdout.write(identity.public_pem)
+    else:
+        print(f"station      {identity.station_id}\nfingerprint  {identity.fingerprint}")
+        sys.stdout.write(identity.public_pem)
+    return 0
+
+
+# --- log --------------------------------------------------------------------------------------
+
+def cmd_log_export(args: argparse.Namespace) -> int:
+    if not args.output and not args.intoto:
+        raise LogError("LOG_INPUT_INVALID", "give -o FILE for the bundle, --intoto FILE for statements, or both")
+    selection = Selection(args.batch, parse_time(args.since, "--since"),
+                          parse_time(args.until, "--until", end_of_day=True), tuple(args.serial))
+    signer = unlock_station(no_input=args.no_input)
+    store = open_store(args.log, create=False)
+    try:
+        if args.output:
+            summary = export_bundle(store, signer, args.output, selection=selection)
+            size, checkpoint = summary.tree_size, summary.checkpoint
+            print(f"exported {args.output}: {summary.tree_size} records, {summary.shown} shown in full; "
+                  f"root {checkpoint.root_hash.hex()}")
+        else:
+            size = sign_current_checkpoint(store, signer).tree_size
+        if args.intoto:
+            indices = None if selection.everything else store.select(selection)
+            statements = export_statements(store, signer, args.intoto, indices, size)
+            skipped = (f" ({statements.without_identity} without an identity fingerprint skipped)"
+                       if statements.without_identity else "")
+            print(f"wrote {statements.written} in-toto statements to {args.intoto}{skipped}")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_log_verify(args: argparse.Namespace) -> int:
+    pinned = pinned_fingerprint(args.station_key)
+    since = read_checkpoint_file(args.since) if args.since else None
+    report = verify_bundle(args.file, pinned=pinned, since=since)
+    if args.json:
+        print(json.dumps(report.to_json()))
+    elif report.ok:
+        print(f"OK: {args.file}")
+        print(f"  station {report.station}, key {report.key_fingerprint} " + _pin_note(report.key_pinned))
+        print(f"  {report.tree_size} records signed {report.checkpoint_time}: {report.shown} shown in full, "
+              f"{report.hidden} as hashes only")
+        print(f"  root {report.root_hash}")
+        if report.since_size is not None:
+            print(f"  extends the earlier checkpoint of {report.since_size} records")
+    else:
+        _print_refusal(args.file, report.findings)
+    return 0 if report.ok else 4
+
+
+def cmd_log_receipt(args: argparse.Namespace) -> int:
+    store = open_store(args.log, create=False)
+    try:
+        receipt = receipt_for_serial(store, args.serial) if args.serial else make_receipt(store, args.index)
+    finally:
+        store.close()
+    write_receipt(args.output, receipt)
+    print(f"receipt for record {receipt['index']} written to {args.output}")
+    return 0
+
+
+def cmd_log_verify_receipt(args: argparse.Namespace) -> int:
+    report = verify_receipt(args.file, pinned=pinned_fingerprint(args.station_key))
+    if args.json:
+        print(json.dumps(report.to_json()))
+    elif report.ok:
+        rec = report.record
+        print(f"OK: {args.file}")
+        print(f"  record {report.index} of {report.tree_size} in station {report.station}'s log, "
+              f"signed {report.checkpoint_time}")
+        print(f"  {rec.get('serial') or rec.get('address')}: {rec.get('verdict')} at {rec.get('time')}")
+        print(f"  key {report.key_fingerprint} " + _pin_note(report.key_pinned))
+    else:
+        _print_refusal(args.file, report.findings)
+    return 0 if report.ok else 4
+
+
+def cmd_log_checkpoint(args: argparse.Namespace) -> int:
+    store = open_store(args.log, create=False)
+    try:
+        checkpoint = save_latest_checkpoint(store, args.output)
+    finally:
+        store.close()
+    print(f"checkpoint of {checkpoint.tree_size} records ({checkpoint.time}) written to {args.output}")
+    return 0
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def pinned_fingerprint(value: str | None) -> str | None:
+    """--station-key: a PEM file, or the 64-hex fingerprint `attest station show` prints."""
+    if value is None:
+        return None
+    if _FINGERPRINT.fullmatch(value.lower()):
+        return value.lower()
+    try:
+        data = Path(value).read_bytes()
+    except OSError as e:
+        raise LogError("LOG_INPUT_INVALID", f"cannot read the station key {value}: {e.strerror or e}") from None
+    return fingerprint(public_key_from_pem(data, f"--station-key {value}"))
+
+
+def parse_time(text: str | None, option: str, *, end_of_day: bool = False) -> str | None:
+    """A date (``2026-11-01``) or ISO-8601 time; naive means UTC. A bare date given to
+    --until means up to the end of that day, which is what a person means by it."""
+    if text is None:
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            moment = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            if end_of_day:
+                moment += timedelta(days=1)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise LogError("LOG_INPUT_INVALID", f"{option} {text!r} is not a date (2026-11-01) or time "
+                       "(2026-11-01T14:30:00Z)") from None
+    return iso_time(moment)
+
+
+def _pin_note(pinned: bool) -> str:
+    return "(matches the key given)" if pinned else \
+        "(NOT pinned: compare it with the fingerprint the station published, or pass --station-key)"
+
+
+def _print_refusal(path: str, findings: Sequence[Any]) -> None:
+    print(f"refused: {path}", file=sys.stderr)
+    for f in findings:
+        print(f"  {f.code}: {f.message}", file=sys.stderr)

@@ -1,0 +1,41 @@
+"""Output files written whole or not at all.
+
+A receipt or bundle is handed to an auditor by name; a crash half-way must never leave a
+truncated file under that name (it would verify as "truncated" and look like tampering). So
+everything is written to a temporary file beside the target, synced, then renamed over it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from attest.log.errors import LogError
+
+
+@contextlib.contextmanager
+def atomic_text_file(path: str | os.PathLike[str]) -> Iterator[TextIO]:
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise LogError("LOG_OUTPUT_UNWRITABLE", f"cannot write {path}: {e.strerror or e}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+    with atomic_text_file(path) as f:
+        f.write(text)

@@ -30,6 +30,9 @@ from attest.credentials import CredentialsError, load_credentials
 from attest.drivers.base import CollectOptions
 from attest.evidence import Evidence, printable
 from attest.fleet import BatchDone, DeviceCollected, discover, expand, verify_many
+from attest.log.commands import log_appraisals, unlock_station
+from attest.log.commands import register as register_log_commands
+from attest.log.errors import LogError
 from attest.manifest import Manifest, ManifestError, load_manifest
 from attest.policy import Policy, PolicyError, load_policy
 from attest.trust import StationState, TrustError, TrustStore
@@ -133,6 +136,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     manifests = _manifests(args.manifest, trust)
     targets = _targets(args.address)
     concurrency = args.concurrency or policy.concurrency
+    signer = None
+    if args.log is not None:
+        try:  # before the scan: a wrong passphrase should not cost a technician a pallet's wait
+            signer = unlock_station(no_input=args.no_input)
+        except LogError as e:
+            _fail(f"{e.code}: {e.message}")
     started = time.monotonic()
     appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency))
     elapsed = time.monotonic() - started
@@ -142,6 +151,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         print_verdict_table(appraisals, sys.stdout)
         print(summary_line(appraisals, elapsed))
+    if signer is not None and appraisals:
+        try:
+            checkpoint = log_appraisals(args.log, appraisals, signer=signer)
+        except LogError as e:
+            print(f"attest: verdicts NOT recorded: {e.code}: {e.message}", file=sys.stderr)
+            return EXIT_USAGE
+        root = checkpoint.root_hash.hex()[:16]
+        print(f"attest: recorded {len(appraisals)} verdicts in {args.log}; "
+              f"signed checkpoint: tree size {checkpoint.tree_size}, root {root}…", file=sys.stderr)
     if not appraisals:
         print("attest: no device answered", file=sys.stderr)
         return EXIT_UNKNOWN
@@ -414,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--manifest", action="append", required=True, help="signed manifest (repeatable)")
     v.add_argument("--trust", required=True, help="trust store directory")
     v.add_argument("--concurrency", type=int, help="devices checked at once (default from policy)")
+    v.add_argument("--log", metavar="DB", help="append every verdict to this signed verification log")
+    v.add_argument("--no-input", action="store_true",
+                   help="never prompt (the station passphrase then comes from ATTEST_PASSPHRASE)")
     device_options(v)
     v.set_defaults(func=cmd_verify)
 
@@ -455,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="first rig's loopback address (Linux); later rigs count up")
     sim.add_argument("--ports", help="force a port profile instead of the real ports")
     sim.set_defaults(func=cmd_sim)
+
+    register_log_commands(sub)
 
     d = sub.add_parser("demo", help="verify a simulated mixed fleet in this terminal")
     d.add_argument("--fleet", type=int, default=13)

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -54,11 +53,6 @@ class DuplicateKeyError(ValueError):
 
 class NotJsonError(ValueError):
     """The bytes are not strict JSON (RFC 8259): truncated, not UTF-8, NaN/Infinity, too deep."""
-
-
-def canonical_json(obj: Any) -> bytes:
-    """RFC 8785 bytes: the one serialisation a signature can be checked against."""
-    return rfc8785.dumps(obj)
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

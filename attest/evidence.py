@@ -6,13 +6,14 @@ Plain data only: drivers build these, appraisal reads them. Nothing here judges.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import rfc8785
+from attest.canonical import canonical_json
 
 ClaimValue = str | int | bool | None
 
@@ -99,10 +100,19 @@ class Evidence:
     problems: tuple[Problem, ...] = ()
     transcript: Transcript = field(default_factory=Transcript, compare=False)
 
+    @functools.cached_property
+    def _strongest(self) -> dict[str, Claim]:
+        """name -> strongest claim, built once: appraisal and logging ask for every name."""
+        out: dict[str, Claim] = {}
+        for c in self.claims:
+            held = out.get(c.name)
+            if held is None or c.assurance > held.assurance:
+                out[c.name] = c
+        return out
+
     def best(self, name: str) -> Claim | None:
         """The strongest claim of that name (highest assurance; first seen on a tie)."""
-        found = [c for c in self.claims if c.name == name]
-        return max(found, key=lambda c: c.assurance) if found else None
+        return self._strongest.get(name)
 
     def value(self, name: str) -> ClaimValue:
         claim = self.best(name)
@@ -130,15 +140,19 @@ class Evidence:
             psu=_str_or_none(self.value("psu.serial")),
         )
 
-    def identity_sha256(self) -> str | None:
-        """Fingerprint of the identity claims, or None when the unit serial was not read."""
+    @functools.cached_property
+    def _identity_sha256(self) -> str | None:
         if self.value("unit.serial") is None:
             return None
         return identity_fingerprint(self.identity())
 
+    def identity_sha256(self) -> str | None:
+        """Fingerprint of the identity claims, or None when the unit serial was not read."""
+        return self._identity_sha256
+
     def claims_json(self) -> dict[str, dict[str, Any]]:
         """name -> strongest claim, the shape of the CLI contract's ``claims`` field."""
-        return {name: c.to_json() for name in self.names(r".*") if (c := self.best(name))}
+        return {name: c.to_json() for name, c in self._strongest.items()}
 
 
 def _str_or_none(value: ClaimValue) -> str | None:
@@ -175,7 +189,7 @@ def identity_document(
 
 def identity_fingerprint(document: Mapping[str, Any]) -> str:
     """SHA-256 over the RFC 8785 canonical JSON of an identity document."""
-    return hashlib.sha256(rfc8785.dumps(dict(document))).hexdigest()
+    return hashlib.sha256(canonical_json(dict(document))).hexdigest()
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e\n\t]")

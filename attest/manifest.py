@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from attest.canonical import canonical_json
 from attest.certchain import load_certificate, subject
 from attest.dsse import (
     MIN_RSA_BITS,
@@ -34,7 +35,6 @@ from attest.dsse import (
     PrivateKey,
     b64decode,
     b64encode,
-    canonical_json,
     key_id,
     pae,
     sign_bytes,

@@ -17,7 +17,8 @@ from typing import Any, Literal, TypeVar
 
 import rfc8785
 
-from attest.dsse import DuplicateKeyError, NotJsonError, canonical_json, strict_json_loads
+from attest.canonical import canonical_json
+from attest.dsse import DuplicateKeyError, NotJsonError, strict_json_loads
 from attest.evidence import printable
 from attest.verdict import REASONS
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import rfc8785
+from attest.canonical import canonical_json
 
 MAX_POLICY_BYTES = 256 * 1024
 
@@ -56,7 +56,7 @@ class Policy:
     @property
     def digest(self) -> str:
         """Recorded with each verdict, so a log reader knows exactly which rules applied."""
-        return "sha256:" + hashlib.sha256(rfc8785.dumps(self.source)).hexdigest()
+        return "sha256:" + hashlib.sha256(canonical_json(self.source)).hexdigest()
 
     def pool_allowed(self, url: str) -> bool:
         if self.pool_allow is None:

@@ -128,3 +128,25 @@ def test_a_refused_manifest_stops_verify_with_a_clear_message(sim, tmp_path):
     result = attest("verify", fleet["rigs"][0]["host"], "--manifest", str(bad), "--trust", str(out / "trust"), env=env)
     assert result.returncode == 2
     assert "MANIFEST_MALFORMED" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_verify_with_log_records_every_verdict_and_the_log_verifies(sim, tmp_path):
+    out, fleet, env = sim
+    env = {**env, "ATTEST_PASSPHRASE": "correct horse", "ATTEST_HOME": str(tmp_path / "home")}
+    assert attest("station", "init", "--id", "bench-7", "--no-input", env=env).returncode == 0
+    rigs = [r for r in fleet["rigs"] if r["scenario"] in ("genuine", "swapped-hashboard")]
+    log = tmp_path / "log.sqlite"
+    result = attest(*verify_args(out, {"ports": fleet["ports"], "rigs": rigs}), "--log", str(log), "--no-input",
+                    env=env)
+    assert result.returncode == 4, result.stderr
+    assert "recorded 2 verdicts" in result.stderr
+    bundle = tmp_path / "batch.attestlog.jsonl"
+    assert attest("log", "export", "--log", str(log), "-o", str(bundle), "--no-input", env=env).returncode == 0
+    key = tmp_path / "station.pub"
+    shown = attest("station", "show", "--pem", env=env)
+    key.write_text(shown.stdout)
+    checked = attest("log", "verify", str(bundle), "--station-key", str(key), env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    records = [json.loads(line) for line in bundle.read_text().splitlines()]
+    verdicts = sorted(r.get("record", r).get("verdict") for r in records if "verdict" in r.get("record", r))
+    assert verdicts == ["TRUSTED", "UNTRUSTED"]

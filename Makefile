@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/attest demo
+	$(VENV)/bin/attest-gui --demo
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check attest gui tests bench

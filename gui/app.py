@@ -1,19 +1,104 @@
-"""Entry point of `attest-gui`.
+"""Entry point of ``attest-gui``: the technician's intake station.
 
-The PySide6 intake station is issue #3 and not built yet; until it is, this entry point says so
-plainly and points at the command-line demo, rather than pretending to be an app.
+``attest-gui --demo`` starts a simulated mixed fleet in the background (on the job thread's
+loop), with its own manifest, trust store and policy and a throwaway station state, so a new
+user can press "Verify all" and see every kind of verdict within a minute.
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
+import logging
+import shutil
+import signal
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from gui.demo import demo_home, start_demo
+from gui.jobs import JobRunner
+from gui.main_window import MainWindow
+from gui.settings import APPLICATION, ORGANISATION, StationSettings, load_settings
+from gui.station import Station, default_trust_dir
+from gui.theme import apply_theme
 
 
-def main() -> int:
-    print("attest-gui: the desktop app is not built yet (issue #3). "
-          "Run `attest demo` (or `make run`) for the command-line demo of a simulated fleet.",
-          file=sys.stderr)
-    return 2
+def build_station(settings: StationSettings) -> Station:
+    """The operator's own trust store (created empty on first run) and policy."""
+    station = Station(ports=settings.port_profile())
+    station.open_trust(Path(settings.trust_dir) if settings.trust_dir else default_trust_dir(), create=True)
+    station.open_policy(settings.policy_file())
+    return station
+
+
+def create_window(jobs: JobRunner, settings: StationSettings, *, demo: bool) -> MainWindow:
+    window = MainWindow(jobs, settings, None if demo else build_station(settings))
+    if demo:
+        start_demo_in(window)
+    return window
+
+
+def start_demo_in(window: MainWindow, *, base: str | None = None, count: int | None = None) -> Path:
+    """Start the simulator on the job thread; the window attaches it when it is up."""
+    home = demo_home()
+
+    async def op() -> object:
+        kwargs = {"count": count} if count else {}
+        return await start_demo(home, base=base, **kwargs)
+
+    window.demo_home = home
+    window.statusBar().showMessage("Starting the simulated demo fleet…")
+    window.jobs.run_in_background(op, on_success=window.attach_demo,
+                                  on_failure=lambda e: window.show_error("The demo fleet did not start", str(e)))
+    return home
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="attest-gui", description="Rig Attest intake station")
+    parser.add_argument("--demo", action="store_true", help="start a simulated fleet to try the station on")
+    args, qt_args = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="attest-gui: %(levelname)s: %(name)s: %(message)s")
+    app = QApplication([sys.argv[0], *qt_args])
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    settings = load_settings()
+    apply_theme(app, settings.theme)
+    jobs = JobRunner()
+    window = create_window(jobs, settings, demo=args.demo)
+    app.styleHints().colorSchemeChanged.connect(lambda _scheme: _follow_system(app, window))
+    window.show()
+    _quit_on_interrupt(app)
+    gc.freeze()  # startup's objects live for the whole session: keep them out of every full GC pass
+    try:
+        return app.exec()
+    finally:
+        jobs.shutdown()
+        if window.demo_home is not None:
+            shutil.rmtree(window.demo_home, ignore_errors=True)
+
+
+def _quit_on_interrupt(app: QApplication) -> None:
+    """Ctrl+C in the terminal closes the station cleanly (demo fleet stopped, temp files gone).
+
+    Python only runs its signal handlers when it gets control, so a slow timer hands it control
+    while Qt's loop is idle.
+    """
+    signal.signal(signal.SIGINT, lambda _sig, _frame: app.closeAllWindows())
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+
+
+def _follow_system(app: QApplication, window: MainWindow) -> None:
+    """The desktop switched light/dark: follow it, unless the operator chose a theme."""
+    if window.settings.theme == "system":
+        apply_theme(app, "system")
+        window.filters.refresh_icons()
+        window.refresh_manifests()
 
 
 if __name__ == "__main__":

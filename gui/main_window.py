@@ -1,0 +1,299 @@
+"""The intake station's main window: composes the table, detail pane, manifests and commands.
+
+It owns no protocol code and does no I/O itself: device checks, manifest verification, trust
+changes and exports all go through ``gui.jobs``; this class wires widgets to those jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+
+from attest.address import HostTarget
+from gui.actions import build_actions
+from gui.check_controller import CheckController
+from gui.commands import StationCommands
+from gui.demo import DemoFleet
+from gui.dialogs.add_host import AddHostDialog
+from gui.dialogs.add_serial import AddSerialDialog
+from gui.intake import Intake
+from gui.jobs import JobRunner
+from gui.models.device_filter import DeviceFilterProxy
+from gui.models.device_table import DeviceTableModel
+from gui.settings import StationSettings
+from gui.station import LoadedManifest, Station, check_manifest_file
+from gui.verification import plan_check
+from gui.views.detail import DetailPane
+from gui.views.device_table import DeviceTableView
+from gui.views.manifest_panel import ManifestPanel
+from gui.views.summary_bar import FilterBar, SummaryBar
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    manifestsChanged = Signal()
+    checkFinished = Signal(str)
+    demoReady = Signal()
+
+    def __init__(self, jobs: JobRunner, settings: StationSettings, station: Station | None = None) -> None:
+        super().__init__()
+        self.jobs = jobs
+        self.settings = settings
+        self.station = station or Station(ports=settings.port_profile())
+        self.demo: DemoFleet | None = None
+        self.demo_home: Path | None = None
+        self.setWindowTitle(f"Rig Attest — {settings.station}")
+        self.setAcceptDrops(True)
+        self.model = DeviceTableModel(self)
+        self.proxy = DeviceFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = DeviceTableView(self.model, self.proxy)
+        self.detail = DetailPane()
+        self.filters = FilterBar()
+        self.summary = SummaryBar()
+        self.manifests = ManifestPanel()
+        self.checks = CheckController(jobs, self.model, self)
+        self.intake = Intake(jobs, self.model, self)
+        self.commands = StationCommands(self)
+        self._layout()
+        self.actions = build_actions(self, {
+            "add_host": self.add_host_dialog, "add_serial": self.add_serial_dialog,
+            "load_manifest": self.load_manifest_dialog, "export_csv": self.commands.csv_dialog,
+            "export_pdf": self.commands.pdf_dialog, "quit": self.close,
+            "verify_selected": self.verify_selected, "verify_all": self.verify_all, "reverify": self.reverify,
+            "cancel": self.checks.cancel, "remove_rows": self.remove_selected,
+            "scan": lambda: self.filters.scan.setFocus(), "filter": lambda: self.filters.filter.setFocus(),
+            "trust_store": self.commands.trust_dialog, "settings": self.commands.settings_dialog})
+        self._connect()
+        self.refresh_status()
+        self.filters.scan.setFocus()
+
+    def _layout(self) -> None:
+        centre = QWidget()
+        layout = QVBoxLayout(centre)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.filters)
+        layout.addWidget(self.summary)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(self.detail)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([1060, 540])
+        self.splitter = split
+        layout.addWidget(split, 1)
+        self.setCentralWidget(centre)
+        dock = QDockWidget("Manifests", self)
+        dock.setObjectName("manifests-dock")
+        dock.setWidget(self.manifests)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.manifest_dock = dock
+        self.resize(1600, 940)
+        self.resizeDocks([dock], [170], Qt.Orientation.Vertical)
+
+    def _connect(self) -> None:
+        self.filters.textChanged.connect(self.proxy.set_text)
+        self.filters.verdictsChanged.connect(self.proxy.set_verdicts)
+        self.filters.serialScanned.connect(self.scan_serial)
+        self.model.summaryChanged.connect(self.summary.set_counts)
+        self.table.currentDeviceChanged.connect(self._show_device)
+        self.table.filtersCleared.connect(self.filters.reset)
+        self.table.activated_device.connect(lambda _id: self.detail.tabs.setFocus())
+        self.summary.cancelRequested.connect(self.checks.cancel)
+        self.checks.started.connect(self._check_started)
+        self.checks.progressed.connect(self._progressed)
+        self.checks.rowsChanged.connect(self._rows_changed)
+        self.checks.pendingResolved.connect(self._pending_resolved)
+        self.checks.finished.connect(self._check_finished)
+        self.checks.failed.connect(lambda text: self.show_error("The check stopped", text))
+        self.intake.rowsAdded.connect(lambda _ids: self.refresh_status())
+        self.intake.discoveryFinished.connect(self.statusBar().showMessage)
+        self.manifests.filesDropped.connect(self.load_manifests)
+        self.manifests.loadRequested.connect(self.load_manifest_dialog)
+        self.manifests.removeRequested.connect(self._forget_manifest)
+
+    # --- rigs --------------------------------------------------------------------------------
+    def add_host_dialog(self) -> None:
+        dialog = AddHostDialog(self.station.ports, self)
+        if dialog.exec() and (request := dialog.request()) is not None:
+            self.intake.add_request(request)
+
+    def add_serial_dialog(self) -> None:
+        dialog = AddSerialDialog(self)
+        if dialog.exec():
+            self.table.select_device(self.intake.add_serial(dialog.address()))
+
+    def scan_serial(self, text: str) -> None:
+        device_id = self.intake.scan(text, self.station.accepted())
+        if device_id is not None:
+            self.table.select_device(device_id)
+
+    def remove_selected(self) -> None:
+        if not self.checks.running:
+            self.model.remove_rows(self.table.selected_devices())
+
+    def _show_device(self, device_id: str) -> None:
+        self.detail.show_row(self.model.row(device_id) if device_id else None)
+
+    def _rows_changed(self, ids: list[str]) -> None:
+        if self.detail.device_id and self.detail.device_id in ids:
+            self._show_device(self.detail.device_id)
+
+    def _pending_resolved(self, pending: str, real: str) -> None:
+        """A scanned serial turned up on a rig: if the operator was on the scan, follow it."""
+        if self.table.current_device() in ("", pending):
+            self.table.select_device(real)
+
+    # --- checks ------------------------------------------------------------------------------
+    def verify_selected(self) -> bool:
+        return self._verify(self.table.selected_devices() or [self.table.current_device()])
+
+    def verify_all(self) -> bool:
+        return self._verify([r.device_id for r in self.model.rows()])
+
+    def reverify(self) -> bool:
+        return self._verify(self.checks.last_ids)
+
+    def _verify(self, ids: list[str]) -> bool:
+        rows = [r for i in ids if i and (r := self.model.row(i)) is not None]
+        if self.checks.running or not rows:
+            return False
+        s = self.settings
+        plan = plan_check(rows, manifests=self.station.accepted(), policy=self.station.policy,
+                          default_ports=self.station.ports, request_timeout=s.request_timeout or None,
+                          hash_timeout=s.hash_timeout or None, concurrency=s.concurrency or None)
+        if plan.skipped:
+            self.statusBar().showMessage(f"{len(plan.skipped)} scanned serial(s) have no address yet: skipped.")
+        return self.checks.start(plan)
+
+    def _check_started(self, total: int) -> None:
+        self.summary.start(total, "Checking…")
+        self.table.set_busy(True)
+        self._set_running(True)
+
+    def _progressed(self, done: int, total: int) -> None:
+        self.summary.step(done)
+        if done >= total:  # every rig read; only the batch appraisal is left: nothing to animate
+            self.table.set_busy(False)
+            self.summary.status.setText("Appraising the batch…")
+
+    def _check_finished(self, text: str) -> None:
+        self.summary.finish(text)
+        self.table.set_busy(False)
+        self._set_running(False)
+        self._show_device(self.detail.device_id)
+        self.checkFinished.emit(text)
+
+    def _set_running(self, running: bool) -> None:
+        for name in ("verify_selected", "verify_all", "reverify", "remove_rows"):
+            self.actions[name].setEnabled(not running)
+        self.actions["cancel"].setEnabled(running)
+
+    # --- manifests ---------------------------------------------------------------------------
+    def load_manifest_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        paths, _ = QFileDialog.getOpenFileNames(self, "Load manifests", "", "Manifests (*.json);;All files (*)")
+        if paths:
+            self.load_manifests([Path(p) for p in paths])
+
+    def load_manifests(self, paths: list[Path]) -> None:
+        """Verify each file on the job thread; refused ones are listed with the reason, unused."""
+        trust = self.station.trust
+        files = [Path(p) for p in paths]
+
+        async def op() -> list[LoadedManifest]:
+            return [check_manifest_file(p, trust) for p in files]
+
+        def done(results: list[LoadedManifest]) -> None:
+            self.station.record(results)
+            self.refresh_manifests()
+            refused = [r for r in results if not r.accepted]
+            if refused:
+                self.statusBar().showMessage(f"{len(refused)} manifest(s) refused: " + ", ".join(
+                    f"{r.path.name} ({r.code})" for r in refused))
+
+        self.jobs.run_in_background(op, on_success=done,
+                                    on_failure=lambda e: self.show_error("Loading manifests failed", str(e)))
+
+    def recheck_manifests(self) -> None:
+        """After a trust change: judge every loaded file again, so a removed root stops counting."""
+        if self.station.manifests:
+            self.load_manifests(self.station.manifest_paths())
+
+    def _forget_manifest(self, path: Path) -> None:
+        self.station.forget(path)
+        self.refresh_manifests()
+
+    def refresh_manifests(self) -> None:
+        self.manifests.show_manifests(self.station.manifests)
+        self.refresh_status()
+        self.manifestsChanged.emit()
+
+    # --- demo --------------------------------------------------------------------------------
+    def attach_demo(self, demo: DemoFleet) -> None:
+        """The demo fleet is up: use its trust store and policy, add its rigs, load its manifest."""
+        self.demo = demo
+        self.station.open_trust(demo.trust_dir)
+        self.station.open_policy(demo.policy)
+        self.station.ports = demo.ports
+        scenarios = dict(demo.hosts)
+        self.intake.add_targets([HostTarget(h) for h, _ in demo.hosts],
+                                labels={h: f"demo scenario: {s}" for h, s in scenarios.items()})
+        self.manifestsChanged.connect(self._demo_loaded)
+        self.load_manifests([demo.manifest])
+
+    def _demo_loaded(self) -> None:
+        self.manifestsChanged.disconnect(self._demo_loaded)
+        self.statusBar().showMessage("Demo fleet ready: press Verify all (Ctrl+Shift+Enter).")
+        self.demoReady.emit()
+
+    # --- chrome ------------------------------------------------------------------------------
+    def refresh_status(self) -> None:
+        s = self.station
+        parts = [f"Station {self.settings.station}"]
+        if self.settings.operator:
+            parts.append(f"operator {self.settings.operator}")
+        accepted = len(s.accepted())
+        parts.append(f"{accepted} manifest(s) in use" if accepted else "no manifest loaded")
+        parts.append(f"trust store {s.trust_dir}" if s.trust else f"trust store unavailable {s.trust_error}".strip())
+        parts.append(f"policy {s.policy_path.name}" if s.policy_path else "default policy")
+        if s.policy_error:
+            parts.append(f"policy error: {s.policy_error}")
+        self.station_label_text = " · ".join(parts)
+        self.statusBar().setToolTip(self.station_label_text)
+        self.commands.update_station_label(self.station_label_text)
+
+    def show_error(self, title: str, text: str) -> None:
+        log.error("%s: %s", title, text)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.open()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.load_manifests(paths)
+            event.acceptProposedAction()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.checks.cancel()
+        if self.demo is not None:
+            fleet, self.demo = self.demo.fleet, None
+            try:
+                self.jobs.call_blocking(fleet.close(), timeout=10)
+            except Exception:  # closing is best effort: the process is ending anyway
+                log.exception("closing the demo fleet")
+        super().closeEvent(event)

@@ -68,18 +68,21 @@ class _Findings:
         self.reasons.append(reason(code, detail, expected=expected, found=found))
 
 
-def appraise_batch(evidences: Sequence[Evidence], manifests: Sequence[Manifest],
-                   policy: Policy) -> list[Appraisal]:
-    """Appraise a whole batch: a serial or MAC seen on two units flags both as clones."""
+def clone_peers(evidences: Sequence[Evidence]) -> dict[str, list[str]]:
+    """address -> the other addresses in the batch claiming the same serial or MAC."""
     seen: dict[tuple[str, str], list[str]] = defaultdict(list)
     for ev in evidences:
         for key in _clone_keys(ev):
             seen[key].append(ev.address)
-    results = []
-    for ev in evidences:
-        others = sorted({addr for key in _clone_keys(ev) for addr in seen[key] if addr != ev.address})
-        results.append(appraise(ev, manifests, policy, clone_addresses=others))
-    return results
+    return {ev.address: sorted({addr for key in _clone_keys(ev) for addr in seen[key] if addr != ev.address})
+            for ev in evidences}
+
+
+def appraise_batch(evidences: Sequence[Evidence], manifests: Sequence[Manifest],
+                   policy: Policy) -> list[Appraisal]:
+    """Appraise a whole batch: a serial or MAC seen on two units flags both as clones."""
+    peers = clone_peers(evidences)
+    return [appraise(ev, manifests, policy, clone_addresses=peers[ev.address]) for ev in evidences]
 
 
 def _clone_keys(ev: Evidence) -> list[tuple[str, str]]:

@@ -64,7 +64,11 @@ async def collect(target: HostTarget | EndpointTarget, *, ports: PortProfile,
 
 
 async def _collect_endpoint(endpoint: Endpoint, session: Session) -> tuple[list[Claim], Problem | None]:
-    driver = driver_for_kind(endpoint.kind)
+    try:
+        driver = driver_for_kind(endpoint.kind)
+    except KeyError:
+        return [], Problem("DRIVER_UNAVAILABLE", endpoint.label,
+                           f"this version of Rig Attest has no driver for {endpoint.kind} endpoints; nothing was read")
     try:
         async with asyncio.timeout(device_deadline(session.options)):
             return list(await driver.collect(endpoint, session)), None

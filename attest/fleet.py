@@ -7,20 +7,23 @@ for the whole batch so that a serial seen on two units flags both.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from attest.address import EndpointTarget, HostTarget, PortProfile, RangeTarget, Target
-from attest.appraise import Appraisal, appraise_batch
+from attest.appraise import Appraisal, appraise, clone_peers
 from attest.collect import collect
 from attest.credentials import Credentials
 from attest.drivers import antminer_web, cgminer, ssh
 from attest.drivers.base import CollectError, CollectOptions, Session
-from attest.evidence import Evidence, Transcript
+from attest.evidence import Evidence, Problem, Transcript
 from attest.manifest import Manifest
 from attest.policy import Policy
 
 DISCOVERY_TIMEOUT = 2.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,26 +106,54 @@ def _sort_key(host: str) -> tuple[int, ...] | tuple[str]:
         return (host,)
 
 
+#: Appraisals between turns of the event loop, so a GUI fed by it never waits on a whole batch.
+APPRAISALS_PER_TURN = 16
+
+
 async def verify_many(targets: Sequence[HostTarget | EndpointTarget], *,
                       manifests: Sequence[Manifest], policy: Policy, ports: PortProfile,
                       credentials: Credentials, options: CollectOptions,
                       concurrency: int = 64) -> AsyncIterator[Event]:
+    """Collect every target (``concurrency`` at once), then appraise the batch.
+
+    DeviceStarted is emitted when a device's check really starts, not when it is queued. If the
+    consumer stops early (a cancelled check), every device task still running is cancelled, so
+    nothing keeps talking to rigs behind the technician's back.
+    """
     gate = asyncio.Semaphore(max(1, concurrency))
+    events: asyncio.Queue[DeviceStarted | DeviceCollected] = asyncio.Queue()
 
-    async def one(target: HostTarget | EndpointTarget) -> Evidence:
+    async def one(target: HostTarget | EndpointTarget) -> None:
         async with gate:
-            return await collect(target, ports=ports, credentials=credentials, options=options)
+            events.put_nowait(DeviceStarted(target.address))
+            try:
+                ev = await collect(target, ports=ports, credentials=credentials, options=options)
+            except Exception as e:  # a bug must cost one device, never hang the batch; logged
+                log.exception("collecting %s failed", target.address)
+                problem = Problem("INTERNAL_ERROR", target.address, f"{type(e).__name__}: {e}")
+                ev = Evidence(target.address, (), (problem,))
+            events.put_nowait(DeviceCollected(ev))
 
-    for target in targets:
-        yield DeviceStarted(target.address)
+    tasks = [asyncio.ensure_future(one(t)) for t in targets]
     evidences: list[Evidence] = []
-    for next_done in asyncio.as_completed([one(t) for t in targets]):
-        ev = await next_done
-        evidences.append(ev)
-        yield DeviceCollected(ev)
+    try:
+        while len(evidences) < len(tasks):
+            event = await events.get()
+            if isinstance(event, DeviceCollected):
+                evidences.append(event.evidence)
+            yield event
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     order = {t.address: i for i, t in enumerate(targets)}
     evidences.sort(key=lambda e: order.get(e.address, len(order)))
-    appraisals = appraise_batch(evidences, manifests, policy)
-    for appraisal in appraisals:
+    peers = clone_peers(evidences)
+    appraisals: list[Appraisal] = []
+    for i, ev in enumerate(evidences):
+        appraisal = appraise(ev, manifests, policy, clone_addresses=peers[ev.address])
+        appraisals.append(appraisal)
         yield DeviceAppraised(appraisal)
+        if i % APPRAISALS_PER_TURN == APPRAISALS_PER_TURN - 1:
+            await asyncio.sleep(0)
     yield BatchDone(tuple(appraisals))

@@ -78,6 +78,8 @@ REASONS: dict[str, ReasonInfo] = {
                           "Enable SSH, add its credentials, or check the unit over the serial console."),
     "INTERNAL_ERROR": _r(EVIDENCE, "none", "Rig Attest hit an unexpected error while reading this unit (a bug in Rig Attest, not a finding).",
                          "Verify again; if it repeats, report it with the unit's transcript."),
+    "DRIVER_UNAVAILABLE": _r(EVIDENCE, "none", "Rig Attest cannot read this kind of endpoint yet, so nothing was checked there.",
+                             "Check the unit through another interface (network API, web or SSH)."),
     # --- identity ---
     "IDENTITY_MATCHES_MANIFEST": _r("identity", "affirming", "Unit serial and network identity match the signed manifest.", ""),
     "DEVICE_NOT_IN_MANIFEST": _r("identity", "contraindicated", "The unit's serial number is in none of the loaded signed manifests.",

@@ -31,6 +31,7 @@ from attest.evidence import Assurance, Transcript
 from attest.sim.rig import Rig
 from attest.sim.scenarios import make_rig
 from attest.sim.web_server import start_web_server
+from tests.drivers.loopback import serve as raw_server
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 ROOT = Credential("root", "root")
@@ -51,33 +52,6 @@ async def sim(rig: Rig) -> AsyncIterator[int]:
         yield server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
 
-@contextlib.asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[int]:
-    """A one-purpose TCP server; on exit its connections are dropped and handlers awaited."""
-    live: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        live[task] = writer
-        try:
-            await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            del live[task]
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        for writer in live.values():
-            writer.transport.abort()
-        if live:
-            await asyncio.wait(list(live))
-        await server.wait_closed()
 
 
 def response(status: str, body: bytes, *headers: bytes) -> bytes:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from attest.transport import http
 from attest.transport.http import HttpClient, TransportError
+from tests.drivers.loopback import serve as raw_server
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -23,33 +23,6 @@ def run(coro: Awaitable[object]) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-@contextlib.asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[int]:
-    """A one-purpose TCP server; on exit its connections are dropped and handlers awaited."""
-    live: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        live[task] = writer
-        try:
-            await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            del live[task]
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        for writer in live.values():
-            writer.transport.abort()
-        if live:
-            await asyncio.wait(list(live))
-        await server.wait_closed()
 
 
 async def read_head(reader: asyncio.StreamReader) -> bytes:

@@ -8,14 +8,13 @@ never touches the operator's real rollback memory. Only this module and the CLI 
 from __future__ import annotations
 
 import os
-import random
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from attest.address import PortProfile
 from attest.sim.runner import SimFleet, start_fleet
+from attest.sim.runner import free_base as sim_free_base
 
 DEMO_FLEET = 13  # one rig per scenario: every verdict kind within a minute
 DEMO_BASE = "127.0.1.1"
@@ -41,26 +40,9 @@ class DemoFleet:
         return self.directory / "policy.toml"
 
 
-def _api_port_free(host: str, port: int = 4028) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def free_base(preferred: str = DEMO_BASE) -> str:
     """``preferred`` if its block is free, else another 127.X.Y.1 (a CLI `attest sim` may run)."""
-    if _api_port_free(preferred):
-        return preferred
-    rnd = random.Random()
-    for _ in range(200):
-        base = f"127.{rnd.randrange(10, 250)}.{rnd.randrange(1, 250)}.1"
-        if _api_port_free(base):
-            return base
-    raise RuntimeError("no free loopback block for the demo fleet")
+    return sim_free_base(preferred)
 
 
 def demo_home() -> Path:

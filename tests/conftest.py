@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import random
-import socket
-
 import pytest
 
+from attest.sim.runner import free_base
 
-def free_loopback_base(first_block: int = 2) -> str:
+
+def free_loopback_base() -> str:
     """A 127.X.Y.1 whose API port is free, so two test runs on one machine don't collide."""
-    blocks = list(range(first_block, 250))
-    random.shuffle(blocks)
-    for x in blocks:
-        base = f"127.{x}.{random.randrange(1, 250)}.1"
-        with socket.socket() as s:
-            try:
-                s.bind((base, 4028))
-            except OSError:
-                continue
-        return base
-    raise RuntimeError("no free loopback block for a simulated fleet")
+    return free_base(None)
 
 
 @pytest.fixture(autouse=True)

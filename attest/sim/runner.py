@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import random
 import resource
 import socket
 import sys
@@ -206,7 +207,7 @@ def _serves_web(rig: Rig) -> bool:
     return rig.family == "antminer" and rig.web_enabled
 
 
-def _can_bind(host: str, port: int) -> bool:
+def can_bind(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -214,6 +215,19 @@ def _can_bind(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_base(preferred: str | None = DEFAULT_BASE, *, tries: int = 200) -> str:
+    """``preferred`` if its API port is free, else a random free 127.X.Y.1 block, so a demo,
+    a test run and a technician's own `attest sim` can share one machine."""
+    if preferred is not None and can_bind(preferred, REAL_PORTS["api"]):
+        return preferred
+    rnd = random.Random()
+    for _ in range(tries):
+        base = f"127.{rnd.randrange(2, 250)}.{rnd.randrange(1, 250)}.1"
+        if can_bind(base, REAL_PORTS["api"]):
+            return base
+    raise RuntimeError("no free loopback block for a simulated fleet")
 
 
 def choose_ports(
@@ -226,7 +240,7 @@ def choose_ports(
     ports = requested
     if ports is None:
         first = rigs[0].host if rigs else DEFAULT_BASE
-        real_ok = all(_can_bind(first, p) for p in REAL_PORTS.values())
+        real_ok = all(can_bind(first, p) for p in REAL_PORTS.values())
         ports = REAL_PORTS if real_ok else UNPRIVILEGED_PORTS
     return dict(ports), {r.name: dict(ports) for r in rigs}
 

@@ -17,7 +17,7 @@ from attest.collect import collect
 from attest.credentials import Credentials
 from attest.drivers.base import CollectOptions
 from attest.evidence import normalise_mac
-from attest.sim.runner import REAL_PORTS, _can_bind, start_fleet
+from attest.sim.runner import REAL_PORTS, can_bind, start_fleet
 from tests.conftest import free_loopback_base
 
 
@@ -32,7 +32,7 @@ def _import_pyasic():
 @pytest.mark.real
 def test_pyasic_identifies_a_simulated_antminer_and_reads_our_serial_and_mac(tmp_path):
     base = free_loopback_base()
-    if not all(_can_bind(base, port) for port in REAL_PORTS.values()):
+    if not all(can_bind(base, port) for port in REAL_PORTS.values()):
         if os.environ.get("CI"):
             pytest.fail("CI must be able to bind the real miner ports (run as root)")
         pytest.skip("needs permission to bind ports 80 and 22 (run as root)")

@@ -106,8 +106,11 @@ def _sort_key(host: str) -> tuple[int, ...] | tuple[str]:
         return (host,)
 
 
-#: Appraisals between turns of the event loop, so a GUI fed by it never waits on a whole batch.
-APPRAISALS_PER_TURN = 16
+#: Appraisals between short real pauses. Appraisal is pure Python: without a pause that blocks
+#: (and so releases the GIL), a GUI thread in the same process waits up to the GIL switch
+#: interval for each of the hundreds of Python calls one repaint makes.
+APPRAISALS_PER_TURN = 8
+APPRAISAL_PAUSE_SECONDS = 0.002
 
 
 async def verify_many(targets: Sequence[HostTarget | EndpointTarget], *,
@@ -155,5 +158,5 @@ async def verify_many(targets: Sequence[HostTarget | EndpointTarget], *,
         appraisals.append(appraisal)
         yield DeviceAppraised(appraisal)
         if i % APPRAISALS_PER_TURN == APPRAISALS_PER_TURN - 1:
-            await asyncio.sleep(0)
+            await asyncio.sleep(APPRAISAL_PAUSE_SECONDS)
     yield BatchDone(tuple(appraisals))

@@ -75,11 +75,12 @@ class EndpointTarget:
     """One explicitly named endpoint, e.g. ``ssh://root@10.0.4.17:2222``."""
 
     kind: str  # api | web | whatsminer | ssh | serial
-    host: str
-    port: int
+    host: str  # serial: the pyserial URL or device path
+    port: int  # serial: the baud rate
     username: str | None
     password: str | None
     text: str
+    params: tuple[tuple[str, str], ...] = ()  # serial: parity, stay, prompt
 
     @property
     def address(self) -> str:
@@ -102,6 +103,8 @@ def parse_address(text: str) -> Target:
     text = text.strip()
     if not text:
         raise AddressError("empty address")
+    if text[:7].lower() == "serial:":
+        return parse_serial(text)
     if "://" in text:
         return _parse_url(text)
     if "/" in text:
@@ -149,3 +152,49 @@ def _parse_url(text: str) -> EndpointTarget:
     # Never keep the password in the address that reaches logs and screens.
     shown = f"{scheme}://{user + '@' if user else ''}{host}:{port}"
     return EndpointTarget(kind, host, port, user, password, shown)
+
+
+SERIAL_BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1500000)
+_SERIAL_PARAMS = {"baud", "parity", "stay", "prompt"}
+
+
+def parse_serial(text: str) -> EndpointTarget:
+    """``serial:///dev/ttyUSB0?baud=115200``, ``serial:socket://HOST:PORT``, ``serial://COM3``.
+
+    What follows ``serial:`` is a pyserial URL or a device path; ``USER[:PASS]@`` before the
+    path names the Linux login. Options: ``baud`` (default 115200), ``parity`` (N/E/O),
+    ``stay`` (bootloader | linux) and ``prompt`` (a vendor's U-Boot prompt, e.g. ``ant>``).
+    """
+    rest, _, query = text[7:].partition("?")
+    user = password = None
+    if rest.startswith("//") and not rest.startswith("///"):  # serial://[USER[:PASS]@]DEVICE
+        userinfo, at, device = rest[2:].rpartition("@")
+        if at:
+            name, colon, secret = userinfo.partition(":")
+            user, password = unquote(name) or None, unquote(secret) if colon else None
+        rest = device
+    elif rest.startswith("///"):
+        rest = rest[2:]
+    device = unquote(rest)
+    if not device or any(c.isspace() for c in device):
+        raise AddressError(f"no serial device in {text!r}: use serial:///dev/ttyUSB0 or serial:socket://HOST:PORT")
+    params: dict[str, str] = {}
+    for pair in filter(None, query.split("&")):
+        name, _, value = pair.partition("=")
+        if name not in _SERIAL_PARAMS:
+            known = ", ".join(sorted(_SERIAL_PARAMS))
+            raise AddressError(f"unknown serial option {name!r} in {text!r}; known: {known}")
+        params[name] = unquote(value)
+    baud_text = params.pop("baud", "115200")
+    if not baud_text.isdigit() or int(baud_text) not in SERIAL_BAUDS:
+        raise AddressError(f"bad baud rate {baud_text!r} in {text!r}; rigs use 115200")
+    if params.get("parity", "N").upper() not in ("N", "E", "O", "M", "S"):
+        raise AddressError(f"bad parity {params['parity']!r} in {text!r}: use N, E or O")
+    if params.get("stay", "bootloader") not in ("bootloader", "linux"):
+        raise AddressError(f"bad stay {params['stay']!r} in {text!r}: use bootloader or linux")
+    shown_device = f"//{device}" if device.startswith("/") else device
+    shown_query = "&".join(f"{k}={v}" for k, v in [("baud", baud_text), *sorted(params.items())]
+                           if k != "baud" or v != "115200")
+    # Never keep the password in the address that reaches logs and screens.
+    shown = f"serial:{shown_device}" + (f"?{shown_query}" if shown_query else "")
+    return EndpointTarget("serial", device, int(baud_text), user, password, shown, tuple(sorted(params.items())))

@@ -224,6 +224,17 @@ def _firmware(ev: Evidence, entry: ManifestEntry, manifest: Manifest,
         for name in ev.names(r"firmware\.image\..+\.sha256")
         if (c := ev.best(name)) is not None and c.assurance >= Assurance.MEASURED
     }
+    # A bootloader's crc32 is no digest (an image can be made to any crc32): never a match.
+    weak = [image for n in ev.names(r"firmware\.image\..+\.crc32")
+            if (image := n.split(".", 2)[2].rsplit(".", 1)[0]) not in measured]
+    if weak:
+        f.add("FIRMWARE_WEAK_INTEGRITY", "only a crc32 for: " + ", ".join(weak))
+    for name in measured:  # U-Boot and the running OS read the same flash: they must agree
+        reads = {str(c.value): c.source for c in ev.claims
+                 if c.name == f"firmware.image.{name}.sha256" and c.assurance >= Assurance.MEASURED}
+        if len(reads) > 1:
+            said = "; ".join(f"{value} from {source}" for value, source in reads.items())
+            f.add("CLAIMS_DISAGREE", f"firmware.image.{name}.sha256: {said}")
     if not measured:
         _reported_firmware(ev, releases, f)
         return
@@ -323,7 +334,7 @@ def _verdict(ev: Evidence, reasons: Sequence[Reason], categories: dict[str, Stat
         return Verdict.WARNING
     if categories["configuration"] is Status.WARNING:
         return Verdict.WARNING
-    firmware_claims = [c for c in ev.claims if c.name.startswith("firmware.image.")]
+    firmware_claims = [c for c in ev.claims if c.name.startswith("firmware.image.") and c.name.endswith(".sha256")]
     if not firmware_claims or max(c.assurance for c in firmware_claims) < Assurance.MEASURED:
         return Verdict.WARNING
     return Verdict.TRUSTED

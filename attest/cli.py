@@ -18,23 +18,35 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from attest import __version__
-from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, parse_address
+from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, RangeTarget, parse_address
 from attest.appraise import Appraisal
 from attest.collect import collect
 from attest.credentials import CredentialsError, load_credentials
+from attest.discovery import address_order
 from attest.drivers.base import CollectOptions
 from attest.evidence import Evidence, printable
-from attest.fleet import BatchDone, DeviceCollected, discover, expand, verify_many
+from attest.fleet import (
+    DEADLINE_EXCEEDED,
+    DISCOVERY_CONCURRENCY,
+    BatchDone,
+    Discovered,
+    DiscoveryDone,
+    discover_events,
+    range_addresses,
+    range_size,
+    verify_many,
+)
 from attest.log.commands import log_appraisals, unlock_station
 from attest.log.commands import register as register_log_commands
 from attest.log.errors import LogError
 from attest.manifest import Manifest, ManifestError, load_manifest
 from attest.policy import Policy, PolicyError, load_policy
+from attest.progress import FleetProgress, progress_mode
 from attest.trust import StationState, TrustError, TrustStore
 from attest.verdict import Verdict, worst
 
@@ -115,12 +127,40 @@ def _manifests(paths: Sequence[str], trust: TrustStore) -> list[Manifest]:
 
 def _targets(addresses: Sequence[str]) -> list[Any]:
     out = []
-    for text in addresses:
+    for text in _with_address_files(addresses):
         try:
             out.append(parse_address(text))
         except AddressError as e:
             _fail(e.message)
     return out
+
+
+def _with_address_files(addresses: Sequence[str]) -> list[str]:
+    """``@FILE`` stands for the addresses in FILE (``@-``: standard input), one per line, as an
+    intake script writes them from a DHCP lease table; blank lines and ``#`` comments are skipped."""
+    out: list[str] = []
+    for text in addresses:
+        if not text.startswith("@"):
+            out.append(text)
+            continue
+        name = text[1:]
+        try:
+            lines = sys.stdin.read().splitlines() if name == "-" else Path(name).read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            _fail(f"cannot read addresses from {name}: {getattr(e, 'strerror', None) or e}")
+        out.extend(line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip())
+    return out
+
+
+def _seconds(text: str) -> float:
+    """argparse type for a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
 
 
 def _emit_json(obj: dict[str, Any]) -> None:
@@ -168,40 +208,40 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
                   args: argparse.Namespace, concurrency: int) -> list[Appraisal]:
+    """Ranges go to verify_many as they are: each host found is collected while the rest of the
+    range is still being probed."""
     ports = _ports(args)
     options = _options(args, policy)
     credentials = _credentials(args, policy)
-    hosts = await expand(targets, ports=ports, options=options)
-    progress = _Progress(len(hosts))
+    deadline = getattr(args, "deadline", None)
+    progress = FleetProgress(sys.stderr, progress_mode(sys.stderr, asked=getattr(args, "progress", False)),
+                             known=sum(not isinstance(t, RangeTarget) for t in targets))
     result: list[Appraisal] = []
-    async for event in verify_many(hosts, manifests=manifests, policy=policy, ports=ports,
-                                   credentials=credentials, options=options,
-                                   concurrency=concurrency):
-        if isinstance(event, DeviceCollected):
-            progress.step(event.evidence.address)
-        elif isinstance(event, BatchDone):
-            result = list(event.appraisals)
-    progress.done()
+    discovery: DiscoveryDone | None = None
+    try:
+        async for event in verify_many(targets, manifests=manifests, policy=policy, ports=ports,
+                                       credentials=credentials, options=options, concurrency=concurrency,
+                                       deadline=deadline, host_deadline=getattr(args, "host_deadline", None)):
+            progress.on_event(event)
+            if isinstance(event, DiscoveryDone):
+                discovery = event
+            elif isinstance(event, BatchDone):
+                result = list(event.appraisals)
+    finally:
+        progress.done()
+    _report_deadline(deadline, result, discovery)
     return result
 
 
-class _Progress:
-    """A one-line counter on stderr, only when a person is watching."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.count = total, 0
-        self.live = sys.stderr.isatty()
-
-    def step(self, address: str) -> None:
-        self.count += 1
-        if self.live:
-            sys.stderr.write(f"\r\x1b[Kcollected {self.count}/{self.total}  {address}")
-            sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.live and self.count:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+def _report_deadline(deadline: float | None, appraisals: Sequence[Appraisal], discovery: DiscoveryDone | None) -> None:
+    """One line on stderr when the deadline cut the run short: the verdicts alone would not say
+    that some addresses of a range were never even probed."""
+    cut = sum(any(r.code == DEADLINE_EXCEEDED for r in a.reasons) for a in appraisals)
+    parts = [f"{cut} device(s) not finished (UNKNOWN, {DEADLINE_EXCEEDED})"] if cut else []
+    if discovery is not None and discovery.cut_short:
+        parts.append(f"{discovery.addresses - discovery.probed} of {discovery.addresses} addresses never probed")
+    if deadline is not None and parts:
+        print(f"attest: the deadline of {deadline:g} s passed: " + "; ".join(parts), file=sys.stderr)
 
 
 def _cell(text: object, width: int) -> str:
@@ -278,11 +318,12 @@ def print_evidence(ev: Evidence, out: TextIO) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     policy = _policy(args)
-    targets = _targets([args.range])
-    hosts: list[str] = []
-    for t in targets:
-        hosts.extend(t.hosts() if hasattr(t, "hosts") else [t.host])
-    found = asyncio.run(_scan(hosts, _ports(args), _options(args, policy)))
+    targets = _targets(args.range)
+    progress = FleetProgress(sys.stderr, progress_mode(sys.stderr, asked=args.progress), verb="probed")
+    try:
+        found, done = asyncio.run(_scan(targets, _ports(args), _options(args, policy), args, progress))
+    finally:
+        progress.done()
     for d in found:
         if args.json:
             _emit_json({"address": d.host, "services": d.services})
@@ -290,13 +331,31 @@ def cmd_scan(args: argparse.Namespace) -> int:
             services = ", ".join(f"{k}={v}" for k, v in d.services.items())
             print(f"{d.host:<16}  {services}")
     if not args.json:
-        print(f"{len(found)} of {len(hosts)} hosts answered")
+        print(f"{len(found)} of {done.addresses} hosts answered")
+    if done.cut_short:
+        print(f"attest: the deadline of {args.deadline:g} s passed: {done.addresses - done.probed} of "
+              f"{done.addresses} addresses never probed", file=sys.stderr)
     return EXIT_OK if found else EXIT_UNKNOWN
 
 
-async def _scan(hosts: list[str], ports: PortProfile, options: CollectOptions) -> list[Any]:
-    found = [d async for d in discover(hosts, ports=ports, options=options)]
-    return sorted(found, key=lambda d: tuple(int(p) if p.isdigit() else 0 for p in d.host.split(".")))
+async def _scan(targets: list[Any], ports: PortProfile, options: CollectOptions, args: argparse.Namespace,
+                progress: FleetProgress) -> tuple[list[Discovered], DiscoveryDone]:
+    """Every address of every target, probed lazily (a /16 is never one list), sorted at the end."""
+    def addresses() -> Iterator[str]:
+        for t in targets:
+            yield from range_addresses(t.network) if isinstance(t, RangeTarget) else [t.host]
+
+    total = sum(range_size(t.network) if isinstance(t, RangeTarget) else 1 for t in targets)
+    found: dict[str, Discovered] = {}
+    done = DiscoveryDone(total, 0, 0)
+    async for event in discover_events(addresses(), total=total, ports=ports, options=options,
+                                       concurrency=args.concurrency, deadline=args.deadline):
+        progress.on_event(event)
+        if isinstance(event, Discovered):
+            found.setdefault(event.host, event)  # an address named twice is one host
+        elif isinstance(event, DiscoveryDone):
+            done = event
+    return sorted(found.values(), key=lambda d: address_order(d.host)), done
 
 
 # --- attest manifest ... ----------------------------------------------------------------------
@@ -427,14 +486,23 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--timeout", type=float, help="seconds per request (default from policy, 5)")
         sp.add_argument("--json", action="store_true", help="one JSON object per device per line")
 
+    def fleet_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--deadline", type=_seconds, metavar="SECONDS",
+                        help="end the whole run by then: devices not finished are UNKNOWN (DEADLINE_EXCEEDED)")
+        sp.add_argument("--progress", action="store_true",
+                        help="progress lines on stderr even when it is not a terminal (a terminal gets a bar)")
+
     v = sub.add_parser("verify", help="collect evidence and give each device a verdict")
-    v.add_argument("address", nargs="+", help="host, CIDR range, or endpoint URL")
+    v.add_argument("address", nargs="+", help="host, CIDR range, endpoint URL, or @FILE of them (@- stdin)")
     v.add_argument("--manifest", action="append", required=True, help="signed manifest (repeatable)")
     v.add_argument("--trust", required=True, help="trust store directory")
     v.add_argument("--concurrency", type=int, help="devices checked at once (default from policy)")
     v.add_argument("--log", metavar="DB", help="append every verdict to this signed verification log")
     v.add_argument("--no-input", action="store_true",
                    help="never prompt (the station passphrase then comes from ATTEST_PASSPHRASE)")
+    v.add_argument("--host-deadline", type=_seconds, metavar="SECONDS",
+                   help="most time one device may take; past it the device is UNKNOWN (TIMEOUT)")
+    fleet_options(v)
     device_options(v)
     v.set_defaults(func=cmd_verify)
 
@@ -444,7 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_collect)
 
     s = sub.add_parser("scan", help="discover what answers in a range, and which family")
-    s.add_argument("range")
+    s.add_argument("range", nargs="+", help="CIDR range, host, or @FILE of them (@- stdin)")
+    s.add_argument("--concurrency", type=int, default=DISCOVERY_CONCURRENCY,
+                   help=f"addresses probed at once (default {DISCOVERY_CONCURRENCY})")
+    fleet_options(s)
     device_options(s)
     s.set_defaults(func=cmd_scan)
 

@@ -36,15 +36,19 @@ def endpoints_for(target: HostTarget | EndpointTarget, ports: PortProfile,
         creds = credentials.for_endpoint(target.host, target.kind, explicit)
         if target.username is not None and target.password is None:
             creds = tuple(c for c in creds if c.username == target.username)
-        return [Endpoint(target.kind, target.host, target.port, creds)]
+        return [Endpoint(target.kind, target.host, target.port, creds, target.params)]
     host = target.host
     return [Endpoint(kind, host, getattr(ports, kind), credentials.for_endpoint(host, kind))
             for kind in HOST_KINDS]
 
 
-def device_deadline(options: CollectOptions) -> float:
-    """A backstop over the drivers' own per-read timeouts: no device may hold a batch forever."""
-    return options.timeout * 12 + options.hash_timeout
+def device_deadline(options: CollectOptions, kind: str = "") -> float:
+    """A backstop over the drivers' own per-read timeouts: no device may hold a batch forever.
+
+    A serial console may also wait for a boot, and hashes flash twice (in U-Boot, then Linux).
+    """
+    backstop = options.timeout * 12 + options.hash_timeout
+    return backstop + options.boot_timeout + options.hash_timeout if kind == "serial" else backstop
 
 
 async def collect(target: HostTarget | EndpointTarget, *, ports: PortProfile,
@@ -70,7 +74,7 @@ async def _collect_endpoint(endpoint: Endpoint, session: Session) -> tuple[list[
         return [], Problem("DRIVER_UNAVAILABLE", endpoint.label,
                            f"this version of Rig Attest has no driver for {endpoint.kind} endpoints; nothing was read")
     try:
-        async with asyncio.timeout(device_deadline(session.options)):
+        async with asyncio.timeout(device_deadline(session.options, endpoint.kind)):
             return list(await driver.collect(endpoint, session)), None
     except CollectError as e:
         return [], Problem(e.code, endpoint.label, e.message)

@@ -4,7 +4,7 @@ credentials.toml::
 
     [[credential]]
     hosts = "10.0.4.0/24"    # CIDR, a glob such as "10.0.4.*", or "*" (the default)
-    kind = "ssh"             # ssh | web | any (the default)
+    kind = "ssh"             # ssh | web | serial | any (the default)
     username = "root"
     password = "..."
 
@@ -25,6 +25,7 @@ from attest.drivers.base import Credential
 VENDOR_DEFAULTS: dict[str, tuple[Credential, ...]] = {
     "web": (Credential("root", "root"),),
     "ssh": (Credential("root", "root"), Credential("admin", "admin")),
+    "serial": (Credential("root", "root"),),  # the Linux login on the console
 }
 
 
@@ -84,8 +85,8 @@ def load_credentials(path: str | Path | None, *, allow_vendor_defaults: bool) ->
                 or not isinstance(item.get("password"), str):
             raise CredentialsError(f"credential #{i + 1} in {p} needs a username and a password")
         kind = item.get("kind", "any")
-        if kind not in ("ssh", "web", "any"):
-            raise CredentialsError(f"credential #{i + 1} in {p}: kind must be ssh, web or any")
+        if kind not in ("ssh", "web", "serial", "any"):
+            raise CredentialsError(f"credential #{i + 1} in {p}: kind must be ssh, web, serial or any")
         rules.append(CredentialRule(str(item.get("hosts", "*")), kind,
                                     Credential(item["username"], item["password"])))
     return Credentials(tuple(rules), allow_vendor_defaults)

@@ -1,39 +1,85 @@
 """Discover and verify many devices concurrently, streaming progress events.
 
-The CLI prints these events; the GUI turns them into Qt signals (gui/jobs.py). Appraisal waits
-for the whole batch so that a serial seen on two units flags both.
+A run is one pipeline: ranges are probed (bounded concurrency) and each host that answers goes
+straight to collection (bounded concurrency), so the first rigs are read while the rest of the
+range is still being probed, and a dead or slow address holds one slot for its own timeout, never
+the run. Appraisal waits for the whole batch, because a serial seen on two units flags both.
+
+Events are plain frozen dataclasses: the CLI prints them and the GUI turns them into Qt signals
+(gui/jobs.py), and both may ignore kinds they do not know. What a device meets, in order:
+``Discovered`` (found; hosts of a range only), ``DeviceStarted`` (collecting), ``DeviceCollected``
+and, when nothing could be read from it, ``DeviceFailed``, then ``DeviceAppraised`` (its
+verdict). A range also gives ``DiscoveryProgress`` now and then and one ``DiscoveryDone``;
+``BatchDone`` is always last.
+
+Memory stays flat as the fleet grows: addresses are drawn lazily from ranges by a fixed pool of
+workers (not a task per address), discovery results are handed on and dropped, and each device
+keeps only its evidence and capped transcript.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from attest.address import EndpointTarget, HostTarget, PortProfile, RangeTarget, Target
 from attest.appraise import Appraisal, appraise, clone_peers
 from attest.collect import collect
 from attest.credentials import Credentials
-from attest.drivers import antminer_web, cgminer, ssh
-from attest.drivers.base import CollectError, CollectOptions, Session
-from attest.evidence import Evidence, Problem, Transcript
+from attest.discovery import (
+    API_HEAD_START,
+    DISCOVERY_CONCURRENCY,
+    DISCOVERY_TIMEOUT,
+    Discovered,
+    DiscoveryDone,
+    DiscoveryEvent,
+    DiscoveryProgress,
+    Prober,
+    address_order,
+    discover,
+    discover_events,
+    expand,
+    probe_host,
+    range_addresses,
+    range_size,
+)
+from attest.drivers.base import CollectOptions
+from attest.evidence import Evidence, Problem
 from attest.manifest import Manifest
 from attest.policy import Policy
 
-DISCOVERY_TIMEOUT = 2.0
+# The GUI and the CLI reach discovery through this module (DESIGN.md: devices only through fleet).
+__all__ = [
+    "API_HEAD_START", "DEADLINE_EXCEEDED", "DISCOVERY_CONCURRENCY", "DISCOVERY_TIMEOUT", "BatchDone",
+    "DeviceAppraised", "DeviceCollected", "DeviceFailed", "DeviceStarted", "Discovered", "DiscoveryDone",
+    "DiscoveryEvent", "DiscoveryProgress", "Event", "discover", "discover_events", "expand", "probe_host",
+    "range_addresses", "range_size", "verify_many",
+]
+
+#: Appraisals between short real pauses. Appraisal is pure Python: without a pause that blocks
+#: (and so releases the GIL), a GUI thread in the same process waits up to the GIL switch
+#: interval for each of the hundreds of Python calls one repaint makes.
+APPRAISALS_PER_TURN = 8
+APPRAISAL_PAUSE_SECONDS = 0.002
+#: Kept back from a run's deadline to appraise and print what was collected: appraisal measured
+#: about 0.2 ms per device plus the pause above (0.25 ms per device), so twice that per device,
+#: and a fixed part for the output.
+DEADLINE_RESERVE_SECONDS = 0.1
+DEADLINE_RESERVE_PER_DEVICE = 0.001
+
+DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Discovered:
-    host: str
-    services: dict[str, str]  # endpoint kind -> what answered there (e.g. "bmminer", "antminer-web")
-
+# --- events ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class DeviceStarted:
+    """Collecting: the device's check really started (not merely queued)."""
+
     address: str
 
 
@@ -43,7 +89,18 @@ class DeviceCollected:
 
 
 @dataclass(frozen=True)
+class DeviceFailed:
+    """Nothing could be read from the device; its verdict will be UNKNOWN with ``code``."""
+
+    address: str
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class DeviceAppraised:
+    """The device's verdict."""
+
     appraisal: Appraisal
 
 
@@ -52,105 +109,156 @@ class BatchDone:
     appraisals: tuple[Appraisal, ...]
 
 
-Event = DeviceStarted | DeviceCollected | DeviceAppraised | BatchDone
+Event = (Discovered | DiscoveryProgress | DiscoveryDone | DeviceStarted | DeviceCollected | DeviceFailed
+         | DeviceAppraised | BatchDone)
 
 
-async def probe_host(host: str, ports: PortProfile, options: CollectOptions) -> Discovered:
-    """Which of the port profile's services answer on ``host``, and as what."""
-    session = Session(CollectOptions(timeout=min(options.timeout, DISCOVERY_TIMEOUT),
-                                     max_reply_bytes=64 * 1024), Transcript(cap_bytes=4096))
-    probes = (("api", cgminer, ports.api), ("web", antminer_web, ports.web), ("ssh", ssh, ports.ssh))
+# --- verification ------------------------------------------------------------------------------
 
-    async def one(kind: str, driver: object, port: int) -> tuple[str, str | None]:
-        try:
-            return kind, await driver.identify(host, port, session)  # type: ignore[attr-defined]
-        except CollectError:
-            return kind, None
-
-    found = await asyncio.gather(*(one(kind, driver, port) for kind, driver, port in probes))
-    return Discovered(host, {kind: family for kind, family in found if family})
+_Key = tuple[int, tuple[int, int | str]]  # (place of the target in the request, address order)
 
 
-async def discover(hosts: Sequence[str], *, ports: PortProfile, options: CollectOptions,
-                   concurrency: int = 256) -> AsyncIterator[Discovered]:
-    """Probe every host with bounded concurrency; yields only hosts where something answered."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def guarded(host: str) -> Discovered:
-        async with gate:
-            return await probe_host(host, ports, options)
-
-    for next_done in asyncio.as_completed([guarded(h) for h in hosts]):
-        found = await next_done
-        if found.services:
-            yield found
+def _failed_evidence(address: str, code: str, detail: str) -> Evidence:
+    return Evidence(address, (), (Problem(code, address, detail),))
 
 
-async def expand(targets: Sequence[Target], *, ports: PortProfile,
-                 options: CollectOptions) -> list[HostTarget | EndpointTarget]:
-    """Ranges become the hosts that answer in them; hosts and endpoints pass through."""
-    out: list[HostTarget | EndpointTarget] = []
-    for target in targets:
-        if isinstance(target, RangeTarget):
-            found = [d async for d in discover(target.hosts(), ports=ports, options=options)]
-            out.extend(HostTarget(d.host) for d in sorted(found, key=lambda d: _sort_key(d.host)))
-        else:
-            out.append(target)
-    return out
+class _Run:
+    """One verify_many: the probe of its ranges, the collectors, and what is queued and collected.
 
-
-def _sort_key(host: str) -> tuple[int, ...] | tuple[str]:
-    try:
-        return tuple(int(p) for p in host.split("."))
-    except ValueError:
-        return (host,)
-
-
-#: Appraisals between short real pauses. Appraisal is pure Python: without a pause that blocks
-#: (and so releases the GIL), a GUI thread in the same process waits up to the GIL switch
-#: interval for each of the hundreds of Python calls one repaint makes.
-APPRAISALS_PER_TURN = 8
-APPRAISAL_PAUSE_SECONDS = 0.002
-
-
-async def verify_many(targets: Sequence[HostTarget | EndpointTarget], *,
-                      manifests: Sequence[Manifest], policy: Policy, ports: PortProfile,
-                      credentials: Credentials, options: CollectOptions,
-                      concurrency: int = 64) -> AsyncIterator[Event]:
-    """Collect every target (``concurrency`` at once), then appraise the batch.
-
-    DeviceStarted is emitted when a device's check really starts, not when it is queued. If the
-    consumer stops early (a cancelled check), every device task still running is cancelled, so
-    nothing keeps talking to rigs behind the technician's back.
+    Results are keyed by where the device stands in the request (explicit targets in the order
+    given, a range's hosts in address order), so the report reads the same however the network
+    timed the answers. An address asked for twice (a host inside a range also given, overlapping
+    ranges) is checked once: checked twice, it would flag itself as a clone.
     """
-    gate = asyncio.Semaphore(max(1, concurrency))
-    events: asyncio.Queue[DeviceStarted | DeviceCollected] = asyncio.Queue()
 
-    async def one(target: HostTarget | EndpointTarget) -> None:
-        async with gate:
-            events.put_nowait(DeviceStarted(target.address))
-            try:
-                ev = await collect(target, ports=ports, credentials=credentials, options=options)
-            except Exception as e:  # a bug must cost one device, never hang the batch; logged
-                log.exception("collecting %s failed", target.address)
-                problem = Problem("INTERNAL_ERROR", target.address, f"{type(e).__name__}: {e}")
-                ev = Evidence(target.address, (), (problem,))
-            events.put_nowait(DeviceCollected(ev))
+    def __init__(self, collect_one: Callable[[HostTarget | EndpointTarget], Awaitable[Evidence]],
+                 concurrency: int) -> None:
+        self.events: asyncio.Queue[Event | None] = asyncio.Queue()  # None: the run is over
+        self.pending: dict[_Key, str] = {}  # queued or being collected: key -> address
+        self.evidences: dict[_Key, Evidence] = {}
+        self.prober: Prober | None = None
+        self._work: asyncio.Queue[tuple[_Key, HostTarget | EndpointTarget] | None] = asyncio.Queue()
+        self._enqueued: set[str] = set()
+        self._collect_one = collect_one
+        self._concurrency = concurrency
 
-    tasks = [asyncio.ensure_future(one(t)) for t in targets]
-    evidences: list[Evidence] = []
+    def enqueue(self, key: _Key, target: HostTarget | EndpointTarget) -> None:
+        if target.address in self._enqueued:
+            return
+        self._enqueued.add(target.address)
+        self.pending[key] = target.address
+        self._work.put_nowait((key, target))
+
+    def finish(self, key: _Key, evidence: Evidence) -> None:
+        """Record a device's evidence and announce it; never awaits, so a cancel cannot split it."""
+        self.pending.pop(key, None)
+        self.evidences[key] = evidence
+        self.events.put_nowait(DeviceCollected(evidence))
+        if not evidence.claims:
+            first = evidence.problems[0] if evidence.problems else None
+            self.events.put_nowait(DeviceFailed(evidence.address, first.code if first else "IDENTITY_NOT_READ",
+                                                first.detail if first else "the device gave no claims"))
+
+    async def run(self, ranges: list[tuple[int, RangeTarget]], *, ports: PortProfile, options: CollectOptions,
+                  discovery_concurrency: int) -> None:
+        collectors = [asyncio.ensure_future(self._collector()) for _ in range(self._concurrency)]
+        try:
+            if ranges:
+                addresses = ((index, host) for index, target in ranges for host in range_addresses(target.network))
+                self.prober = Prober(addresses, sum(range_size(t.network) for _, t in ranges), ports=ports,
+                                      options=options, concurrency=discovery_concurrency, thorough=False,
+                                      on_found=self._found, on_progress=self.events.put_nowait)
+                await self.prober.run()
+            for _ in collectors:
+                self._work.put_nowait(None)
+            await asyncio.gather(*collectors)
+        finally:
+            for c in collectors:
+                c.cancel()
+            await asyncio.gather(*collectors, return_exceptions=True)
+        self.events.put_nowait(None)
+
+    def _found(self, index: int, found: Discovered) -> None:
+        self.events.put_nowait(found)
+        self.enqueue((index, address_order(found.host)), HostTarget(found.host))
+
+    async def _collector(self) -> None:
+        while (item := await self._work.get()) is not None:
+            key, target = item
+            self.events.put_nowait(DeviceStarted(target.address))
+            self.finish(key, await self._collect_one(target))
+
+
+async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest], policy: Policy,
+                      ports: PortProfile, credentials: Credentials, options: CollectOptions,
+                      concurrency: int = 64, deadline: float | None = None, host_deadline: float | None = None,
+                      discovery_concurrency: int = DISCOVERY_CONCURRENCY) -> AsyncIterator[Event]:
+    """Discover the ranges, collect every device (``concurrency`` at once), then appraise the batch.
+
+    Hosts found in a range are collected as they are found. ``host_deadline`` (seconds) bounds
+    one device's collection: past it the device is UNKNOWN with TIMEOUT. ``deadline`` (seconds)
+    bounds the run: devices not finished by then are UNKNOWN with DEADLINE_EXCEEDED, addresses
+    not yet probed are left out (DiscoveryDone says how many), and what was collected is still
+    appraised and reported. DeviceStarted is emitted when a device's check really starts. If the
+    consumer stops early (a cancelled check), every probe and collection still running is
+    cancelled, so nothing keeps talking to rigs behind the technician's back.
+    """
+    loop = asyncio.get_running_loop()
+    ends_at = None if deadline is None else loop.time() + deadline
+
+    async def collect_one(target: HostTarget | EndpointTarget) -> Evidence:
+        try:
+            async with asyncio.timeout(host_deadline):
+                return await collect(target, ports=ports, credentials=credentials, options=options)
+        except TimeoutError:
+            return _failed_evidence(target.address, "TIMEOUT",
+                                    f"not finished within the per-device deadline of {host_deadline:g} s")
+        except Exception as e:  # a bug must cost one device, never hang the batch; logged
+            log.exception("collecting %s failed", target.address)
+            return _failed_evidence(target.address, "INTERNAL_ERROR", f"{type(e).__name__}: {e}")
+
+    state = _Run(collect_one, max(1, concurrency))
+    ranges: list[tuple[int, RangeTarget]] = []
+    for index, target in enumerate(targets):
+        if isinstance(target, RangeTarget):
+            ranges.append((index, target))
+        else:
+            state.enqueue((index, (0, 0)), target)
+    runner = asyncio.ensure_future(state.run(ranges, ports=ports, options=options,
+                                             discovery_concurrency=discovery_concurrency))
+    discovery_reported = finished = False
     try:
-        while len(evidences) < len(tasks):
-            event = await events.get()
-            if isinstance(event, DeviceCollected):
-                evidences.append(event.evidence)
+        while True:
+            cutoff = None if ends_at is None else ends_at - _reserve(len(state.pending) + len(state.evidences))
+            try:
+                async with asyncio.timeout_at(cutoff):
+                    event = await state.events.get()
+            except TimeoutError:
+                break  # the run's deadline
+            if event is None:
+                finished = True  # everything probed and collected
+                break
+            discovery_reported |= isinstance(event, DiscoveryDone)
             yield event
+        if not finished:
+            # The deadline: stop every probe and collection, then account for what was cut off.
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            detail = f"the run's deadline of {deadline:g} s passed before this device was finished"
+            for key, address in sorted(state.pending.items()):
+                state.finish(key, _failed_evidence(address, DEADLINE_EXCEEDED, detail))
+            while not state.events.empty():
+                event = state.events.get_nowait()
+                if event is not None:
+                    discovery_reported |= isinstance(event, DiscoveryDone)
+                    yield event
+            if state.prober is not None and not discovery_reported:
+                yield state.prober.done()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    order = {t.address: i for i, t in enumerate(targets)}
-    evidences.sort(key=lambda e: order.get(e.address, len(order)))
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    evidences = [state.evidences[k] for k in sorted(state.evidences)]
+    state.evidences.clear()
     peers = clone_peers(evidences)
     appraisals: list[Appraisal] = []
     for i, ev in enumerate(evidences):
@@ -160,3 +268,8 @@ async def verify_many(targets: Sequence[HostTarget | EndpointTarget], *,
         if i % APPRAISALS_PER_TURN == APPRAISALS_PER_TURN - 1:
             await asyncio.sleep(APPRAISAL_PAUSE_SECONDS)
     yield BatchDone(tuple(appraisals))
+
+
+def _reserve(devices: int) -> float:
+    return DEADLINE_RESERVE_SECONDS + DEADLINE_RESERVE_PER_DEVICE * devices
+

@@ -54,6 +54,9 @@ class FirmwareRelease:
     version: str
     build: str
     images: dict[str, str]  # partition/image name -> "sha256:<hex>"
+    #: update package file name -> "sha256:<hex>" of the whole file as the vendor distributes it
+    #: (``attest image`` matches a package that its images alone could not vouch for)
+    packages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -277,16 +280,21 @@ def _unique(values: list[str | None], where: str, key: str) -> None:
 
 
 def _release(value: Any, where: str) -> FirmwareRelease:
-    obj = _object(value, where, {"model", "version", "images"}, {"build"})
+    obj = _object(value, where, {"model", "version", "images"}, {"build", "packages"})
     images = obj["images"]
     if not isinstance(images, dict) or not images:
         raise _invalid(f"{where}.images", "expected a non-empty object of image name -> digest")
+    packages = obj.get("packages", {})
+    if not isinstance(packages, dict):
+        raise _invalid(f"{where}.packages", "expected an object of package file name -> digest")
     return FirmwareRelease(
         model=_text(obj["model"], f"{where}.model"),
         version=_text(obj["version"], f"{where}.version"),
         build="" if obj.get("build") is None else _text(obj["build"], f"{where}.build"),
         images={_text(name, f"{where}.images"): _digest(d, f"{where}.images.{name}")
                 for name, d in images.items()},
+        packages={_text(name, f"{where}.packages"): _digest(d, f"{where}.packages.{name}")
+                  for name, d in packages.items()},
     )
 
 

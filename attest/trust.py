@@ -9,6 +9,9 @@ A trust store is a directory the operator controls::
     keys/*.pem      pinned public keys (Ed25519, ECDSA P-256, RSA >= 2048), for vendors that sign
                     with a bare key. A signature by a pinned key counts whatever certificate it
                     carries.
+    vendor-keys/*.pem
+                    public keys vendors sign firmware files with (Bitmain's RSA root key), used
+                    only by ``attest image`` for the vendor's own signatures, never for manifests.
     crl/*.pem|*.der certificate revocation lists. A CRL revokes a certificate only if the CRL's
                     signature verifies against the certificate in the signer's own chain that
                     issued the revoked one. Stale CRLs still count: a revocation does not expire.
@@ -72,6 +75,7 @@ from attest.trust_files import (
     read_crls,
     read_pinned_keys,
     read_roots,
+    read_vendor_keys,
     write_atomically,
 )
 
@@ -105,12 +109,14 @@ class SignatureCheck:
 
 class TrustStore:
     def __init__(self, directory: Path, roots: list[RootCert], keys: list[PinnedKey],
-                 crls: list[LoadedCrl], config: TrustConfig) -> None:
+                 crls: list[LoadedCrl], config: TrustConfig,
+                 vendor_keys: list[PinnedKey] | None = None) -> None:
         self.directory = directory
         self.roots = roots
         self.keys = {k.keyid: k for k in keys}
         self.crls = crls
         self.config = config
+        self.vendor_keys = {k.keyid: k for k in vendor_keys or []}
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], *, create: bool = False) -> TrustStore:
@@ -122,11 +128,12 @@ class TrustStore:
         if not path.is_dir():
             raise TrustError(f"{path} is not a directory")
         return cls(path, read_roots(path), read_pinned_keys(path), read_crls(path),
-                   read_config(path))
+                   read_config(path), read_vendor_keys(path))
 
     def reload(self) -> None:
         fresh = TrustStore.load(self.directory)
         self.roots, self.keys, self.crls, self.config = fresh.roots, fresh.keys, fresh.crls, fresh.config
+        self.vendor_keys = fresh.vendor_keys
 
     # --- verifying -------------------------------------------------------------------------
 
@@ -292,6 +299,9 @@ class TrustStore:
                         "not_after": r.cert.not_valid_after_utc.isoformat(), "file": r.file})
         for k in self.keys.values():
             out.append({"kind": "pinned-key", "id": k.keyid, "key_type": describe_key(k.public_key),
+                        "file": k.file})
+        for k in self.vendor_keys.values():
+            out.append({"kind": "vendor-key", "id": k.keyid, "key_type": describe_key(k.public_key),
                         "file": k.file})
         for c in self.crls:
             out.append({"kind": "crl", "issuer": c.crl.issuer.rfc4514_string(),

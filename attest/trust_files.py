@@ -158,6 +158,13 @@ def read_pinned_keys(store: Path) -> list[PinnedKey]:
             for p in _files(store / "keys", [".pem"])]
 
 
+def read_vendor_keys(store: Path) -> list[PinnedKey]:
+    """vendor-keys/*.pem: the keys vendors sign firmware files with (Bitmain's RSA root). Kept
+    apart from keys/ so a firmware-signing key can never count as a manifest signer."""
+    return [parse_public_key_pem(read_bytes(p, store), _rel(p, store))
+            for p in _files(store / "vendor-keys", [".pem"])]
+
+
 def read_crls(store: Path) -> list[LoadedCrl]:
     out: list[LoadedCrl] = []
     for path in _files(store / "crl", [".pem", ".der"]):

@@ -55,7 +55,7 @@ def test_starts_follow_the_concurrency_gate_and_cancel_stops_device_work():
 
 def test_a_device_kind_without_a_driver_is_unknown_not_a_crash():
     async def run() -> list[object]:
-        target = EndpointTarget("serial", "dev", 1, None, None, "serial:///dev/ttyUSB9")
+        target = EndpointTarget("jtag", "dev", 1, None, None, "jtag://probe0")
         return [e async for e in verify_many([target, HostTarget("127.0.0.1")], manifests=[], policy=Policy(),
                                              ports=PortProfile(api=1, web=1, ssh=1), credentials=Credentials(),
                                              options=CollectOptions(timeout=2))]
@@ -63,7 +63,7 @@ def test_a_device_kind_without_a_driver_is_unknown_not_a_crash():
     events = asyncio.run(run())
     assert isinstance(events[-1], BatchDone)
     appraised = [e.appraisal for e in events if isinstance(e, DeviceAppraised)]
-    serial = next(a for a in appraised if a.address == "serial:///dev/ttyUSB9")
-    assert serial.verdict.value == "UNKNOWN"
-    assert "DRIVER_UNAVAILABLE" in [r.code for r in serial.reasons]
+    jtag = next(a for a in appraised if a.address == "jtag://probe0")
+    assert jtag.verdict.value == "UNKNOWN"
+    assert "DRIVER_UNAVAILABLE" in [r.code for r in jtag.reasons]
     assert sum(isinstance(e, DeviceCollected) for e in events) == 2

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from attest.drivers import antminer_web, cgminer, ssh, whatsminer
+from attest.drivers import antminer_web, cgminer, console, ssh, whatsminer
 
-DRIVERS: tuple[ModuleType, ...] = (cgminer, whatsminer, antminer_web, ssh)
+DRIVERS: tuple[ModuleType, ...] = (cgminer, whatsminer, antminer_web, ssh, console)
 
 
 def driver_for_kind(kind: str) -> ModuleType:

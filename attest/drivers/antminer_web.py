@@ -21,7 +21,7 @@ from attest.drivers.base import (
     Session,
 )
 from attest.evidence import Assurance, Claim, ClaimValue, printable
-from attest.transport.http import HttpClient, HttpReply, TransportError, get
+from attest.transport.http import HttpClient, HttpReply, TransportError, fetch_head
 
 NAME = "antminer_web"
 KIND = "web"
@@ -108,9 +108,10 @@ async def identify(host: str, port: int, session: Session) -> str | None:
     """
     label = f"{KIND}://{_url_host(host)}:{port}"
     try:
-        reply = await get(
-            f"http://{_url_host(host)}:{port}/",
-            auth=None,
+        reply = await fetch_head(
+            host,
+            port,
+            "/",
             timeout=session.options.timeout,
             max_bytes=min(IDENTIFY_MAX_BYTES, session.options.max_reply_bytes),
             record=_recorder(label, session),

@@ -39,12 +39,15 @@ class Endpoint:
     """One way into one device: ``kind`` is api | web | ssh | whatsminer | serial."""
 
     kind: str
-    host: str
-    port: int
+    host: str  # for "serial": the pyserial URL or device path
+    port: int  # for "serial": the baud rate
     credentials: tuple[Credential, ...] = ()
+    params: tuple[tuple[str, str], ...] = ()  # endpoint settings from the address (serial: parity, stay)
 
     @property
     def label(self) -> str:
+        if self.kind == "serial":  # the address as typed: serial:///dev/ttyUSB0, serial:socket://h:p
+            return f"serial://{self.host}" if self.host.startswith("/") else f"serial:{self.host}"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.kind}://{host}:{self.port}"
 
@@ -57,6 +60,8 @@ class CollectOptions:
     hash_timeout: float = 120.0  # seconds for an on-device sha256sum of a flash partition
     max_reply_bytes: int = 1024 * 1024
     max_partitions: int = 32
+    boot_timeout: float = 120.0  # seconds a serial console may take to boot to U-Boot or a login
+    console_stay: str = ""  # serial: "bootloader" (stop in U-Boot), "linux" (never stop it), "" (both)
 
 
 @dataclass

@@ -17,6 +17,12 @@ SLOW = "slow"  # answers every request after about a second
 
 SLOW_DELAY_SECONDS = 1.0
 
+# How a rig's serial console behaves (attest.sim.console), beyond what it says.
+SILENT = "silent"  # never sends a byte (TX wire off)
+NOISY = "noisy"  # junk bytes, ANSI escapes and kernel lines on the line; now and then a garbled line
+DROP = "drop"  # goes dead in the middle of a command (adapter pulled)
+REBOOT = "reboot"  # the unit restarts in the middle of a command (brown-out, watchdog)
+
 
 @dataclass(frozen=True)
 class Release:
@@ -84,6 +90,8 @@ class Rig:
     clone_of: str | None = None
     files: dict[str, bytes] = field(default_factory=dict)  # extra files the SSH shell can read
     as_built: AsBuilt | None = None  # what the factory built: the manifest's entry for this unit
+    console: str = NORMAL  # serial console behaviour: normal | silent | noisy | drop | reboot
+    uboot_env: dict[str, str] = field(default_factory=dict)  # U-Boot variables added or replaced
 
     def pool_config_json(self) -> bytes:
         """The miner's config file as the SSH shell serves it (/config/bmminer.conf style)."""

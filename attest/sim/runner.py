@@ -26,14 +26,18 @@ from typing import Any, Protocol
 from attest.evidence import identity_document, identity_fingerprint, normalise_mac
 from attest.manifest import sign_envelope
 from attest.sim import api_server, ssh_server, web_server
+from attest.sim.console import RigConsole
 from attest.sim.pki import make_vendor_pki, write_trust_store
 from attest.sim.rig import Rig
-from attest.sim.scenarios import ALLOWED_POOL, SCENARIOS, make_rig, releases, revoked_releases
+from attest.sim.scenarios import ALLOWED_POOL, SCENARIOS, SERIAL_SCENARIOS, make_rig, releases, revoked_releases
 
 ISSUER = "Demo Mining Hardware Ltd"
 DEFAULT_BASE = "127.0.1.1"
 REAL_PORTS = {"api": 4028, "web": 80, "ssh": 22}
 UNPRIVILEGED_PORTS = {"api": 4028, "web": 8080, "ssh": 2222}
+#: Each console holds a pty (Linux allows 4096 in all, shared with every terminal on the machine):
+#: fleets up to this size get one per rig unless told otherwise, bigger ones only when asked.
+CONSOLE_LIMIT = 64
 #: Scenarios a mixed fleet's clone copies: already UNTRUSTED for their own reason, so the
 #: table's verdicts hold and the clone reason shows up on both units.
 CLONE_VICTIMS = ("modified-firmware", "swapped-hashboard", "revoked-firmware", "antbleed")
@@ -81,8 +85,9 @@ class SimFleet:
 def scenario_names(scenario: str) -> list[str]:
     if scenario == "mixed":
         return list(SCENARIOS)
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; use mixed or one of: {', '.join(SCENARIOS)}")
+    if scenario not in SCENARIOS and scenario not in SERIAL_SCENARIOS:
+        known = ", ".join([*SCENARIOS, *SERIAL_SCENARIOS])
+        raise ValueError(f"unknown scenario {scenario!r}; use mixed or one of: {known}")
     return [scenario]
 
 
@@ -174,7 +179,7 @@ hash = 60.0
 
 
 def write_artefacts(rigs: Sequence[Rig], out: Path, ports: dict[str, int] | None,
-                    rig_ports: dict[str, dict[str, int]]) -> None:
+                    rig_ports: dict[str, dict[str, int]], consoles: dict[str, str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     pki = make_vendor_pki(ISSUER, now=now)
@@ -184,18 +189,18 @@ def write_artefacts(rigs: Sequence[Rig], out: Path, ports: dict[str, int] | None
     envelope = sign_envelope(payload, [pki.signer()])
     (out / "manifest.dsse.json").write_text(json.dumps(envelope, indent=2) + "\n")
     (out / "policy.toml").write_text(POLICY_TOML)
-    fleet = {"ports": ports, "rigs": [_rig_entry(r, rig_ports[r.name]) for r in rigs]}
+    fleet = {"ports": ports, "rigs": [_rig_entry(r, rig_ports[r.name], (consoles or {}).get(r.name)) for r in rigs]}
     (out / "fleet.json").write_text(json.dumps(fleet, indent=2) + "\n")
 
 
-def _rig_entry(rig: Rig, ports: dict[str, int]) -> dict[str, Any]:
+def _rig_entry(rig: Rig, ports: dict[str, int], console: str | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "name": rig.name, "scenario": rig.scenario, "model": rig.model, "host": rig.host,
         "endpoints": {
             "api": f"cgminer://{rig.host}:{ports['api']}",
             "web": f"antminer+http://{rig.host}:{ports['web']}" if _serves_web(rig) else None,
             "ssh": f"ssh://{rig.username}@{rig.host}:{ports['ssh']}" if rig.ssh_enabled else None,
-            "serial": None,
+            "serial": f"serial://{console}" if console else None,
         },
     }
     if rig.clone_of:
@@ -254,12 +259,19 @@ def _raise_fd_limit(rigs: int) -> None:
 
 
 async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
-                      ports: dict[str, int] | None = None) -> SimFleet:
+                      ports: dict[str, int] | None = None, consoles: bool | None = None) -> SimFleet:
+    """``consoles``: a serial console (pty) per rig; None gives them to fleets of up to CONSOLE_LIMIT."""
     rigs = plan_fleet(count, scenario, base)
     _raise_fd_limit(len(rigs))
     profile, rig_ports = choose_ports(rigs, ports)
-    write_artefacts(rigs, out, profile, rig_ports)
     fleet = SimFleet(out, rigs, profile, rig_ports)
+    paths: dict[str, str] = {}
+    if consoles or (consoles is None and len(rigs) <= CONSOLE_LIMIT):
+        for rig in rigs:
+            console = await RigConsole(rig).start()
+            fleet.servers.append(console)
+            paths[rig.name] = console.path
+    write_artefacts(rigs, out, profile, rig_ports, paths)
     host_key = ssh_server.make_host_key()
     try:
         for rig in rigs:
@@ -278,8 +290,8 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
 
 
 async def serve_forever(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
-                        ports: dict[str, int] | None = None) -> None:
-    fleet = await start_fleet(count, scenario, out, base=base, ports=ports)
+                        ports: dict[str, int] | None = None, consoles: bool | None = None) -> None:
+    fleet = await start_fleet(count, scenario, out, base=base, ports=ports, consoles=consoles)
     print(f"ready {fleet.fleet_json}", flush=True)
     try:
         await asyncio.Event().wait()

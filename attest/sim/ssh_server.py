@@ -186,8 +186,11 @@ def _double_quoted(command: str, i: int, word: list[str]) -> int:
     raise ShellSyntaxError("unterminated quoted string")
 
 
-def execute(rig: Rig, command: str) -> CommandOutput:
-    """Run one exec request against the rig's file view, as busybox sh would answer it."""
+def execute(rig: Rig, command: str, extra_files: dict[str, bytes] | None = None) -> CommandOutput:
+    """Run one exec request against the rig's file view, as busybox sh would answer it.
+
+    ``extra_files`` (the serial console's /tmp) are readable too.
+    """
     try:
         words, quiet = split_command(command)
     except ShellSyntaxError as exc:
@@ -200,7 +203,7 @@ def execute(rig: Rig, command: str) -> CommandOutput:
     if program is None:
         output = CommandOutput(b"", f"sh: {name}: not found\n".encode(), 127)
     else:
-        output = program(rig_files(rig), words[1:])
+        output = program({**rig_files(rig), **(extra_files or {})}, words[1:])
     return replace(output, stderr=b"") if quiet else output
 
 

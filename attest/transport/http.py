@@ -23,10 +23,13 @@ Built on httpx with ``httpx.DigestAuth``, hardened where a hostile device could 
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
+import h11
 import httpx
 
 from attest.transport.errors import (
@@ -212,10 +215,11 @@ class HttpClient:
         self._origin = url.copy_with(path="/", query=None, fragment=None)
         self._timeout = timeout
         self._max_bytes = max_bytes
-        # Certificate checks only mean something over TLS; for plain http, skipping them avoids
-        # loading the CA bundle once per device in a 1,000-rig scan.
+        # Certificate checks only mean something over TLS. For plain http, httpx still builds an
+        # SSL context per transport (0.6 ms, even with verify=False); one shared, never-used
+        # context avoids that per device in a 1,000-rig verify.
         inner = httpx.AsyncHTTPTransport(
-            verify=url.scheme == "https",
+            verify=True if url.scheme == "https" else _unused_tls_context(),
             trust_env=False,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
@@ -270,6 +274,96 @@ class HttpClient:
             raise _classify(exc, what) from None
 
 
+@functools.cache
+def _unused_tls_context() -> ssl.SSLContext:
+    """One SSL context for every plain-http client: httpx wants one, plain http never uses it."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+#: The part of a reply ``fetch_head`` reads: the status line and headers, never the body.
+HEAD_READ_CHUNK = 4096
+
+
+async def fetch_head(
+    host: str,
+    port: int,
+    path: str = "/",
+    *,
+    timeout: float,
+    max_bytes: int,
+    record: Recorder,
+) -> HttpReply:
+    """The status and headers of one unauthenticated ``GET path`` over plain HTTP; no body.
+
+    For discovery, which asks every address of a range one question (is this an Antminer's
+    digest challenge?). An httpx client per address costs about 2.5 ms of CPU, most of a
+    1,000-host scan's work; this is one socket and h11 (the parser httpx itself uses), a tenth of
+    that, with the same guards: ``timeout`` covers connect and head, ``max_bytes`` bounds the
+    head, and every failure is a TransportError with the codes of :func:`get`. The connection is
+    dropped once the head is in (``HttpReply.body`` is always empty).
+    """
+    authority = f"[{host}]" if ":" in host else host
+    if port != 80:
+        authority += f":{port}"
+    if not path.startswith("/") or path.startswith("//"):
+        raise ValueError(f"path must be absolute: {path!r}")
+    what = f"GET {path}"
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_bytes)
+    request = conn.send(h11.Request(method="GET", target=path, headers=[
+        ("Host", authority), ("User-Agent", "rig-attest"), ("Accept-Encoding", "identity"),
+        ("Connection", "close"),
+    ]))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        async with asyncio.timeout_at(deadline):
+            reader, writer = await asyncio.open_connection(host, port)
+    except TimeoutError:
+        raise TransportError(UNREACHABLE, f"{what}: no answer to connect within {timeout:g} s") from None
+    except OSError as exc:
+        raise TransportError(UNREACHABLE, f"{what}: cannot connect ({exc.strerror or exc})") from None
+    received = 0
+    try:
+        record(">", b"GET %s HTTP/1.1" % path.encode("ascii"))
+        async with asyncio.timeout_at(deadline):
+            writer.write(request or b"")
+            await writer.drain()
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    chunk = await reader.read(HEAD_READ_CHUNK)
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise TransportError(REPLY_TOO_LARGE, f"{what}: head passed {max_bytes} bytes")
+                    conn.receive_data(chunk)
+                elif isinstance(event, h11.Response):
+                    return _head_reply(event, record)
+                elif isinstance(event, h11.ConnectionClosed):
+                    raise TransportError(CONNECTION_RESET, f"{what}: peer closed without answering")
+                # h11.InformationalResponse (1xx): the real answer follows
+    except TimeoutError:
+        raise TransportError(TIMEOUT, f"{what}: no complete reply head within {timeout:g} s") from None
+    except h11.RemoteProtocolError as exc:
+        if received == 0:
+            raise TransportError(CONNECTION_RESET, f"{what}: peer closed without answering") from None
+        raise TransportError(MALFORMED_REPLY, f"{what}: not HTTP ({_truncate(str(exc))})") from None
+    except OSError as exc:
+        raise TransportError(CONNECTION_RESET, f"{what}: connection lost ({exc.strerror or exc})") from None
+    finally:
+        writer.transport.abort()  # the body, if any, is not wanted
+
+
+def _head_reply(event: h11.Response, record: Recorder) -> HttpReply:
+    head = b"HTTP/%s %d %s" % (event.http_version, event.status_code, event.reason)
+    headers: dict[str, str] = {}
+    for name, value in event.headers:
+        head += b"\r\n" + name + b": " + value
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    record("<", head[:RECORD_BODY_CAP])
+    return HttpReply(event.status_code, headers)
+
+
 async def get(
     url: str,
     *,
@@ -297,5 +391,6 @@ __all__ = [
     "HttpReply",
     "Recorder",
     "TransportError",
+    "fetch_head",
     "get",
 ]

@@ -360,3 +360,69 @@ def test_client_refuses_paths_that_would_leave_its_origin():
                 await client.get("//192.0.2.1/x")
 
     run(go())
+
+
+# --- fetch_head: discovery's one-question probe ----------------------------------------------------
+
+
+def head_of(handler: Handler, **kwargs) -> http.HttpReply | TransportError:
+    async def go() -> http.HttpReply | TransportError:
+        async with raw_server(handler) as port:
+            try:
+                return await http.fetch_head("127.0.0.1", port, "/", timeout=kwargs.get("timeout", 2.0),
+                                             max_bytes=kwargs.get("max_bytes", 4096),
+                                             record=kwargs.get("record", Recorder()))
+            except TransportError as e:
+                return e
+
+    return run(go())  # type: ignore[return-value]
+
+
+def test_fetch_head_returns_status_and_headers_and_records_the_exchange():
+    seen: list[bytes] = []
+
+    async def handler(reader, writer):
+        seen.append(await read_head(reader))
+        writer.write(response("401 Unauthorized", b"<html>" + b"x" * 100_000, b"WWW-Authenticate: " + CHALLENGE % 7,
+                              b"Set-Cookie: a=1", b"Set-Cookie: b=2"))
+        await writer.drain()
+
+    record = Recorder()
+    reply = head_of(handler, record=record)
+    assert isinstance(reply, http.HttpReply)
+    assert reply.status == 401 and reply.body == b""  # a 100 kB body past the cap is never read
+    assert 'realm="antMiner Configuration"' in reply.header("WWW-Authenticate")
+    assert reply.header("set-cookie") == "a=1, b=2"
+    assert seen[0].startswith(b"GET / HTTP/1.1\r\n") and b"host: 127.0.0.1:" in seen[0].lower()
+    assert [d for d, _ in record.entries] == [">", "<"] and record.entries[1][1].startswith(b"HTTP/1.1 401")
+
+
+@pytest.mark.parametrize(("reply", "code"), [
+    (b"\x00\xff\xfe garbage \x89\r\n\r\n", http.MALFORMED_REPLY),
+    (b"", http.CONNECTION_RESET),
+    (b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"f" * 8000 + b"\r\n\r\n", http.REPLY_TOO_LARGE),
+])
+def test_fetch_head_refuses_what_is_not_a_bounded_http_head(reply, code):
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(reply)
+        await writer.drain()
+
+    result = head_of(handler)
+    assert isinstance(result, TransportError) and result.code == code, result
+
+
+def test_fetch_head_times_out_on_a_silent_server_and_is_unreachable_when_refused():
+    async def silent(reader, writer):
+        await reader.read()
+
+    started = time.monotonic()
+    result = head_of(silent, timeout=0.3)
+    assert isinstance(result, TransportError) and result.code == http.TIMEOUT
+    assert time.monotonic() - started < 2.0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransportError) as info:
+        run(http.fetch_head("127.0.0.1", port, timeout=1.0, max_bytes=4096, record=Recorder()))
+    assert info.value.code == http.UNREACHABLE

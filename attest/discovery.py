@@ -1,0 +1,269 @@
+"""Discovery: which addresses of a range hold something of a rig, asked concurrently and lazily.
+
+Each address gets a short probe per port of the profile (the drivers' ``identify``: the API's
+``version``, the web UI's digest realm, an SSH banner). ``attest scan`` wants every service named
+(``thorough``); a verify only needs to know a rig is there, so it asks the API first and the rest
+only where the API says nothing (see API_HEAD_START). A fixed pool of workers draws addresses from
+one iterator, so a /16 is never a list of 65,534 strings or tasks, and only counts are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from attest.address import EndpointTarget, HostTarget, PortProfile, RangeTarget, Target
+from attest.drivers import antminer_web, cgminer, ssh
+from attest.drivers.base import CollectError, CollectOptions, Session
+from attest.evidence import Transcript
+
+#: Seconds a discovery probe waits on one port; a real LAN rig answers in milliseconds.
+DISCOVERY_TIMEOUT = 2.0
+#: Addresses probed at once. Each probe is at most three short connections.
+DISCOVERY_CONCURRENCY = 256
+#: How long the API probe runs alone before web and SSH are asked too (``thorough=False``). A
+#: miner's API usually answers well within it, so a live rig costs one connection. One that has
+#: not answered yet gets a bare connect: the kernel accepts for a listening port however busy the
+#: miner's software is, so a slow API is waited for, and only an address where nothing accepts
+#: (or which refuses, or answers as no miner) is asked about web and SSH.
+API_HEAD_START = 0.25
+#: A DiscoveryProgress event after this many addresses.
+PROGRESS_EVERY = 32
+
+# --- events ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Discovered:
+    """Found: something of the port profile answered on ``host``."""
+
+    host: str
+    services: dict[str, str]  # endpoint kind -> what answered there (e.g. "bmminer", "antminer-web")
+
+
+@dataclass(frozen=True)
+class DiscoveryProgress:
+    """How far probing the ranges has got: ``probed`` of ``addresses``, ``found`` answered."""
+
+    addresses: int
+    probed: int
+    found: int
+
+
+@dataclass(frozen=True)
+class DiscoveryDone:
+    """Every range probed, or the deadline stopped it (then ``probed < addresses``)."""
+
+    addresses: int
+    probed: int
+    found: int
+
+    @property
+    def cut_short(self) -> bool:
+        return self.probed < self.addresses
+
+
+DiscoveryEvent = Discovered | DiscoveryProgress | DiscoveryDone
+
+
+# --- probing ---------------------------------------------------------------------------------
+
+def range_addresses(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Iterator[str]:
+    """The range's host addresses, lazily: a /16 is 65,534 strings only one at a time."""
+    if network.num_addresses == 1:
+        return iter([str(network.network_address)])
+    return (str(h) for h in network.hosts())
+
+
+def range_size(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
+    """How many addresses :func:`range_addresses` gives, without listing them."""
+    n = network.num_addresses
+    if n == 1:
+        return 1
+    if network.version == 4:
+        return n if network.prefixlen >= 31 else n - 2
+    return n if network.prefixlen >= 127 else n - 1  # hosts() leaves out the subnet-router anycast
+
+
+def _probe_session(options: CollectOptions) -> Session:
+    # Discovery keeps no transcript: it is thrown away with the probe, so nothing is recorded.
+    return Session(CollectOptions(timeout=min(options.timeout, DISCOVERY_TIMEOUT), max_reply_bytes=64 * 1024),
+                   Transcript(cap_bytes=0))
+
+
+async def _identify(kind: str, driver: ModuleType, host: str, port: int, session: Session) -> tuple[str, str | None]:
+    try:
+        return kind, await driver.identify(host, port, session)
+    except CollectError:
+        return kind, None
+
+
+async def probe_host(host: str, ports: PortProfile, options: CollectOptions, *,
+                     thorough: bool = True) -> Discovered:
+    """Which of the port profile's services answer on ``host``, and as what.
+
+    ``thorough`` asks API, web and SSH at once and reports each (what `attest scan` shows).
+    Otherwise the question is only "is anything of a rig here?": the API is asked first, and web
+    and SSH only when it has not identified a miner within API_HEAD_START; the first service
+    that answers ends the probe.
+    """
+    session = _probe_session(options)
+    probes = (("api", cgminer, ports.api), ("web", antminer_web, ports.web), ("ssh", ssh, ports.ssh))
+    if thorough:
+        found = await asyncio.gather(*(_identify(kind, drv, host, port, session) for kind, drv, port in probes))
+        return Discovered(host, {kind: family for kind, family in found if family})
+    kind, drv, port = probes[0]
+    pending = {asyncio.ensure_future(_identify(kind, drv, host, port, session))}
+    try:
+        done, _ = await asyncio.wait(pending, timeout=API_HEAD_START)
+        if not done and await _accepts(host, port, API_HEAD_START):
+            done, pending = await asyncio.wait(pending)  # listening: its answer decides
+        answer = _first_answer(done)
+        if answer:
+            return Discovered(host, answer)
+        pending = {t for t in pending if not t.done()}
+        pending |= {asyncio.ensure_future(_identify(k, d, host, p, session)) for k, d, p in probes[1:]}
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            answer = _first_answer(done)
+            if answer:
+                return Discovered(host, answer)
+        return Discovered(host, {})
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _accepts(host: str, port: int, timeout: float) -> bool:
+    """Whether ``host:port`` accepts a TCP connection within ``timeout``; the connection is
+    closed at once, unused."""
+    try:
+        async with asyncio.timeout(timeout):
+            transport, _ = await asyncio.get_running_loop().create_connection(asyncio.Protocol, host, port)
+    except (OSError, TimeoutError):
+        return False
+    transport.close()
+    return True
+
+
+def _first_answer(done: set[asyncio.Future[tuple[str, str | None]]]) -> dict[str, str]:
+    return {kind: family for kind, family in (t.result() for t in done) if family}
+
+
+class Prober:
+    """Probes addresses drawn lazily from one iterator by a fixed pool of workers.
+
+    Each address comes tagged (which range it belongs to); each host that answers goes to
+    ``on_found`` with its tag. Only counts are kept, so a /16 costs the same memory as a /28.
+    """
+
+    def __init__(self, addresses: Iterator[tuple[int, str]], total: int, *, ports: PortProfile,
+                 options: CollectOptions, concurrency: int, thorough: bool,
+                 on_found: Callable[[int, Discovered], None],
+                 on_progress: Callable[[DiscoveryProgress | DiscoveryDone], None]) -> None:
+        self._addresses = addresses
+        self.total = total
+        self.probed = 0
+        self.found = 0
+        self._ports, self._options, self._thorough = ports, options, thorough
+        self._concurrency = max(1, min(concurrency, total))
+        self._on_found, self._on_progress = on_found, on_progress
+
+    async def run(self) -> None:
+        self._on_progress(DiscoveryProgress(self.total, 0, 0))
+        workers = [asyncio.ensure_future(self._worker()) for _ in range(self._concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        self._on_progress(self.done())
+
+    def done(self) -> DiscoveryDone:
+        return DiscoveryDone(self.total, self.probed, self.found)
+
+    async def _worker(self) -> None:
+        # One shared iterator: next() never awaits, so two workers never get the same address.
+        for tag, host in self._addresses:
+            found = await probe_host(host, self._ports, self._options, thorough=self._thorough)
+            self.probed += 1
+            if found.services:
+                self.found += 1
+                self._on_found(tag, found)
+            if self.probed % PROGRESS_EVERY == 0 and self.probed < self.total:
+                self._on_progress(DiscoveryProgress(self.total, self.probed, self.found))
+
+
+async def discover_events(hosts: Iterable[str], *, ports: PortProfile, options: CollectOptions,
+                          total: int | None = None, concurrency: int = DISCOVERY_CONCURRENCY,
+                          thorough: bool = True, deadline: float | None = None) -> AsyncIterator[DiscoveryEvent]:
+    """Probe every host, ``concurrency`` at once: each host that answers as it answers, with
+    progress, and DiscoveryDone last. ``deadline`` (seconds) stops probing; DiscoveryDone then
+    says how many addresses were left."""
+    if total is None:
+        hosts = list(hosts)
+        total = len(hosts)
+    events: asyncio.Queue[DiscoveryEvent] = asyncio.Queue()
+    prober = Prober(((0, h) for h in hosts), total, ports=ports, options=options, concurrency=concurrency,
+                     thorough=thorough, on_found=lambda _, found: events.put_nowait(found),
+                     on_progress=events.put_nowait)
+    task = asyncio.ensure_future(prober.run())
+    ends_at = None if deadline is None else asyncio.get_running_loop().time() + deadline
+    try:
+        while True:
+            try:
+                async with asyncio.timeout_at(ends_at):
+                    event = await events.get()
+            except TimeoutError:
+                break
+            yield event
+            if isinstance(event, DiscoveryDone):
+                return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        while not events.empty():
+            event = events.get_nowait()
+            if isinstance(event, Discovered):
+                yield event
+        yield prober.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def discover(hosts: Iterable[str], *, ports: PortProfile, options: CollectOptions,
+                   concurrency: int = DISCOVERY_CONCURRENCY, thorough: bool = True) -> AsyncIterator[Discovered]:
+    """Probe every host with bounded concurrency; yields only hosts where something answered."""
+    async for event in discover_events(hosts, ports=ports, options=options, concurrency=concurrency,
+                                       thorough=thorough):
+        if isinstance(event, Discovered):
+            yield event
+
+
+async def expand(targets: Sequence[Target], *, ports: PortProfile,
+                 options: CollectOptions) -> list[HostTarget | EndpointTarget]:
+    """Ranges become the hosts that answer in them, in address order; the rest pass through.
+
+    ``verify_many`` takes ranges itself and starts on each host as it is found; this is for
+    callers that want the list first.
+    """
+    out: list[HostTarget | EndpointTarget] = []
+    for target in targets:
+        if isinstance(target, RangeTarget):
+            found = [d.host async for d in discover(range_addresses(target.network), ports=ports, options=options,
+                                                    thorough=False)]
+            out.extend(HostTarget(h) for h in sorted(found, key=address_order))
+        else:
+            out.append(target)
+    return out
+
+
+def address_order(host: str) -> tuple[int, int | str]:
+    try:
+        return 0, int(ipaddress.ip_address(host))
+    except ValueError:
+        return 1, host

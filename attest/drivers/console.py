@@ -77,6 +77,17 @@ ACTIVATE = re.compile(rb"(?i)press enter to activate|activate this console")
 COUNTDOWN, UBOOT, LOGIN, SHELL = "u-boot autoboot countdown", "u-boot prompt", "linux login prompt", "linux shell"
 
 
+class NoFirmwareBooted(Exception):
+    """U-Boot was told to boot and came back to its prompt: no firmware (or none it can load).
+
+    Not a failure on the wire: the U-Boot stage read before it is complete and stays reported.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass(frozen=True)
 class ConsoleSettings:
     url: str
@@ -120,6 +131,8 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
             return await check.run()
         except TransportError as exc:
             raise CollectError(exc.code, f"{check.where}: {exc.message}") from None
+        except NoFirmwareBooted as exc:  # before U-Boot was read: nothing of this visit stands
+            raise CollectError(MALFORMED_REPLY, f"{check.where}: {exc.message}") from None
         except Rebooted as exc:
             said = printable(exc.line, 120)
             raise CollectError(CONNECTION_RESET, f"{check.where}: the unit restarted under the check (it printed "
@@ -159,7 +172,14 @@ class ConsoleCheck:
             self.where = "booting from U-Boot"
             await self.link.read_some(0.3)  # the prompt after our last command, so it is not taken as new
             await self.link.write(b"boot\r")
-            stage = await self.find_stage(wake=False, seconds=self.options.boot_timeout, after_boot=True)
+            try:
+                stage = await self.find_stage(wake=False, seconds=self.options.boot_timeout, after_boot=True)
+            except NoFirmwareBooted as exc:
+                if self.settings.stay == "linux":
+                    raise CollectError(MALFORMED_REPLY, exc.message) from None
+                # U-Boot was read in full and the unit is back at its prompt: that stage stands.
+                self.note("console.linux", f"not reached: {exc.message}")
+                return self.claims
         if stage not in (LOGIN, SHELL):
             raise CollectError(CONNECTION_RESET, f"the unit was booting, but then its console showed a {stage}")
         logged_in = False
@@ -229,8 +249,8 @@ class ConsoleCheck:
         custom = self.settings.prompt
         if (custom and custom.search(end)) or UBOOT_PROMPT.search(end) or SHELL_PROMPT.search(end):
             if after_boot and UBOOT_PROMPT.search(end) and not SHELL_PROMPT.search(end):
-                raise CollectError(MALFORMED_REPLY, "U-Boot did not boot the firmware: it came back to its prompt "
-                                                    f"({first_line(buffer[-400:])!r} ...)")
+                raise NoFirmwareBooted("U-Boot did not boot the firmware: it came back to its prompt "
+                                       f"({first_line(buffer[-400:])!r} ...)")
             return await self._confirm_prompt()
         return None
 

@@ -259,7 +259,7 @@ async def _flash_claims(uboot: UBoot, env: dict[str, str], options: CollectOptio
         await _read_region(uboot, region, load, options)
         first = None
         if algorithm is None:
-            algorithm, first = await _hash_algorithm(uboot, load, region.size, options)
+            algorithm, first = await choose_hash_algorithm(uboot, load, region.size, options)
         value = await uboot.agreed(f"{_HASH_COMMANDS[algorithm]} 0x{load:x} 0x{region.size:x}",
                                    lambda out, a=algorithm, s=region.size: parse_hash(out, a, load, s),
                                    timeout=options.hash_timeout, first=first)
@@ -303,7 +303,7 @@ async def _read_region(uboot: UBoot, region: FlashRegion, load: int, options: Co
         raise CollectError(MALFORMED_REPLY, f"U-Boot could not read {region.name} from flash (`{command}`): {said}")
 
 
-async def _hash_algorithm(uboot: UBoot, load: int, size: int,
+async def choose_hash_algorithm(uboot: UBoot, load: int, size: int,
                           options: CollectOptions) -> tuple[str, list[bytes] | None]:
     """``sha256`` when ``hash sha256`` works on this build (with that first reading), else ``crc32``."""
     output = await uboot.run(f"hash sha256 0x{load:x} 0x{size:x}", timeout=options.hash_timeout)

@@ -269,11 +269,42 @@ def print_verdict_table(appraisals: Sequence[Appraisal], out: TextIO,
         out.write("  ".join([*cells, _cell(why, 90)]) + "\n")
 
 
-def summary_line(appraisals: Sequence[Appraisal], elapsed: float) -> str:
+def summary_line(appraisals: Sequence[Appraisal], elapsed: float, noun: str = "rigs") -> str:
     counts = Counter(a.verdict for a in appraisals)
     order = (Verdict.TRUSTED, Verdict.WARNING, Verdict.UNTRUSTED, Verdict.UNKNOWN)
     parts = [f"{counts[v]} {v.value.lower()}" for v in order]
-    return f"{len(appraisals)} rigs: " + " · ".join(parts) + f"  ({elapsed:.1f} s)"
+    return f"{len(appraisals)} {noun}: " + " · ".join(parts) + f"  ({elapsed:.1f} s)"
+
+
+# --- attest image -----------------------------------------------------------------------------
+
+def cmd_image(args: argparse.Namespace) -> int:
+    """Firmware files and flash dumps, offline: the same verdicts, exit codes and JSON lines as
+    `attest verify`, with the file path as the address."""
+    from attest.image.appraise_image import check_file, detail_lines
+
+    if args.manifest and not args.trust:
+        _fail("--manifest needs --trust (the trust store that vouches for the manifest)")
+    trust = _trust(args.trust) if args.trust else None
+    manifests = _manifests(args.manifest or [], trust) if trust is not None else []
+    started = time.monotonic()
+    appraisals: list[Appraisal] = []
+    for file in args.file:
+        try:
+            appraisals.append(check_file(file, trust, manifests, mtdparts=args.mtdparts))
+        except OSError as e:
+            _fail(f"cannot read {file}: {e.strerror or e}")
+    if args.json:
+        for a in appraisals:
+            _emit_json(a.to_json())
+    else:
+        print_verdict_table(appraisals, sys.stdout)
+        for a in appraisals:
+            print(f"{printable(a.address)}: {a.verdict.value}")
+            for line in detail_lines(a):
+                print(f"  {line}")
+        print(summary_line(appraisals, time.monotonic() - started, noun="files"))
+    return worst([a.verdict for a in appraisals]).exit_code
 
 
 # --- attest collect / scan --------------------------------------------------------------------
@@ -547,6 +578,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="first rig's loopback address (Linux); later rigs count up")
     sim.add_argument("--ports", help="force a port profile instead of the real ports")
     sim.set_defaults(func=cmd_sim)
+
+    im = sub.add_parser("image", help="verify firmware files or flash dumps offline, before they touch a rig")
+    im.add_argument("file", nargs="+", help="update package, image or flash dump")
+    im.add_argument("--manifest", action="append", help="signed manifest (repeatable; needs --trust)")
+    im.add_argument("--trust", help="trust store directory (its vendor-keys/ check vendor signatures)")
+    im.add_argument("--mtdparts", help="split a flash dump by this mtdparts string (default: the dump's own)")
+    im.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    im.set_defaults(func=cmd_image)
 
     register_log_commands(sub)
 

@@ -1,0 +1,1 @@
+"""Container readers, one module per family; ``attest.image.readers`` lists them."""

@@ -1,0 +1,102 @@
+"""A raw NAND/NOR dump, split into partitions by a Linux ``mtdparts`` string.
+
+Grammar from Linux drivers/mtd/parsers/cmdlinepart.c:
+``mtdparts=<mtd-id>:<size>[@<offset>][(<name>)][ro][lk][,...][;<mtd-id>:...]``, sizes in bytes
+with an optional k/m/g suffix (or 0x hex), "-" for the rest of the device. A dump usually carries
+its own string: U-Boot passes it in ``bootargs`` and keeps it in its environment (an S9's reads
+``mtdparts=pl35x-nand:32m(BOOT.bin-env-dts-kernel),144m(angstram-rootfs),80m(upgrade-rootfs)``), so
+the first ``mtdparts=`` in the dump's opening 64 MiB is taken unless the caller gives one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from attest.evidence import printable
+from attest.image.containers.base import Context
+from attest.image.limits import ImageFormatError
+from attest.image.model import PARTITION, Child
+
+SEARCH_BYTES = 64 << 20
+_PART = re.compile(r"(?P<size>-|(?:0x[0-9a-fA-F]+|\d+)[kKmMgG]?)(?:@(?P<offset>(?:0x[0-9a-fA-F]+|\d+)[kKmMgG]?))?"
+                   r"(?:\((?P<name>[^)]*)\))?(?:ro)?(?:lk)?$")
+_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_MAX_PARTITIONS = 64
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    offset: int
+    size: int | None  # None: the rest of the device
+
+
+def find_mtdparts(data: memoryview) -> str | None:
+    window = bytes(data[:SEARCH_BYTES])
+    at = window.find(b"mtdparts=")
+    while at >= 0:
+        # printable ASCII without quotes: the string ends at a NUL, a space or erased flash (0xFF)
+        raw = re.match(rb"mtdparts=([\x21\x23-\x26\x28-\x7e]+)", window[at:at + 4096])
+        if raw:
+            text = raw.group(1).decode("ascii", "replace")
+            try:
+                parse_mtdparts(text)
+                return text
+            except ValueError:
+                pass
+        at = window.find(b"mtdparts=", at + 9)
+    return None
+
+
+def _number(text: str) -> int:
+    suffix = text[-1].lower()
+    scale = _SUFFIX.get(suffix, 1)
+    digits = text[:-1] if suffix in _SUFFIX else text
+    return int(digits, 16 if digits.lower().startswith("0x") else 10) * scale
+
+
+def parse_mtdparts(text: str) -> list[Partition]:
+    """The first device's partitions; raises ValueError on anything the kernel would refuse."""
+    text = text.removeprefix("mtdparts=")
+    device = text.split(";", 1)[0]
+    if ":" not in device:
+        raise ValueError("no '<mtd-id>:' before the partitions")
+    parts = device.split(":", 1)[1].split(",")
+    if not parts or len(parts) > _MAX_PARTITIONS:
+        raise ValueError("no partitions, or too many")
+    out: list[Partition] = []
+    cursor = 0
+    for i, spec in enumerate(parts):
+        m = _PART.match(spec)
+        if not m:
+            raise ValueError(f"partition {i} ({spec!r}) is not <size>[@offset][(name)]")
+        offset = _number(m["offset"]) if m["offset"] else cursor
+        size = None if m["size"] == "-" else _number(m["size"])
+        if size is None and i != len(parts) - 1:
+            raise ValueError("only the last partition may take the rest ('-')")
+        out.append(Partition(m["name"] or f"mtd{i}", offset, size))
+        cursor = offset + (size or 0)
+    return out
+
+
+def read_dump(ctx: Context, data: memoryview, path: str, mtdparts: str) -> Iterator[Child]:
+    try:
+        partitions = parse_mtdparts(mtdparts)
+    except ValueError as e:
+        raise ImageFormatError("IMAGE_CORRUPT", f"the mtdparts string cannot be used: {e}") from None
+    names: set[str] = set()
+    for part in partitions:
+        ctx.budget.entry(path or "the dump")
+        name = printable(part.name, limit=64).replace("/", "_") or "unnamed"
+        while name in names:
+            name += "'"
+        names.add(name)
+        end = len(data) if part.size is None else part.offset + part.size
+        if part.offset >= len(data) or end > len(data):
+            ctx.finding("IMAGE_TRUNCATED", name, f"the partition declares bytes {part.offset}..{end} but the "
+                        f"dump holds {len(data)}")
+            continue
+        yield Child(name, data[part.offset:end], role=PARTITION,
+                    note=f"partition at {part.offset:#x}, {end - part.offset} bytes")

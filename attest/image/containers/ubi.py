@@ -1,0 +1,144 @@
+"""UBI: a raw NAND dump or ubinize output, split into its volumes (``struct`` over the fixed
+64-byte headers; layout from Linux drivers/mtd/ubi/ubi-media.h).
+
+Every physical eraseblock (PEB) starts with an erase-counter header ("UBI#") that says where its
+volume-id header ("UBI!") and data sit; the volume-id header names the volume and logical block
+(LEB) the data belongs to, with a sequence number so the newest copy wins. Volume names come from
+the volume table in the layout volume (id 0x7FFFEFFF). Headers are CRC32-checked (UBI's CRC is
+the kernel's crc32_le seeded with 0xFFFFFFFF, without the final inversion): a PEB whose header
+fails is skipped, as the kernel would, and counted. The eraseblock size is not written anywhere, so
+it is the smallest power of two at which the headers line up.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from attest.evidence import printable
+from attest.image.containers.base import Context, corrupt
+from attest.image.limits import LimitExceeded
+from attest.image.model import IMAGE, Child
+
+_EC = struct.Struct(">4sB3xQIII32xI")
+_VID = struct.Struct(">4sBBBBII4xIIII4xQ12xI")
+_VTBL = struct.Struct(">IIIBBH128sB23xI")
+LAYOUT_VOLUME = 0x7FFFEFFF
+_PEB_SIZES = tuple(1 << n for n in range(14, 23))  # 16 KiB .. 4 MiB
+_MAX_VOLUMES = 128
+
+
+def ubi_crc(data: bytes | memoryview) -> int:
+    return zlib.crc32(data) ^ 0xFFFFFFFF
+
+
+@dataclass
+class _Leb:
+    sqnum: int
+    start: int  # offset of the LEB's data in the dump
+    data_size: int  # static volumes: bytes used in this LEB
+    vol_type: int
+    data_crc: int
+
+
+def peb_size(data: memoryview) -> int:
+    """The candidate at which the most eraseblock starts hold an erase-counter header (and none
+    holds anything but a header or erased flash); the smallest of equals. A size too small also
+    lands on erased space inside blocks, so it scores lower."""
+    best, best_score = len(data), 0.0
+    for size in _PEB_SIZES:
+        count = min(16, len(data) // size)
+        if count < 2:
+            break
+        heads = [bytes(data[k * size:k * size + 4]) for k in range(count)]
+        if not all(h in (b"UBI#", b"\xff\xff\xff\xff") for h in heads):
+            continue
+        score = heads.count(b"UBI#") / count
+        if score > best_score:
+            best, best_score = size, score
+    return best
+
+
+def read_ubi(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
+    where = path or "the file"
+    size = peb_size(data)
+    lebs: dict[tuple[int, int], _Leb] = {}
+    bad = 0
+    for peb in range(len(data) // size):
+        base = peb * size
+        leb = _read_peb(data, base, size)
+        if leb is None:
+            continue
+        if leb == "bad":
+            bad += 1
+            continue
+        key, entry = leb
+        if key not in lebs or entry.sqnum > lebs[key].sqnum:
+            lebs[key] = entry
+    if bad:
+        ctx.finding("IMAGE_CORRUPT", where, f"{bad} UBI eraseblock(s) have damaged headers and were skipped")
+    names = _volume_table(data, lebs, size, where)
+    leb_size = size - max((e.start % size for e in lebs.values()), default=0)
+    by_volume: dict[int, dict[int, _Leb]] = {}
+    for (vol, lnum), entry in lebs.items():
+        if vol != LAYOUT_VOLUME:
+            by_volume.setdefault(vol, {})[lnum] = entry
+    for vol, mapped in sorted(by_volume.items()):
+        name = names.get(vol, f"volume {vol}")
+        yield Child(name, _assemble(ctx, data, mapped, leb_size, size, f"{where}: UBI volume {name}"),
+                    role=IMAGE, note=f"UBI volume {vol} ({len(mapped)} LEBs of {leb_size} bytes)")
+
+
+def _read_peb(data: memoryview, base: int, size: int) -> tuple[tuple[int, int], _Leb] | str | None:
+    ec = bytes(data[base:base + 64])
+    if ec[:4] != b"UBI#":
+        return None  # erased or not UBI: free space
+    _magic, _ver, _count, vid_off, data_off, _seq, crc = _EC.unpack(ec)
+    if ubi_crc(ec[:60]) != crc or not 64 <= vid_off < size or not vid_off + 64 <= data_off < size:
+        return "bad"
+    vid = bytes(data[base + vid_off:base + vid_off + 64])
+    if vid[:4] != b"UBI!":
+        return None  # erase counter only: a free eraseblock
+    _m, _v, vol_type, _copy, _compat, vol_id, lnum, data_size, _used, _pad, data_crc, sqnum, vcrc = _VID.unpack(vid)
+    if ubi_crc(vid[:60]) != vcrc:
+        return "bad"
+    return (vol_id, lnum), _Leb(sqnum, base + data_off, data_size, vol_type, data_crc)
+
+
+def _volume_table(data: memoryview, lebs: dict[tuple[int, int], _Leb], size: int, where: str) -> dict[int, str]:
+    layout = lebs.get((LAYOUT_VOLUME, 0)) or lebs.get((LAYOUT_VOLUME, 1))
+    if layout is None:
+        return {}
+    names: dict[int, str] = {}
+    room = size - (layout.start % size)
+    for vol in range(min(_MAX_VOLUMES, room // _VTBL.size)):
+        raw = bytes(data[layout.start + vol * _VTBL.size:layout.start + (vol + 1) * _VTBL.size])
+        reserved, _align, _pad, _type, _upd, name_len, name, _flags, crc = _VTBL.unpack(raw)
+        if reserved == 0:
+            continue
+        if ubi_crc(raw[:168]) != crc or name_len > 127:
+            raise corrupt(f"{where}: the UBI volume table is damaged (record {vol})")
+        names[vol] = printable(name[:name_len], limit=128).replace("/", "_")
+    return names
+
+
+def _assemble(ctx: Context, data: memoryview, mapped: dict[int, _Leb], leb_size: int, peb: int,
+              where: str) -> bytes:
+    """The volume's bytes in LEB order; unmapped LEBs read as erased flash (0xFF)."""
+    last = max(mapped)
+    if last >= len(data) // peb:
+        raise corrupt(f"{where}: a block claims LEB {last}, beyond the dump's {len(data) // peb} eraseblocks")
+    total = (last + 1) * leb_size
+    if total > ctx.budget.room():
+        raise LimitExceeded(f"{where} is {total} bytes")
+    ctx.budget.expand(total, where)
+    out = bytearray(b"\xff" * total)
+    for lnum, entry in mapped.items():
+        length = entry.data_size if entry.vol_type == 2 else leb_size
+        chunk = data[entry.start:entry.start + min(length, leb_size)]
+        if entry.vol_type == 2 and ubi_crc(chunk) != entry.data_crc:
+            raise corrupt(f"{where}: LEB {lnum} of a static volume fails its data CRC")
+        out[lnum * leb_size:lnum * leb_size + len(chunk)] = chunk
+    return bytes(out)

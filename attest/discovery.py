@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -32,6 +33,8 @@ DISCOVERY_CONCURRENCY = 256
 API_HEAD_START = 0.25
 #: A DiscoveryProgress event after this many addresses.
 PROGRESS_EVERY = 32
+
+log = logging.getLogger(__name__)
 
 # --- events ---------------------------------------------------------------------------------------
 
@@ -97,6 +100,9 @@ async def _identify(kind: str, driver: ModuleType, host: str, port: int, session
     try:
         return kind, await driver.identify(host, port, session)
     except CollectError:
+        return kind, None
+    except Exception:  # a driver bug on one address's odd reply must not end the range's probing
+        log.exception("identifying %s on %s:%s failed", kind, host, port)
         return kind, None
 
 

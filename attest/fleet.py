@@ -161,6 +161,17 @@ class _Run:
 
     async def run(self, ranges: list[tuple[int, RangeTarget]], *, ports: PortProfile, options: CollectOptions,
                   discovery_concurrency: int) -> None:
+        """Probe and collect everything, then put None (the end) on the events queue; it is put
+        there even when this fails, so the consumer is never left waiting for events that will
+        not come (verify_many then raises what went wrong)."""
+        try:
+            await self._probe_and_collect(ranges, ports=ports, options=options,
+                                          discovery_concurrency=discovery_concurrency)
+        finally:
+            self.events.put_nowait(None)
+
+    async def _probe_and_collect(self, ranges: list[tuple[int, RangeTarget]], *, ports: PortProfile,
+                                 options: CollectOptions, discovery_concurrency: int) -> None:
         collectors = [asyncio.ensure_future(self._collector()) for _ in range(self._concurrency)]
         try:
             if ranges:
@@ -176,7 +187,6 @@ class _Run:
             for c in collectors:
                 c.cancel()
             await asyncio.gather(*collectors, return_exceptions=True)
-        self.events.put_nowait(None)
 
     def _found(self, index: int, found: Discovered) -> None:
         self.events.put_nowait(found)
@@ -207,12 +217,16 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
     ends_at = None if deadline is None else loop.time() + deadline
 
     async def collect_one(target: HostTarget | EndpointTarget) -> Evidence:
+        per_device = asyncio.timeout(host_deadline)
         try:
-            async with asyncio.timeout(host_deadline):
+            async with per_device:
                 return await collect(target, ports=ports, credentials=credentials, options=options)
         except TimeoutError:
-            return _failed_evidence(target.address, "TIMEOUT",
-                                    f"not finished within the per-device deadline of {host_deadline:g} s")
+            if per_device.expired():
+                return _failed_evidence(target.address, "TIMEOUT",
+                                        f"not finished within the per-device deadline of {host_deadline:g} s")
+            log.exception("collecting %s failed", target.address)  # collect() turns its own timeouts into values
+            return _failed_evidence(target.address, "INTERNAL_ERROR", "TimeoutError escaped the drivers")
         except Exception as e:  # a bug must cost one device, never hang the batch; logged
             log.exception("collecting %s failed", target.address)
             return _failed_evidence(target.address, "INTERNAL_ERROR", f"{type(e).__name__}: {e}")
@@ -236,7 +250,8 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
             except TimeoutError:
                 break  # the run's deadline
             if event is None:
-                finished = True  # everything probed and collected
+                finished = True  # everything probed and collected, or the run failed
+                await asyncio.gather(runner)  # raises what failed, so a bug is shown, not a hang
                 break
             discovery_reported |= isinstance(event, DiscoveryDone)
             yield event

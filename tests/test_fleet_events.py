@@ -1,13 +1,28 @@
-"""verify_many's event stream: starts when a device's check starts, and stops cleanly."""
+"""verify_many's event stream: starts when a device's check starts, stops cleanly, and a bug in one
+probe or collection costs that device (or, in the run itself, raises) instead of hanging the batch."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
-from attest.address import EndpointTarget, HostTarget, PortProfile
+import pytest
+
+from attest import discovery, fleet
+from attest.address import EndpointTarget, HostTarget, PortProfile, RangeTarget
 from attest.credentials import Credentials
 from attest.drivers.base import CollectOptions
-from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, DeviceStarted, verify_many
+from attest.fleet import (
+    BatchDone,
+    DeviceAppraised,
+    DeviceCollected,
+    DeviceFailed,
+    DeviceStarted,
+    Discovered,
+    DiscoveryDone,
+    discover_events,
+    verify_many,
+)
 from attest.policy import Policy
 
 
@@ -67,3 +82,59 @@ def test_a_device_kind_without_a_driver_is_unknown_not_a_crash():
     assert jtag.verdict.value == "UNKNOWN"
     assert "DRIVER_UNAVAILABLE" in [r.code for r in jtag.reasons]
     assert sum(isinstance(e, DeviceCollected) for e in events) == 2
+
+
+def test_a_driver_bug_while_probing_costs_one_address_not_the_range(monkeypatch, caplog):
+    async def identify(host: str, port: int, session: object) -> str | None:
+        if host == "127.0.0.2":
+            raise ValueError("a reply the parser did not expect")
+        return "bmminer"
+
+    monkeypatch.setattr(discovery.cgminer, "identify", identify)
+
+    async def run() -> list[object]:
+        async with asyncio.timeout(30):
+            return [e async for e in discover_events(["127.0.0.2", "127.0.0.3"], ports=PortProfile(api=1, web=1, ssh=1),
+                                                     options=CollectOptions(timeout=2))]
+
+    events = asyncio.run(run())
+    assert [e.host for e in events if isinstance(e, Discovered)] == ["127.0.0.3"]
+    done = events[-1]
+    assert isinstance(done, DiscoveryDone) and (done.addresses, done.probed, done.found) == (2, 2, 1)
+    assert "identifying api on 127.0.0.2:1 failed" in caplog.text  # logged, not swallowed
+
+
+def test_a_timeout_escaping_collection_is_an_internal_error_not_a_crash(monkeypatch, caplog):
+    async def collect(*args: object, **kwargs: object) -> object:
+        raise TimeoutError  # no per-device deadline was set: this is a bug below, not a deadline
+
+    monkeypatch.setattr(fleet, "collect", collect)
+
+    async def run() -> list[object]:
+        async with asyncio.timeout(30):
+            return [e async for e in verify_many([HostTarget("127.0.0.1")], manifests=[], policy=Policy(),
+                                                 ports=PortProfile(), credentials=Credentials(),
+                                                 options=CollectOptions(timeout=2))]
+
+    events = asyncio.run(run())
+    assert isinstance(events[-1], BatchDone)
+    (appraisal,) = events[-1].appraisals
+    assert appraisal.verdict.value == "UNKNOWN" and "INTERNAL_ERROR" in [r.code for r in appraisal.reasons]
+    assert [e.code for e in events if isinstance(e, DeviceFailed)] == ["INTERNAL_ERROR"]
+    assert "collecting 127.0.0.1 failed" in caplog.text
+
+
+def test_a_failure_of_the_run_itself_is_raised_not_a_hang(monkeypatch):
+    async def broken(self: object) -> None:
+        raise RuntimeError("the prober broke")
+
+    monkeypatch.setattr(discovery.Prober, "run", broken)
+
+    async def run() -> list[object]:
+        async with asyncio.timeout(30):  # before the fix: no end of the stream, ever
+            return [e async for e in verify_many([RangeTarget(ipaddress.ip_network("127.0.0.0/30"))], manifests=[],
+                                                 policy=Policy(), ports=PortProfile(), credentials=Credentials(),
+                                                 options=CollectOptions(timeout=2))]
+
+    with pytest.raises(RuntimeError, match="the prober broke"):
+        asyncio.run(run())

@@ -3,17 +3,20 @@
 The plan itself (what to run, how to read it) is attest.drivers.shell, shared with SSH. What a
 console adds is framing, because a tty has no channels or exit statuses: each command runs as
 
-    echo <B>; CMD >/tmp/.rigattest.out; r=$?; cksum /tmp/.rigattest.out; echo <E>$r
+    echo <B>; echo <B>; CMD >/tmp/.rigattest.out; r=$?; cksum /tmp/.rigattest.out; echo <E>$r; echo <E>$r
 
-and then ``cat`` sends the file back between two more markers. The markers are typed with
+and then ``cat`` sends the file back between two more markers (each marker printed twice, so one
+spoilt byte costs a copy of it rather than the reading). The markers are typed with
 ``''`` inside them (``echo RA..''B``), which the shell removes, so our own echo can never look
 like a marker. The output goes through a file so that it can be *checked*: ``cksum`` gives the
 device's CRC and length of exactly what it wrote, we compare them with what arrived, and a
 reading spoiled by line noise or a kernel message is simply read again — ``cat`` is cheap, the
-command (a flash hash) is not run twice. The length also lets us refuse an oversized output
+command (a flash hash) is not run twice; a spoilt ``cksum`` line is asked for again (``$r`` still
+holds the command's status). The length also lets us refuse an oversized output
 before a byte of it is on the wire (1 MiB is 90 s at 115200 baud). Stderr stays on the tty and
 arrives between the first two markers. A shell without a writable ``/tmp`` or without ``cksum``
-still works, unverified (``console.shell.checked`` says which).
+still works, unverified (``console.shell.checked`` says which): two clean answers without a
+``cksum`` line say so, where one spoilt answer would not.
 """
 
 from __future__ import annotations
@@ -78,6 +81,23 @@ def candidates(raw: bytes) -> list[bytes]:
     return list(dict.fromkeys(out))
 
 
+def _cksum_line(body: list[bytes]) -> tuple[int, int] | None:
+    """CRC and length from the last ``cksum`` line of a frame (stderr lines come before it)."""
+    for line in reversed(body):
+        found = _CKSUM.fullmatch(line.strip())
+        if found:
+            return int(found[1]), int(found[2])
+    return None
+
+
+def _stderr(body: list[bytes]) -> bytes:
+    """What the command said on the tty besides the cksum line (its stderr)."""
+    lines = [line for line in body if line.strip()]
+    if lines and _CKSUM.fullmatch(lines[-1].strip()):
+        lines = lines[:-1]
+    return b"\n".join(lines)
+
+
 @dataclass
 class ConsoleShell:
     """A logged-in shell on a console link; calling it runs one command (the shell Runner)."""
@@ -99,7 +119,8 @@ class ConsoleShell:
     async def frame(self, body: str, *, timeout: float, max_bytes: int, what: str, status: str = "?") -> FrameScan:
         """Run ``body`` between an echoed begin and end marker; the end marker carries ``$status``."""
         printed, typed = self._tokens()
-        await self.link.write(f"echo {typed}B; {body}; echo {typed}E${status}\r".encode())
+        begin, end = f"echo {typed}B", f"echo {typed}E${status}"
+        await self.link.write(f"{begin}; {begin}; {body}; {end}; {end}\r".encode())
         scan = FrameScan(f"{printed}B".encode(), f"{printed}E".encode())
         await self.link.read_until(scan, timeout=timeout, max_bytes=max_bytes, what=what)
         return scan
@@ -115,21 +136,29 @@ class ConsoleShell:
             return await self._unchecked(command, timeout=timeout, max_bytes=max_bytes)
         ran = await self.frame(f"{command} >{OUTPUT_FILE}; r=$?; cksum {OUTPUT_FILE}", status="r",
                                timeout=timeout, max_bytes=64 * 1024, what=f"the end of `{command}`")
-        body = [line for line in ran.body if line.strip()]
-        summed = _CKSUM.fullmatch(body[-1].strip()) if body else None
-        if summed is None:
-            self.checked = False  # no writable /tmp, or no cksum: from now on, plain and unverified
-            return await self._unchecked(command, timeout=timeout, max_bytes=max_bytes)
-        crc, size = int(summed[1]), int(summed[2])
-        stderr = b"\n".join(body[:-1])
-        if size > max_bytes:
-            raise CollectError(REPLY_TOO_LARGE, f"the output of `{command}` is {size} bytes, more than "
-                                                f"{max_bytes}; it was not transferred")
+        status, stderr = ran.status, _stderr(ran.body)
+        missing = 0  # answers in a row without a cksum line
         for _attempt in range(CAT_ATTEMPTS):
-            raw = await self._cat(size, command)
-            for data in candidates(raw):
-                if len(data) == size and posix_cksum(data) == crc:
-                    return ShellResult(ran.status, data, stderr)
+            summed = _cksum_line(ran.body)
+            if summed is None:
+                missing += 1
+                if missing == 2:
+                    self.checked = False  # no writable /tmp, or no cksum: from now on, plain and unverified
+                    return await self._unchecked(command, timeout=timeout, max_bytes=max_bytes)
+            else:
+                missing = 0
+                crc, size = summed
+                if size > max_bytes:
+                    raise CollectError(REPLY_TOO_LARGE, f"the output of `{command}` is {size} bytes, more than "
+                                                        f"{max_bytes}; it was not transferred")
+                raw = await self._cat(size, command)
+                for data in candidates(raw):
+                    if len(data) == size and posix_cksum(data) == crc:
+                        return ShellResult(status, data, stderr)
+            # The cksum line, or the file as it came, was spoilt: ask for the checksum again.
+            ran = await self.frame(f"cksum {OUTPUT_FILE}", status="r", timeout=self.timeout, max_bytes=64 * 1024,
+                                   what=f"the checksum of the output of `{command}`")
+            status = ran.status if ran.status is not None else status
         raise CollectError(MALFORMED_REPLY, f"{CAT_ATTEMPTS} readings of the output of `{command}` failed the "
                                             "device's checksum: the line is too noisy to trust")
 
@@ -137,20 +166,24 @@ class ConsoleShell:
         """The file's bytes exactly as the line delivered them (prompt and markers cut off)."""
         seconds = self.timeout + size * BITS_PER_BYTE / self.baud * 2
         printed, typed = self._tokens()
-        await self.link.write(f"echo {typed}C; cat {OUTPUT_FILE}; echo {typed}F\r".encode())
-        begin, end = f"{printed}C\n".encode(), f"{printed}F".encode()
+        begin, end = f"echo {typed}C", f"echo {typed}F"
+        await self.link.write(f"{begin}; {begin}; cat {OUTPUT_FILE}; {end}; {end}\r".encode())
+        begin_line = re.compile(re.escape(f"{printed}C".encode()) + rb"\r?\n")
+        end_mark = f"{printed}F".encode()
 
-        def complete(buffer: bytes) -> int | None:
-            start = buffer.find(begin)
-            if start < 0:
-                start = buffer.find(begin[:-1] + b"\r\n")
-            stop = buffer.rfind(end)
-            return stop if start >= 0 and stop > start else None
+        def span(buffer: bytes) -> tuple[int, int] | None:
+            """From after the last intact begin line to the first intact end marker after it."""
+            starts = [m.end() for m in begin_line.finditer(buffer)]
+            if not starts:
+                return None
+            stop = buffer.find(end_mark, starts[0])
+            if stop < 0:
+                return None
+            return max(s for s in starts if s <= stop), stop
 
-        buffer, stop = await self.link.read_until(complete, timeout=seconds, max_bytes=2 * size + 64 * 1024,
-                                                  what=f"the output of `{command}`")
-        start = buffer.find(begin)
-        start = start + len(begin) if start >= 0 else buffer.find(begin[:-1] + b"\r\n") + len(begin) + 1
+        buffer, (start, stop) = await self.link.read_until(span, timeout=seconds, idle=self.timeout,
+                                                           max_bytes=2 * size + 64 * 1024,
+                                                           what=f"the output of `{command}`")
         return buffer[start:stop]
 
     async def _unchecked(self, command: str, *, timeout: float, max_bytes: int) -> ShellResult:

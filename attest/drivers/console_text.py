@@ -106,6 +106,11 @@ class FrameScan:
     (the end token only counts after the begin token, and the shell runner types markers with
     quotes the shell removes). The end token may carry digits (the shell's ``$?``).
     Raises :class:`Rebooted` when a boot banner shows up instead.
+
+    Callers print each marker twice (``echo B; echo B; CMD; echo E; echo E``): one byte spoilt on
+    a noisy line then costs a marker copy, not the reading. A second begin line right after the
+    first is skipped; the first intact end line ends the frame (a spoilt first copy stays in
+    ``body`` as a junk line the parsers ignore, and the second copy ends it).
     """
 
     def __init__(self, begin: bytes, end: bytes, reboot_signs: re.Pattern[bytes] = REBOOT_SIGNS) -> None:
@@ -117,6 +122,7 @@ class FrameScan:
         self.body: list[bytes] = []  # cleaned lines between the markers
         self.body_start = -1  # raw offset just after the begin marker's line
         self.status: int | None = None
+        self._begin_copy = False  # the next line may be the begin marker's second copy
 
     def __call__(self, buffer: bytes) -> bool:
         cut = buffer.rfind(b"\n") + 1
@@ -126,13 +132,19 @@ class FrameScan:
         for raw in buffer[start:cut].split(b"\n")[:-1]:
             end_of_line = start + len(raw) + 1
             start = end_of_line
-            for line in lines(raw):
+            # The \r of a \r\n (or \n\r) break is no line of its own.
+            for line in lines(raw.strip(b"\r")):
                 if self._reboot_signs.search(line):
                     raise Rebooted(line.strip())
                 if not self.begun:
                     if line.rstrip().endswith(self._begin):
-                        self.begun, self.body_start = True, end_of_line
+                        self.begun, self.body_start, self._begin_copy = True, end_of_line, True
                     continue
+                if self._begin_copy:
+                    self._begin_copy = False
+                    if line.rstrip().endswith(self._begin):
+                        self.body_start = end_of_line
+                        continue
                 found = self._end.search(line.rstrip())
                 if found:
                     if found.start() > 0:

@@ -5,10 +5,13 @@ the flash layout in ``mtdparts``); and flash read into RAM (``nand read`` / ``sf
 hashed there (``hash sha256`` where it is built in, else ``crc32``). Nothing is written: no
 ``setenv``, no ``saveenv``; RAM at ``loadaddr`` is overwritten, as every boot does anyway.
 
-Framing: each command is sent as ``echo <begin>; CMD; echo <end>`` and its output is the lines
-between the two marker lines, so a prompt, our own echo or a stray line cannot be mistaken for
-output. A console line has no error detection, so every reading that becomes a claim is taken
-twice and must agree (a third reading breaks a tie): one flipped bit in a digest or serial would
+Framing: each command is sent as ``echo <begin>; echo <begin>; CMD; echo <end>; echo <end>`` and
+its output is the lines between the marker lines (attest.drivers.console_text.FrameScan), so a
+prompt, our own echo or a stray line cannot be mistaken for output, and one spoilt byte in a
+marker costs a copy, not the reading.
+
+A console line has no error detection, so every reading that becomes a claim is taken twice and
+must agree (a third reading breaks a tie): one flipped bit in a digest or serial would
 otherwise become a false UNTRUSTED. U-Boot answers the same twice; noise does not.
 
 A crc32 is no digest — anyone can make an image with a chosen crc32 — so it is reported under
@@ -29,8 +32,11 @@ from attest.drivers.shell import MAX_NAME_CHARS, MUTABLE_PARTITIONS, MUTABLE_PRE
 from attest.evidence import Assurance, printable
 from attest.transport.serial import SerialLink
 
-#: A U-Boot command line is at most CONFIG_SYS_CBSIZE (256 on older boards) long.
-MAX_COMMAND_CHARS = 200
+#: A U-Boot command line is at most CONFIG_SYS_CBSIZE (256 on older boards) long; the four
+#: marker echoes around a command take about 80 of that.
+MAX_COMMAND_CHARS = 160
+#: Bits a byte takes on the line at 8N1: start, eight data, stop.
+BITS_PER_BYTE = 10
 #: printenv of a real rig is 2-5 KB; this is over ten times that and ~6 s of line at 115200.
 MAX_OUTPUT_BYTES = 64 * 1024
 MAX_VALUE_CHARS = 512
@@ -70,11 +76,14 @@ class UBoot:
         self._count += 1
         token = f"RA{self._session}{self._count:03d}"
         begin, end = f"{token}B", f"{token}E"
-        await self._link.write(f"echo {begin}; {command}; echo {end}\r".encode())
+        await self._link.write(f"echo {begin}; echo {begin}; {command}; echo {end}; echo {end}\r".encode())
         scan = FrameScan(begin.encode(), end.encode(), UBOOT_REBOOT_SIGNS)
         limit = min(self._options.max_reply_bytes, MAX_OUTPUT_BYTES)
-        await self._link.read_until(scan, timeout=timeout or self._options.timeout, max_bytes=limit,
-                                    what=f"end of U-Boot `{command}`")
+        # Silence for the timeout fails; a long reply may take the line time of the whole cap
+        # (64 KiB: about 6 s at 115200), so a huge printenv ends on the cap, not a timeout.
+        idle = timeout or self._options.timeout
+        await self._link.read_until(scan, timeout=idle + limit * BITS_PER_BYTE / self._link.baudrate,
+                                    idle=idle, max_bytes=limit, what=f"the end of U-Boot `{command}`")
         return scan.body
 
     async def agreed(self, command: str, parse: Callable[[list[bytes]], T], *,

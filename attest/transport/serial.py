@@ -61,11 +61,13 @@ def quote(data: bytes, limit: int = 120) -> str:
 class SerialLink:
     """One open console port. Use :func:`open_link`; close with :meth:`close` (or ``async with``)."""
 
-    def __init__(self, port: Any, url: str, executor: ThreadPoolExecutor, record: Recorder) -> None:
+    def __init__(self, port: Any, url: str, executor: ThreadPoolExecutor, record: Recorder,
+                 baudrate: int = 115200) -> None:
         self._port = port
         self._executor = executor
         self._record = record
         self.url = url
+        self.baudrate = baudrate  # what the line is set to: how long a reply of N bytes takes
         self.bytes_sent = 0
         self.bytes_received = 0
         self._closed = False
@@ -112,22 +114,28 @@ class SerialLink:
         return first + (self._port.read(waiting) if waiting else b"")
 
     async def read_until(self, match: Matcher[T], *, timeout: float, max_bytes: int, what: str,
-                         initial: bytes = b"") -> tuple[bytes, T]:
+                         initial: bytes = b"", idle: float | None = None) -> tuple[bytes, T]:
         """Read until ``match(buffer)`` is truthy; returns the buffer and the match.
 
-        Raises TIMEOUT (quoting the last bytes seen, or saying nothing came) and REPLY_TOO_LARGE
-        past ``max_bytes``; ``what`` names the wait in those messages ("the U-Boot prompt").
+        Raises TIMEOUT after ``timeout`` seconds in all, or after ``idle`` seconds without a byte
+        (a long reply that keeps coming may take its line time; a silent line may not), quoting
+        the last bytes seen or saying nothing came; REPLY_TOO_LARGE past ``max_bytes``. ``what``
+        names the wait in those messages ("the U-Boot prompt").
         """
         buffer = bytearray(initial)
-        deadline = time.monotonic() + timeout
+        started = last_byte = time.monotonic()
+        deadline = started + timeout
         found = match(bytes(buffer)) if buffer else None
         while not found:
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline or (idle is not None and now - last_byte >= idle):
                 seen = f"the last bytes were: {quote(buffer)}" if buffer else "nothing arrived"
-                raise TransportError(TIMEOUT, f"no {what} within {timeout:g} s; {len(buffer)} bytes, {seen}")
+                waited = f"{now - started:.1f} s" + (f", {now - last_byte:.1f} s of them silent" if buffer else "")
+                raise TransportError(TIMEOUT, f"gave up waiting for {what} after {waited}; {len(buffer)} bytes, {seen}")
             chunk = await self._read_chunk()
             if not chunk:
                 continue
+            last_byte = time.monotonic()
             buffer += chunk
             if len(buffer) > max_bytes:
                 raise TransportError(REPLY_TOO_LARGE, f"more than {max_bytes} bytes while waiting for {what}; "
@@ -187,7 +195,7 @@ async def open_link(url: str, *, baudrate: int = 115200, parity: str = "N", byte
         _release(url, executor)
         raise TransportError(UNREACHABLE, f"cannot open {url}: {exc}") from None
     record(">", f"[open {url} {baudrate} {bytesize}{parity.upper()}{stopbits:g}]".encode("utf-8", "backslashreplace"))
-    return SerialLink(port, url, executor, record)
+    return SerialLink(port, url, executor, record, baudrate)
 
 
 def _release(url: str, executor: ThreadPoolExecutor) -> None:

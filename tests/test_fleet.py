@@ -21,9 +21,11 @@ import pytest
 from attest.address import HostTarget, PortProfile, RangeTarget
 from attest.credentials import Credentials
 from attest.drivers.base import CollectOptions
+from attest.evidence import Evidence
 from attest.fleet import (
     BatchDone,
     DeviceAppraised,
+    DeviceCollected,
     DeviceFailed,
     DeviceStarted,
     Discovered,
@@ -210,6 +212,21 @@ def test_progress_is_a_bar_on_a_terminal_lines_when_asked_and_silent_otherwise()
     lines = log.getvalue().splitlines()
     assert lines[0].startswith("attest: probed 0/254") and "collected 0/2+" in lines[0]
     assert "collected 0/3+" in lines[-1] and "1 failed" in lines[-1]
+
+
+def test_progress_on_a_terminal_is_one_redrawn_bar_cleared_before_the_results():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = FleetProgress(screen, progress_mode(screen, asked=False), known=4)
+    progress.on_event(DeviceCollected(Evidence("10.0.0.1", (), ())))
+    drawn = screen.getvalue()
+    assert drawn.startswith("\r\x1b[K[" + "#" * 6 + "." * 18 + "] collected 1/4")  # a quarter done
+    assert "\n" not in drawn  # redrawn in place, never a line per event
+    progress.done()
+    assert screen.getvalue().endswith("\r\x1b[K")  # stdout's results start on a clean line
 
 
 def test_cli_reads_addresses_from_a_file_and_keeps_stderr_quiet_without_a_terminal(sim, tmp_path):

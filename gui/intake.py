@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from attest.address import EndpointTarget, HostTarget, PortProfile, RangeTarget
+from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, RangeTarget, parse_address
 from attest.drivers.base import CollectOptions
 from attest.evidence import printable
 from attest.fleet import DISCOVERY_TIMEOUT, Discovered, discover
@@ -60,7 +60,11 @@ class Intake(QObject):
         return added
 
     def add_serial(self, address: str) -> str:
-        device = address.removeprefix("serial:").removeprefix("//").split("?", 1)[0]
+        """Adds a console row under the core's spelling of ``address`` (its events use that one)."""
+        target = parse_address(address)  # AddressError for a bad one, before any row exists
+        if not isinstance(target, EndpointTarget) or target.kind != "serial":
+            raise AddressError(f"{address!r} is not a serial console")
+        address, device = target.address, target.host
         added = self.model.add_rows([DeviceRow(address, RowKind.SERIAL, host=cell_text(device))])
         if added:
             self.rowsAdded.emit(added)

@@ -1,45 +1,45 @@
-"""A check of some rows, planned on the GUI thread and run on the job thread through ``fleet``.
+"""A check of some rows, planned on the GUI thread and run in a check process through ``fleet``.
 
 ``plan_check`` snapshots everything the check needs (targets, manifests, policy, credentials)
-into plain data, so the job never reads a live row or widget. ``run_check`` is the op given to
-``gui.jobs``: it yields the core's own events (``DeviceStarted`` ... ``BatchDone``).
+into plain data, so the check never reads a live row or widget. ``run_check`` is the op given to
+``gui.jobs``: it hands the plan to a check process (``gui.check_worker``, see there for why a
+process) and yields the core's own events (``DeviceStarted`` ... ``BatchDone``) as they come
+back. ``run_check_here`` is the same check in this process: the worker runs it, and so can a
+test.
 
 Rows are grouped by port profile, one ``verify_many`` per group, because the core takes one
 profile per batch; clones are therefore found within a group (in practice one group per
-pallet).
-
-Serial consoles have no driver yet (a later issue). Their rows are not faked: the port is looked
-for (a vanished adapter is UNREACHABLE) and otherwise the evidence records that nothing could be
-read, and the core's appraisal turns that into UNKNOWN with the reason spelled out.
+pallet). Serial consoles go with the first group: a console has no ports.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, parse_address
-from attest.appraise import Appraisal, appraise_batch
+from attest.appraise import Appraisal
 from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions
-from attest.evidence import Evidence, Problem
-from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, DeviceStarted, Event, verify_many
+from attest.fleet import BatchDone, DeviceAppraised, Event, verify_many
 from attest.manifest import Manifest
 from attest.policy import Policy
-from attest.verdict import REASONS
+from gui.check_frames import BatchFinished, encode_frame, read_frame_async
 from gui.models.rows import DeviceRow, RowKind
 
-#: The code the core will give "no driver reads this endpoint kind"; until it exists the closest
-#: existing code is used and the detail says exactly what happened.
-NO_DRIVER_CODE = "DRIVER_UNAVAILABLE" if "DRIVER_UNAVAILABLE" in REASONS else "NOT_THIS_FAMILY"
+log = logging.getLogger(__name__)
+
+#: How much of a dead check process's stderr is kept for the message shown to the technician.
+STDERR_TAIL = 4000
 
 
 @dataclass(frozen=True)
 class CheckPlan:
     groups: tuple[tuple[PortProfile, tuple[HostTarget | EndpointTarget, ...]], ...]
-    serial_ids: tuple[str, ...]
     skipped: tuple[str, ...]  # pending rows: nothing to reach yet
     manifests: tuple[Manifest, ...]
     policy: Policy
@@ -49,37 +49,45 @@ class CheckPlan:
 
     @property
     def total(self) -> int:
-        return sum(len(t) for _, t in self.groups) + len(self.serial_ids)
+        return sum(len(t) for _, t in self.groups)
 
     def device_ids(self) -> list[str]:
-        return [t.address for _, targets in self.groups for t in targets] + list(self.serial_ids)
+        return [t.address for _, targets in self.groups for t in targets]
 
 
 def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], policy: Policy,
                default_ports: PortProfile, request_timeout: float | None, hash_timeout: float | None,
                concurrency: int | None) -> CheckPlan:
     groups: dict[PortProfile, list[HostTarget | EndpointTarget]] = {}
-    serial_ids: list[str] = []
+    consoles: list[EndpointTarget] = []
     skipped: list[str] = []
     rules: list[CredentialRule] = []
     for row in rows:
         if row.kind is RowKind.SERIAL:
-            serial_ids.append(row.device_id)
+            try:
+                target = parse_address(row.device_id)
+            except AddressError:
+                skipped.append(row.device_id)  # intake only adds canonical console addresses
+                continue
+            if isinstance(target, EndpointTarget):
+                consoles.append(target)
         elif row.target is None:
             skipped.append(row.device_id)
         else:
             groups.setdefault(row.ports or default_ports, []).append(row.target)
             if row.credential is not None:
                 rules.append(CredentialRule(row.host, row.credential_kind, row.credential))
+    if consoles:
+        groups.setdefault(next(iter(groups), default_ports), []).extend(consoles)
     options = CollectOptions(timeout=request_timeout or policy.request_timeout,
                              hash_timeout=hash_timeout or policy.hash_timeout)
-    return CheckPlan(tuple((p, tuple(t)) for p, t in groups.items()), tuple(serial_ids), tuple(skipped),
+    return CheckPlan(tuple((p, tuple(t)) for p, t in groups.items()), tuple(skipped),
                      tuple(manifests), policy, Credentials(tuple(rules), policy.allow_vendor_defaults),
                      options, concurrency or policy.concurrency)
 
 
-async def run_check(plan: CheckPlan) -> AsyncIterator[Event]:
-    """The job: every group through ``verify_many``, then the serial rows; one BatchDone at the end."""
+async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event]:
+    """The check in this process: every group through ``verify_many``; one BatchDone at the end."""
     appraisals: list[Appraisal] = []
     for ports, targets in plan.groups:
         async for event in verify_many(targets, manifests=plan.manifests, policy=plan.policy, ports=ports,
@@ -89,43 +97,102 @@ async def run_check(plan: CheckPlan) -> AsyncIterator[Event]:
                 appraisals.extend(event.appraisals)
             else:
                 yield event
-    if plan.serial_ids:
-        evidences = []
-        for device_id in plan.serial_ids:
-            yield DeviceStarted(device_id)
-            evidence = Evidence(device_id, (), (serial_problem(device_id),))
-            evidences.append(evidence)
-            yield DeviceCollected(evidence)
-        for appraisal in appraise_batch(evidences, plan.manifests, plan.policy):
-            appraisals.append(appraisal)
-            yield DeviceAppraised(appraisal)
     yield BatchDone(tuple(appraisals))
 
 
+class CheckProcessError(RuntimeError):
+    """The check process ended without finishing the check; the message says how."""
+
+
+def worker_command() -> list[str]:
+    """How to start a check process: the bundle's own executable, or this Python."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--check-worker"]
+    return [sys.executable, "-m", "gui.check_worker"]
+
+
+_spares: dict[asyncio.AbstractEventLoop, asyncio.subprocess.Process] = {}
+_starting: set[asyncio.Future[None]] = set()  # spares being started (the loop only keeps weak refs)
+
+
+async def _spawn() -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *worker_command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+async def prepare_worker() -> None:
+    """Start a check process ahead of time, so the next check does not wait ~0.5 s for imports.
+
+    A spare that is never used exits by itself when the station does: its stdin closes.
+    """
+    loop = asyncio.get_running_loop()
+    spare = _spares.get(loop)
+    if spare is None or spare.returncode is not None:
+        _spares[loop] = await _spawn()
+
+
+async def _take_worker() -> asyncio.subprocess.Process:
+    spare = _spares.pop(asyncio.get_running_loop(), None)
+    if spare is not None and spare.returncode is None:
+        return spare
+    return await _spawn()
+
+
+async def run_check(plan: CheckPlan) -> AsyncIterator[Event]:
+    """The check in a check process; cancelling this generator kills the process.
+
+    Killing is the right way to stop it: its sockets close with it, so nothing keeps talking to
+    the rigs, and the station has nothing to clean up but the process itself.
+    """
+    process = await _take_worker()
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    stderr_tail = bytearray()
+
+    async def keep_stderr(stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(4096):
+            stderr_tail.extend(chunk)
+            del stderr_tail[:-STDERR_TAIL]
+
+    stderr_task = asyncio.ensure_future(keep_stderr(process.stderr))
+    finished = False
+    try:
+        spare = asyncio.ensure_future(prepare_worker())  # the next check's process starts meanwhile
+        _starting.add(spare)
+        spare.add_done_callback(_starting.discard)
+        process.stdin.write(encode_frame(plan))
+        await process.stdin.drain()
+        process.stdin.close()
+        appraisals: list[Appraisal] = []
+        while (batch := await read_frame_async(process.stdout)) is not None:
+            for event in batch:
+                if isinstance(event, BatchFinished):
+                    if event.appraisals != len(appraisals):
+                        raise CheckProcessError(f"the check process appraised {event.appraisals} rigs but "
+                                                f"sent {len(appraisals)} verdicts")
+                    finished = True
+                    yield BatchDone(tuple(appraisals))
+                    continue
+                if isinstance(event, DeviceAppraised):
+                    appraisals.append(event.appraisal)
+                yield event
+        code = await process.wait()
+        await stderr_task
+        if not finished:
+            last = bytes(stderr_tail).decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+            raise CheckProcessError(f"the check process stopped (exit status {code}) before the check "
+                                    f"finished: {last[0]}")
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        stderr_task.cancel()
+
+
 def serial_address(device: str, baud: int) -> str:
-    """The row id of a console: ``serial:///dev/ttyUSB0?baud=115200`` or ``serial:socket://h:p``."""
-    if "://" in device:
-        return f"serial:{device}"
-    return f"serial://{device}?baud={baud}"
-
-
-def serial_device(device_id: str) -> str:
-    """The pyserial port name or URL inside a ``serial:`` row id."""
-    rest = device_id.removeprefix("serial:")
-    if rest.startswith("//"):
-        return urlsplit(device_id).path or rest[2:]
-    return rest
-
-
-def serial_problem(device_id: str) -> Problem:
-    """Why a serial row has no evidence: the adapter is gone, or there is no driver to read it."""
-    device = serial_device(device_id)
-    if "://" not in device and not os.path.exists(device):
-        return Problem("UNREACHABLE", device_id,
-                       f"the serial port {device} is not present (unplugged, or the adapter vanished)")
-    return Problem(NO_DRIVER_CODE, device_id,
-                   "Rig Attest has no serial-console driver yet (it comes with a later release): "
-                   "nothing was read from this port, so the unit could not be checked")
+    """The row id of a console, in the one spelling the core gives back with its events."""
+    text = f"serial:{device}" if "://" in device else f"serial://{device}"
+    return parse_address(f"{text}?baud={baud}").address
 
 
 def target_for(text: str) -> HostTarget | EndpointTarget:

@@ -18,7 +18,7 @@ import mmap
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 _FILESYSTEMS = frozenset({"squashfs", "ubifs", "ext", "cpio"})
 #: Roles judged against the manifest; everything below a filesystem is demoted to FILE/LAYER.
 _JUDGED = frozenset({IMAGE, PARTITION, MEMBER, PACKAGE})
+_HASH_SLICE = 32 << 20
+_RELEASE_AFTER = 4 << 20
 
 
 class Inspector:
@@ -69,6 +71,7 @@ class Inspector:
         self.findings: list[Finding] = []
         self.signatures: list[VendorSignature] = []
         self._per_code: Counter[str] = Counter()
+        self.release: Callable[[], None] = lambda: None  # drop the mapped file's resident pages
 
     def finding(self, code: str, path: str, detail: str, *, expected: str | None = None,
                 found: str | None = None) -> None:
@@ -142,7 +145,9 @@ class Inspector:
             return
         view = child.data if isinstance(child.data, memoryview) else memoryview(child.data)
         node.size = len(view)
-        node.sha256 = "sha256:" + hashlib.sha256(view).hexdigest()
+        node.sha256 = sha256(view, self.release)
+        if node.size > _RELEASE_AFTER:  # the reader that made it may have touched much of the map
+            self.release()
         if not child.inspect:
             node.role = node.role or IMAGE
             return
@@ -157,6 +162,8 @@ class Inspector:
         if not node.children and node.problem is None:
             fs_path = child.name if node.role == FILE else path.rsplit("/", 1)[-1]
             audit.audit_file(self.finding, fs_path, path, view, child.mode, self.indicators)
+        if node.size > _RELEASE_AFTER:
+            self.release()
 
 
 def _resolve_role(node: Node, in_fs: bool) -> str:
@@ -178,18 +185,37 @@ def _resolve_role(node: Node, in_fs: bool) -> str:
 
 
 @contextmanager
-def _mapped(path: Path) -> Iterator[memoryview]:
+def _mapped(path: Path) -> Iterator[tuple[memoryview, Callable[[], None]]]:
+    """The file, mapped read-only, and a function that drops its pages from our resident set
+    (they stay in the page cache and fault back in when read again): a 256 MB dump read
+    end to end several times (hashes, partitions, the indicator scan) never sits in memory whole."""
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
-            yield memoryview(b"")
+            yield memoryview(b""), lambda: None
             return
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             view = memoryview(mapped)
+
+            def release() -> None:
+                if hasattr(mmap, "MADV_DONTNEED"):
+                    mapped.madvise(mmap.MADV_DONTNEED)
+
             try:
-                yield view
+                yield view, release
             finally:
                 view.release()
+
+
+def sha256(view: memoryview, release: Callable[[], None]) -> str:
+    """SHA-256 of a layer; a large one in slices, letting go of the mapped pages as it goes."""
+    if len(view) <= _HASH_SLICE:
+        return "sha256:" + hashlib.sha256(view).hexdigest()
+    h = hashlib.sha256()
+    for start in range(0, len(view), _HASH_SLICE):
+        h.update(view[start:start + _HASH_SLICE])
+        release()
+    return "sha256:" + h.hexdigest()
 
 
 def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, *,
@@ -197,11 +223,11 @@ def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, 
                  indicators: tuple[Indicator, ...] | None = None) -> Inspection:
     """Everything in one file. Raises OSError only when the file itself cannot be read."""
     file = Path(path)
-    with tempfile.TemporaryDirectory(prefix="attest-image-") as anchor, _mapped(file) as data:
+    with tempfile.TemporaryDirectory(prefix="attest-image-") as anchor, _mapped(file) as (data, release):
         inspector = Inspector(trust, Path(anchor), limits or Limits(),
                               indicators if indicators is not None else default_indicators())
-        root = Node(path="", name=file.name, role=TOP, size=len(data),
-                    sha256="sha256:" + hashlib.sha256(data).hexdigest())
+        inspector.release = release
+        root = Node(path="", name=file.name, role=TOP, size=len(data), sha256=sha256(data, release))
         inspection = Inspection(str(file), root)
         fmt = detect(data)
         if mtdparts is None and fmt in (None, "zynq-boot"):

@@ -43,38 +43,43 @@ def read_xz(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
     except lzma.LZMAError as e:
         raise _stream_error("xz", path, str(e)) from None
     ctx.budget.expand(len(out), path or "the file")
-    yield Child("", bytes(out), role=None, note="xz stream")
+    yield Child("", memoryview(out), role=None, note="xz stream")
     rest = d.unused_data
     if rest and not all_padding(rest):
         yield Child("(trailing data)", rest, role=None, note="bytes after the xz stream")
 
 
-def _inflate(ctx: Context, data: memoryview, path: str) -> tuple[bytes, memoryview]:
-    """Every gzip member from the start of ``data``; returns the output and what follows."""
+def _inflate(ctx: Context, data: memoryview, path: str) -> tuple[memoryview, memoryview]:
+    """Every gzip member from the start of ``data``; returns the output and what follows.
+
+    Input goes in ``CHUNK`` slices: handing zlib the whole rest of a 100 MB stream each time
+    would copy that rest into ``unconsumed_tail`` on every call (quadratic)."""
     out = bytearray()
     view = data
     where = path or "the file"
     while True:
         d = zlib.decompressobj(wbits=31)
-        pending: bytes | memoryview = view
+        pos = 0
         try:
             while not d.eof:
+                if d.unconsumed_tail:
+                    pending: bytes | memoryview = d.unconsumed_tail
+                elif pos < len(view):
+                    pending = view[pos:pos + CHUNK]
+                    pos += len(pending)
+                else:
+                    raise ImageFormatError("IMAGE_TRUNCATED", f"{where}: the gzip stream ends early")
                 room = ctx.budget.room() - len(out)
                 if room <= 0:
                     raise LimitExceeded(f"{where}: the gzip stream expands past the limit")
-                piece = d.decompress(pending, min(CHUNK, room))
-                out += piece
-                pending = d.unconsumed_tail
-                if not pending and not piece and not d.eof:
-                    raise ImageFormatError("IMAGE_TRUNCATED", f"{where}: the gzip stream ends early")
+                out += d.decompress(pending, min(4 * CHUNK, room))
         except zlib.error as e:
             raise _stream_error("gzip", path, str(e)) from None
-        used = len(view) - len(d.unused_data)
-        view = view[used:]
+        view = view[pos - len(d.unused_data):]
         if bytes(view[:2]) != b"\x1f\x8b":
             break
     ctx.budget.expand(len(out), where)
-    return bytes(out), view
+    return memoryview(out), view
 
 
 def _stream_error(kind: str, path: str, text: str) -> ImageFormatError:

@@ -20,6 +20,7 @@ from attest.image.limits import ImageFormatError
 from attest.image.model import PARTITION, Child
 
 SEARCH_BYTES = 64 << 20
+_SEARCH_SLICE = 4 << 20
 _PART = re.compile(r"(?P<size>-|(?:0x[0-9a-fA-F]+|\d+)[kKmMgG]?)(?:@(?P<offset>(?:0x[0-9a-fA-F]+|\d+)[kKmMgG]?))?"
                    r"(?:\((?P<name>[^)]*)\))?(?:ro)?(?:lk)?$")
 _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -34,7 +35,14 @@ class Partition:
 
 
 def find_mtdparts(data: memoryview) -> str | None:
-    window = bytes(data[:SEARCH_BYTES])
+    for start in range(0, min(len(data), SEARCH_BYTES), _SEARCH_SLICE):  # slices: no 64 MiB copy
+        found = _find_in(bytes(data[start:start + _SEARCH_SLICE + 4096]))
+        if found is not None:
+            return found
+    return None
+
+
+def _find_in(window: bytes) -> str | None:
     at = window.find(b"mtdparts=")
     while at >= 0:
         # printable ASCII without quotes: the string ends at a NUL, a space or erased flash (0xFF)

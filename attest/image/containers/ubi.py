@@ -125,8 +125,9 @@ def _volume_table(data: memoryview, lebs: dict[tuple[int, int], _Leb], size: int
 
 
 def _assemble(ctx: Context, data: memoryview, mapped: dict[int, _Leb], leb_size: int, peb: int,
-              where: str) -> bytes:
-    """The volume's bytes in LEB order; unmapped LEBs read as erased flash (0xFF)."""
+              where: str) -> memoryview:
+    """The volume's bytes in LEB order; unmapped LEBs read as erased flash (0xFF). Built in one
+    buffer and handed on as a view: a volume is often most of a dump, so never copied twice."""
     last = max(mapped)
     if last >= len(data) // peb:
         raise corrupt(f"{where}: a block claims LEB {last}, beyond the dump's {len(data) // peb} eraseblocks")
@@ -134,11 +135,11 @@ def _assemble(ctx: Context, data: memoryview, mapped: dict[int, _Leb], leb_size:
     if total > ctx.budget.room():
         raise LimitExceeded(f"{where} is {total} bytes")
     ctx.budget.expand(total, where)
-    out = bytearray(b"\xff" * total)
+    out = bytearray(b"\xff") * total
     for lnum, entry in mapped.items():
         length = entry.data_size if entry.vol_type == 2 else leb_size
         chunk = data[entry.start:entry.start + min(length, leb_size)]
         if entry.vol_type == 2 and ubi_crc(chunk) != entry.data_crc:
             raise corrupt(f"{where}: LEB {lnum} of a static volume fails its data CRC")
         out[lnum * leb_size:lnum * leb_size + len(chunk)] = chunk
-    return bytes(out)
+    return memoryview(out)

@@ -5,6 +5,7 @@ Drivers report what they saw and never judge (no imports of appraise/verdict her
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from attest.evidence import Claim, Transcript
@@ -62,6 +63,20 @@ class CollectOptions:
     max_partitions: int = 32
     boot_timeout: float = 120.0  # seconds a serial console may take to boot to U-Boot or a login
     console_stay: str = ""  # serial: "bootloader" (stop in U-Boot), "linux" (never stop it), "" (both)
+    #: Serial: called with each ConsoleOutput as it crosses the line (a live console view); it runs
+    #: on the collecting event loop's thread and must only hand the chunk on, never block.
+    on_console: Callable[[ConsoleOutput], None] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ConsoleOutput:
+    """A chunk of a serial console as it crossed the line: untrusted device bytes, shown only as
+    plain text. ``endpoint`` is the Endpoint.label (``serial:///dev/ttyUSB0``), ``direction`` ">"
+    for what the station sent (passwords already withheld) and "<" for what the device sent."""
+
+    endpoint: str
+    direction: str
+    data: bytes
 
 
 @dataclass
@@ -75,4 +90,4 @@ class Session:
 # A driver module exposes: NAME, KIND (the endpoint kind it reads), DEFAULT_PORT, and
 #   async def collect(endpoint: Endpoint, session: Session) -> list[Claim]
 # raising CollectError for every expected failure. Claim is re-exported for drivers.
-__all__ = ["Claim", "CollectError", "CollectOptions", "Credential", "Endpoint", "Session"]
+__all__ = ["Claim", "CollectError", "CollectOptions", "ConsoleOutput", "Credential", "Endpoint", "Session"]

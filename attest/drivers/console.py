@@ -36,6 +36,7 @@ from attest.drivers.base import (
     Claim,
     CollectError,
     CollectOptions,
+    ConsoleOutput,
     Endpoint,
     Session,
 )
@@ -116,9 +117,12 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
     """
     settings = ConsoleSettings.of(endpoint, session.options)
     label = endpoint.label
+    listener = session.options.on_console
 
     def record(direction: str, data: bytes) -> None:
         session.transcript.record(label, direction, data)
+        if listener is not None:
+            listener(ConsoleOutput(label, direction, data))
 
     try:
         link = await open_link(settings.url, baudrate=settings.baud, parity=settings.parity,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from attest.address import PortProfile, parse_address
 from attest.collect import collect
 from attest.credentials import Credentials
-from attest.drivers.base import CollectOptions
+from attest.drivers.base import CollectOptions, ConsoleOutput
 from attest.evidence import Evidence
 from attest.sim.console import RigConsole
 from attest.sim.rig import Rig
@@ -47,7 +47,8 @@ def genuine_rig(index: int = 0, change: Callable[[Rig], None] | None = None) -> 
 
 
 async def collect_console(rig: Rig, query: str = "", *, user: str = "root:root", options: CollectOptions = FAST,
-                          prepare: Callable[[str], None] | None = None, countdown: int = 2) -> Collected:
+                          prepare: Callable[[str], None] | None = None, countdown: int = 2,
+                          listen: Callable[[ConsoleOutput], None] | None = None) -> Collected:
     """Power on ``rig``'s console, then collect ``serial://USER@PTY?QUERY`` through the driver.
 
     ``prepare(pty)`` runs (in a thread) once the console is up, before the collection: a test
@@ -60,6 +61,8 @@ async def collect_console(rig: Rig, query: str = "", *, user: str = "root:root",
         at = f"{user}@" if user else ""
         target = parse_address(f"serial://{at}{console.path}" + (f"?{query}" if query else ""))
         started = time.monotonic()
+        if listen is not None:
+            options = replace(options, on_console=listen)
         evidence = await collect(target, ports=PortProfile(), credentials=Credentials(allow_vendor_defaults=False),
                                  options=options)
         return Collected(evidence, time.monotonic() - started, console)

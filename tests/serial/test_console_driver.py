@@ -205,3 +205,18 @@ def test_a_missing_port_is_unknown_and_unreachable(signed, tmp_path: Path) -> No
     evidence = asyncio.run(collect(parse_address(f"serial://{tmp_path}/ttyUSB9"), ports=PortProfile(),
                                    credentials=Credentials(), options=with_options()))
     assert evidence.problems[0].code == "UNREACHABLE"
+
+
+def test_a_live_listener_sees_the_console_as_it_crosses_the_line_without_the_password() -> None:
+    from attest.drivers.base import ConsoleOutput
+
+    seen: list[ConsoleOutput] = []
+    got = check(genuine_rig(ANTMINER_S21), "stay=linux", listen=seen.append)
+    assert got.evidence.claims and not got.evidence.problems
+    assert {c.endpoint for c in seen} == {f"serial://{got.console.path}"}
+    received = b"".join(c.data for c in seen if c.direction == "<")
+    sent = b"".join(c.data for c in seen if c.direction == ">")
+    assert b"login: " in received and b"BusyBox" in received
+    assert b"[secret withheld]" in sent and b"root\r" in sent
+    # The same chunks, in the same order, as the transcript keeps.
+    assert [(c.endpoint, c.direction, c.data) for c in seen] == got.evidence.transcript.entries

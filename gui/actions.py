@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMainWindow, QToolBar
 #: name -> (text, shortcut, menu, on toolbar, tip)
 COMMANDS: dict[str, tuple[str, str, str, bool, str]] = {
     "add_host": ("Add &host or range…", "Ctrl+N", "&File", True, "Add a host, a range or an endpoint URL"),
+    "scan_range": ("Scan &range…", "Ctrl+R", "&File", True, "Discover a range's rigs; each row appears as it answers"),
     "add_serial": ("Add &serial console…", "Ctrl+Shift+N", "&File", True, "Add a rig on a serial port"),
     "load_manifest": ("&Load manifests…", "Ctrl+O", "&File", True, "Load signed manufacturing manifests"),
     "export_csv": ("Export &CSV…", "Ctrl+E", "&File", False, "Save the table as CSV"),

@@ -20,6 +20,7 @@ from gui.commands import StationCommands
 from gui.demo import DemoFleet
 from gui.dialogs.add_host import AddHostDialog
 from gui.dialogs.add_serial import AddSerialDialog
+from gui.dialogs.scan_range import ScanRangeDialog
 from gui.intake import Intake
 from gui.jobs import JobRunner
 from gui.models.device_filter import DeviceFilterProxy
@@ -59,10 +60,12 @@ class MainWindow(QMainWindow):
         self.manifests = ManifestPanel()
         self.checks = CheckController(jobs, self.model, self)
         self.intake = Intake(jobs, self.model, self)
+        self.scan_range: ScanRangeDialog | None = None
         self.commands = StationCommands(self)
         self._layout()
         self.actions = build_actions(self, {
-            "add_host": self.add_host_dialog, "add_serial": self.add_serial_dialog,
+            "add_host": self.add_host_dialog, "scan_range": self.scan_range_dialog,
+            "add_serial": self.add_serial_dialog,
             "load_manifest": self.load_manifest_dialog, "export_csv": self.commands.csv_dialog,
             "export_pdf": self.commands.pdf_dialog, "quit": self.close,
             "verify_selected": self.verify_selected, "verify_all": self.verify_all, "reverify": self.reverify,
@@ -125,6 +128,19 @@ class MainWindow(QMainWindow):
         dialog = AddHostDialog(self.station.ports, self)
         if dialog.exec() and (request := dialog.request()) is not None:
             self.intake.add_request(request)
+
+    def scan_range_dialog(self) -> ScanRangeDialog:
+        """Scan range…: a modeless dialog, so the table stays in use while rows arrive; one at a time."""
+        dialog = self.scan_range
+        if dialog is None:
+            dialog = self.scan_range = ScanRangeDialog(self.intake, self.station.ports, self)
+            dialog.scanFinished.connect(self.statusBar().showMessage)
+            dialog.scanFinished.connect(lambda _text: self.refresh_status())
+        if dialog.isVisible():  # pressed again while open: bring it back to the front
+            dialog.raise_()
+        dialog.show()
+        dialog.activateWindow()
+        return dialog
 
     def add_serial_dialog(self) -> None:
         dialog = AddSerialDialog(self)

@@ -94,12 +94,14 @@ def _against_manifests(root: Node, manifests: Sequence[Manifest]) -> list[Reason
     unvouched: list[Node] = []
     _judge(root, images, names, covered=False, matched=matched, unvouched=unvouched)
     for node in unvouched:
-        if node.role == MEMBER:
+        if node.role == MEMBER and node.name.rsplit("/", 1)[-1] not in names:
             out.append(reason("IMAGE_MEMBER_UNVOUCHED", node.path, found=node.sha256))
         else:
-            expected = sorted({d for d, ms in images.items() for m in ms if m.name == node.name})
+            short = node.name.rsplit("/", 1)[-1]
+            expected = sorted({d for d, ms in images.items() for m in ms if m.name == short})
+            shown = ", ".join(expected[:3]) + (f" and {len(expected) - 3} more" if len(expected) > 3 else "")
             out.append(reason("FIRMWARE_DIGEST_UNKNOWN", f"image {node.path}",
-                              expected=", ".join(expected) or None, found=node.sha256))
+                              expected=shown or None, found=node.sha256))
     if unvouched:
         return out
     if not matched:
@@ -140,7 +142,8 @@ def _judge(node: Node, images: dict[str, list[_Match]], names: set[str], *, cove
     if node.role == PARTITION and node.name not in names:
         candidate = False
     signed = signed or node.vendor_signed  # a vendor signature covers every byte inside
-    if node.role == MEMBER and signed:
+    named_image = node.name.rsplit("/", 1)[-1] in names  # a member called "rootfs" is that image
+    if node.role == MEMBER and signed and not named_image:
         candidate = False
     if node.problem is not None:  # unreadable: its own reason says so; a digest verdict would claim more
         candidate = False

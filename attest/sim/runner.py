@@ -27,6 +27,7 @@ from attest.evidence import identity_document, identity_fingerprint, normalise_m
 from attest.manifest import sign_envelope
 from attest.sim import api_server, ssh_server, web_server
 from attest.sim.console import RigConsole
+from attest.sim.firmware_file import write_firmware_files
 from attest.sim.pki import make_vendor_pki, write_trust_store
 from attest.sim.rig import Rig
 from attest.sim.scenarios import ALLOWED_POOL, SCENARIOS, SERIAL_SCENARIOS, make_rig, releases, revoked_releases
@@ -190,6 +191,11 @@ def write_artefacts(rigs: Sequence[Rig], out: Path, ports: dict[str, int] | None
     (out / "manifest.dsse.json").write_text(json.dumps(envelope, indent=2) + "\n")
     (out / "policy.toml").write_text(POLICY_TOML)
     fleet = {"ports": ports, "rigs": [_rig_entry(r, rig_ports[r.name], (consoles or {}).get(r.name)) for r in rigs]}
+    # Firmware-scenario rigs hand out their update file, for `attest image` (issue #9).
+    firmware = write_firmware_files(list(rigs), out)
+    for entry in fleet["rigs"]:
+        if entry["name"] in firmware:
+            entry["firmware_file"] = firmware[entry["name"]]
     (out / "fleet.json").write_text(json.dumps(fleet, indent=2) + "\n")
 
 

@@ -1,4 +1,6 @@
-"""Add a serial console: a port from pyserial's list (or any pyserial URL) and a baud rate.
+"""Add a serial console: a port from pyserial's list (or any pyserial URL), a baud rate, and
+whether to stay in the bootloader (``stay=bootloader``: stop autoboot, read U-Boot, leave the
+unit at its prompt) rather than read U-Boot and then the Linux shell.
 
 Listing ports reads the OS's device list only; nothing is opened here, so a busy or flaky
 adapter cannot hang the dialog.
@@ -7,6 +9,7 @@ adapter cannot hang the dialog.
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -18,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 from serial.tools import list_ports
 
+from attest.address import parse_address
 from attest.evidence import printable
 from gui.verification import serial_address
 from gui.views.reasons import plain_label
@@ -53,9 +57,14 @@ class AddSerialDialog(QDialog):
             self.baud.addItem(str(b), b)
         self.baud.setCurrentText("115200")  # 115200 8N1: every miner control board we know
         form.addRow("&Baud:", self.baud)
+        self.stay = QCheckBox("Stay in the &bootloader")
+        self.stay.setToolTip("Stop autoboot and read U-Boot only, leaving the unit at its U-Boot prompt "
+                             "(a running unit is rebooted into it). Unticked: U-Boot when it is reachable "
+                             "without a reset, then the Linux shell.")
+        form.addRow("", self.stay)
         layout.addLayout(form)
-        self.note = plain_label("Serial consoles are listed and kept, but this release cannot read them "
-                                "yet: checking one reports UNKNOWN and says why.")
+        self.note = plain_label("The check finds the console where it is (U-Boot countdown or prompt, "
+                                "login, shell) and logs in with the station's credentials for the port.")
         self.note.setEnabled(False)
         layout.addWidget(self.note)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -83,7 +92,10 @@ class AddSerialDialog(QDialog):
         return text
 
     def address(self) -> str:
-        return serial_address(self.device(), int(self.baud.currentData()))
+        address = serial_address(self.device(), int(self.baud.currentData()))
+        if self.stay.isChecked():  # an endpoint option, so the row and the log say how it was read
+            address = parse_address(address + ("&" if "?" in address else "?") + "stay=bootloader").address
+        return address
 
     def _validate(self) -> None:
         self.ok.setEnabled(bool(self.device()))

@@ -1,7 +1,8 @@
 """The detail pane for the selected rig: verdict, reasons, evidence and the raw transcript.
 
 Technicians debug with the transcript and argue with the claims, so both are a tab away; what
-decided the verdict (worst reasons, expected vs found) is what the pane opens on.
+decided the verdict (worst reasons, expected vs found) is what the pane opens on. A serial rig
+also gets its console, live while it is checked (gui/views/console_log.py).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from PySide6.QtWidgets import (
 
 from attest.evidence import Claim, Evidence, printable
 from gui.icons import verdict_pixmap
-from gui.models.rows import DeviceRow, RowState, cell_text
+from gui.models.rows import DeviceRow, RowKind, RowState, cell_text
 from gui.theme import is_dark, verdict_colours
+from gui.views.console_log import ConsoleLogView, console_label
 from gui.views.reasons import MismatchTable, ReasonList, plain_label
 
 CLAIM_GROUPS = (("identity", ("unit.", "net.")), ("hardware", ("control_board.", "hashboard.", "psu.")),
@@ -84,6 +86,8 @@ class DetailPane(QWidget):
         self.transcript.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.transcript.setAccessibleName("Transcript")
         self.tabs.addTab(self.transcript, "&Transcript")
+        self.console = ConsoleLogView()
+        self.console_tab = self.tabs.addTab(self.console, "C&onsole")
         self.show_row(None)
 
     def _summary_tab(self) -> QWidget:
@@ -112,8 +116,17 @@ class DetailPane(QWidget):
         scroll.setWidget(body)
         return scroll
 
+    def append_console(self, endpoint: str, direction: str, data: bytes) -> None:
+        """A chunk of a serial console as it crossed the line (attest.drivers.base.ConsoleOutput)."""
+        self.console.append(endpoint, direction, data)
+
     def show_row(self, row: DeviceRow | None) -> None:
         """Render ``row`` (None: nothing selected). Called again whenever the row changes."""
+        serial = row is not None and row.kind is RowKind.SERIAL
+        self.tabs.setTabVisible(self.console_tab, serial)
+        wanted = console_label(row.device_id) if row is not None and serial else ""
+        if wanted != self.console.shown:
+            self.console.show_console(wanted)
         self.device_id = row.device_id if row else ""
         if row is None:
             self._header(None, "No rig selected", "", "Select a rig in the table to see why it got its verdict.")

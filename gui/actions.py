@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str, str, bool, str]] = {
     "scan_range": ("Scan &range…", "Ctrl+R", "&File", True, "Discover a range's rigs; each row appears as it answers"),
     "add_serial": ("Add &serial console…", "Ctrl+Shift+N", "&File", True, "Add a rig on a serial port"),
     "load_manifest": ("&Load manifests…", "Ctrl+O", "&File", True, "Load signed manufacturing manifests"),
+    "verify_firmware": ("Verify &firmware file…", "Ctrl+Shift+O", "&File", False,
+                        "Check a firmware update file or flash dump offline, before it touches a rig"),
     "export_csv": ("Export &CSV…", "Ctrl+E", "&File", False, "Save the table as CSV"),
     "export_pdf": ("Export &PDF report…", "Ctrl+P", "&File", True, "Save a PDF report of the batch"),
     "quit": ("&Quit", "Ctrl+Q", "&File", False, "Close the station"),

@@ -20,6 +20,7 @@ from gui.commands import StationCommands
 from gui.demo import DemoFleet
 from gui.dialogs.add_host import AddHostDialog
 from gui.dialogs.add_serial import AddSerialDialog
+from gui.dialogs.image_check import check_files, split_drop, verify_firmware_dialog
 from gui.dialogs.scan_range import ScanRangeDialog
 from gui.intake import Intake
 from gui.jobs import JobRunner
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
             "add_host": self.add_host_dialog, "scan_range": self.scan_range_dialog,
             "add_serial": self.add_serial_dialog,
             "load_manifest": self.load_manifest_dialog, "export_csv": self.commands.csv_dialog,
+            "verify_firmware": lambda: verify_firmware_dialog(self, self.station.trust, self.station.accepted()),
             "export_pdf": self.commands.pdf_dialog, "quit": self.close,
             "verify_selected": self.verify_selected, "verify_all": self.verify_all, "reverify": self.reverify,
             "cancel": self.checks.cancel, "remove_rows": self.remove_selected,
@@ -301,7 +303,11 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
-            self.load_manifests(paths)
+            manifests, firmware = split_drop(paths)  # by content: a manifest is a DSSE JSON envelope
+            if manifests:
+                self.load_manifests(manifests)
+            if firmware:
+                check_files(self, firmware, self.station.trust, self.station.accepted())
             event.acceptProposedAction()
 
     def closeEvent(self, event: QCloseEvent) -> None:

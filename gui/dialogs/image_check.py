@@ -1,0 +1,150 @@
+"""File ▸ Verify firmware file…, and firmware files dropped on the window: `attest image` in a dialog.
+
+The check (``attest.image.appraise_image.check_file``) is plain blocking work over a file, with no
+asyncio in it, so it runs on Qt's global thread pool rather than the station's job loop (which
+belongs to device checks): a 256 MB dump must not hold up a running verify of a pallet, nor the
+GUI thread. The worker only computes; its result reaches the dialog through a queued signal, and
+nothing in the worker touches a widget.
+
+Everything shown comes from the file (names, quoted bytes) and goes into plain-text widgets only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QPlainTextEdit, QVBoxLayout, QWidget
+
+from attest.appraise import Appraisal
+from attest.image.appraise_image import check_file, detail_lines
+from attest.manifest import Manifest
+from attest.trust import TrustStore
+from gui.views.reasons import ReasonList, plain_label
+
+log = logging.getLogger(__name__)
+
+_SNIFF_BYTES = 64 * 1024
+
+
+def is_manifest(path: Path) -> bool:
+    """A signed manifest is a DSSE JSON envelope; anything else dropped is taken for firmware.
+    Decided by content (the first 64 KiB), never by the file's name."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return True  # unreadable: the manifest loader reports it with its own reason
+    text = head.lstrip()
+    if not text.startswith(b"{"):
+        return False
+    if b'"payloadType"' in text and b'"signatures"' in text:
+        return True
+    try:
+        doc = json.loads(head)
+    except ValueError:
+        return len(head) == _SNIFF_BYTES  # a large JSON document cut off by the sniff: let the loader judge
+    return isinstance(doc, dict)
+
+
+def split_drop(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(manifests, firmware files) among the dropped files."""
+    manifests = [p for p in paths if is_manifest(p)]
+    return manifests, [p for p in paths if p not in manifests]
+
+
+class _Relay(QObject):
+    done = Signal(object)
+    failed = Signal(str)
+
+
+class _ImageCheckJob(QRunnable):
+    def __init__(self, path: Path, trust: TrustStore | None, manifests: Sequence[Manifest], relay: _Relay) -> None:
+        super().__init__()
+        self.path, self.trust, self.manifests, self.relay = path, trust, tuple(manifests), relay
+
+    def run(self) -> None:  # on a pool thread: compute only, never touch a widget
+        try:
+            result = check_file(str(self.path), self.trust, self.manifests)
+        except OSError as e:
+            self.relay.failed.emit(f"Cannot read {self.path}: {e.strerror or e}")
+        except Exception as e:  # a bug in Rig Attest, not a finding: shown once, logged with context
+            log.exception("checking firmware file %s", self.path)
+            self.relay.failed.emit(f"Rig Attest failed while checking {self.path} ({type(e).__name__}); "
+                                   "see the log.")
+        else:
+            self.relay.done.emit(result)
+
+
+class ImageCheckDialog(QDialog):
+    """One file's verdict, reasons (as the detail pane shows a rig's) and every finding as text."""
+
+    finished_check = Signal(object)  # the Appraisal, or None when the file could not be read
+
+    def __init__(self, path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        self.appraisal: Appraisal | None = None
+        self.setWindowTitle(f"Firmware file — {path.name}")
+        self.resize(820, 620)
+        layout = QVBoxLayout(self)
+        self.file_label = plain_label(str(path))
+        self.verdict_label = plain_label("Checking…")
+        font = QFont(self.verdict_label.font())
+        font.setPointSize(font.pointSize() + 4)
+        font.setBold(True)
+        self.verdict_label.setFont(font)
+        self.reasons = ReasonList()
+        self.findings = QPlainTextEdit()
+        self.findings.setReadOnly(True)
+        self.findings.setPlaceholderText("Findings appear here when the check is done.")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        for widget in (self.file_label, self.verdict_label, self.reasons):
+            layout.addWidget(widget)
+        layout.addWidget(plain_label("Every reason and finding, worst first:"))
+        layout.addWidget(self.findings, 1)
+        layout.addWidget(buttons)
+        self.relay = _Relay(self)
+        self.relay.done.connect(self.show_result)
+        self.relay.failed.connect(self.show_failure)
+
+    def start(self, trust: TrustStore | None, manifests: Sequence[Manifest],
+              pool: QThreadPool | None = None) -> None:
+        (pool or QThreadPool.globalInstance()).start(_ImageCheckJob(self.path, trust, manifests, self.relay))
+
+    def show_result(self, appraisal: Appraisal) -> None:
+        self.appraisal = appraisal
+        top = appraisal.top_reason
+        self.verdict_label.setText(f"{appraisal.verdict.value}" + (f" — {top.code}" if top else ""))
+        self.reasons.set_reasons(appraisal.reasons)
+        self.findings.setPlainText("\n".join(detail_lines(appraisal)))
+        self.finished_check.emit(appraisal)
+
+    def show_failure(self, text: str) -> None:
+        self.verdict_label.setText("Not checked")
+        self.findings.setPlainText(text)
+        self.finished_check.emit(None)
+
+
+def check_files(window: QWidget, paths: Sequence[Path], trust: TrustStore | None,
+                manifests: Sequence[Manifest]) -> list[ImageCheckDialog]:
+    """A dialog per file, each checked in the background and shown at once (non-modal)."""
+    dialogs = []
+    for path in paths:
+        dialog = ImageCheckDialog(Path(path), window)
+        dialog.start(trust, manifests)
+        dialog.show()
+        dialogs.append(dialog)
+    return dialogs
+
+
+def verify_firmware_dialog(window: QWidget, trust: TrustStore | None,
+                           manifests: Sequence[Manifest]) -> list[ImageCheckDialog]:
+    paths, _ = QFileDialog.getOpenFileNames(window, "Verify firmware file", "",
+                                            "Firmware files and flash dumps (*)")
+    return check_files(window, [Path(p) for p in paths], trust, manifests)

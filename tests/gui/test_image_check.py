@@ -1,0 +1,68 @@
+"""File ▸ Verify firmware file and firmware dropped on the window: the verdict, reasons and
+findings of `attest image`, checked off the GUI thread and shown as plain text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from attest.verdict import Verdict
+from gui.dialogs.image_check import ImageCheckDialog, is_manifest, split_drop
+from tests.image import builders as b
+
+ANTBLEED = b"\x7fELF" + b"\0" * 32 + b"<b>auth.minerlink.com</b>\0setup_send_mac_socket\0"
+
+
+@pytest.fixture
+def antbleed_rootfs(tmp_path: Path) -> Path:
+    if b.missing_tools():
+        pytest.skip("image tools not installed")
+    src = b.tree(tmp_path / "root", {"usr/bin/bmminer": ANTBLEED, "etc/version": "2017.04.1\n"})
+    return b.squashfs(src, tmp_path / "rootfs.squashfs")
+
+
+def test_drop_is_split_by_content_not_name(tmp_path: Path, signed_fleet) -> None:
+    out, _ = signed_fleet
+    disguised = tmp_path / "firmware.bin"
+    disguised.write_bytes((out / "manifest.dsse.json").read_bytes())
+    blob = tmp_path / "manifest.json"
+    blob.write_bytes(b"\x1f\x8b\x08\x00 not json at all")
+    assert is_manifest(disguised) and not is_manifest(blob)
+    assert split_drop([disguised, blob]) == ([disguised], [blob])
+
+
+def test_dropped_firmware_file_shows_verdict_reasons_and_findings(qtbot, window, antbleed_rootfs: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(antbleed_rootfs))])
+    event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    [dialog] = window.findChildren(ImageCheckDialog)
+    with qtbot.waitSignal(dialog.finished_check, timeout=20000) as blocker:
+        pass
+    appraisal = blocker.args[0] if blocker.args else dialog.appraisal
+    assert appraisal is not None and appraisal.verdict is Verdict.UNTRUSTED
+    assert dialog.verdict_label.text() == "UNTRUSTED — BACKDOOR_INDICATOR"
+    text = dialog.findings.toPlainText()
+    assert "BACKDOOR_INDICATOR: usr/bin/bmminer: antbleed: " in text
+    assert "<b>auth.minerlink.com</b>" in text  # file bytes shown as the characters they are
+    assert dialog.verdict_label.textFormat() == Qt.TextFormat.PlainText
+    assert not window.station.manifests  # a firmware file is never taken for a manifest
+
+
+def test_file_menu_has_verify_firmware_file(window) -> None:
+    action = window.actions["verify_firmware"]
+    assert action.text() == "Verify &firmware file…"
+    assert any(a is action for a in window.menuBar().actions()[0].menu().actions())
+
+
+def test_unreadable_file_says_not_checked(qtbot, window, tmp_path: Path) -> None:
+    from gui.dialogs.image_check import check_files
+
+    [dialog] = check_files(window, [tmp_path / "missing.bin"], None, ())
+    with qtbot.waitSignal(dialog.finished_check, timeout=20000):
+        pass
+    assert dialog.verdict_label.text() == "Not checked" and "Cannot read" in dialog.findings.toPlainText()

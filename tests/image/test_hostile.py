@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +88,13 @@ def test_device_node_is_untrusted(sandbox: Path, tmp_path: Path, trust: TrustSto
     src = tmp_path / "dev"
     src.mkdir()
     out = tmp_path / "dev.tar"
-    b.run("fakeroot", "sh", "-c", f"mknod {src}/mem c 1 1 && tar -C {src} -cf {out} mem")
+    script = f"mknod {src}/mem c 1 1 && tar -C {src} -cf {out} mem"
+    if os.geteuid() == 0:
+        b.run("sh", "-c", script)
+    elif shutil.which("fakeroot"):
+        b.run("fakeroot", "sh", "-c", script)
+    else:
+        pytest.skip("making a device node needs root or fakeroot")
     a = check_file(str(out), trust, [manifest])
     assert a.verdict is Verdict.UNTRUSTED
     assert any(r.code == "IMAGE_UNSAFE_MEMBER" and "device node" in r.detail for r in a.reasons)

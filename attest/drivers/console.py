@@ -84,10 +84,6 @@ class NoFirmwareBooted(Exception):
     Not a failure on the wire: the U-Boot stage read before it is complete and stays reported.
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
 
 @dataclass(frozen=True)
 class ConsoleSettings:
@@ -136,7 +132,7 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
         except TransportError as exc:
             raise CollectError(exc.code, f"{check.where}: {exc.message}") from None
         except NoFirmwareBooted as exc:  # before U-Boot was read: nothing of this visit stands
-            raise CollectError(MALFORMED_REPLY, f"{check.where}: {exc.message}") from None
+            raise CollectError(MALFORMED_REPLY, f"{check.where}: {exc}") from None
         except Rebooted as exc:
             said = printable(exc.line, 120)
             raise CollectError(CONNECTION_RESET, f"{check.where}: the unit restarted under the check (it printed "
@@ -180,9 +176,9 @@ class ConsoleCheck:
                 stage = await self.find_stage(wake=False, seconds=self.options.boot_timeout, after_boot=True)
             except NoFirmwareBooted as exc:
                 if self.settings.stay == "linux":
-                    raise CollectError(MALFORMED_REPLY, exc.message) from None
+                    raise CollectError(MALFORMED_REPLY, str(exc)) from None
                 # U-Boot was read in full and the unit is back at its prompt: that stage stands.
-                self.note("console.linux", f"not reached: {exc.message}")
+                self.note("console.linux", f"not reached: {exc}")
                 return self.claims
         if stage not in (LOGIN, SHELL):
             raise CollectError(CONNECTION_RESET, f"the unit was booting, but then its console showed a {stage}")

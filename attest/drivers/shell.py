@@ -131,18 +131,21 @@ def parse_sha256sum(data: bytes, paths: Sequence[str]) -> dict[str, str]:
     A path named twice is dropped: a device that offers two digests for one file gets neither.
     """
     wanted = {path.encode(): path for path in paths}
+    matches = (_SHA256_LINE.fullmatch(line) for line in _lines(data))
+    return unique_pairs((wanted[m[2]], m[1].decode("ascii")) for m in matches if m is not None and m[2] in wanted)
+
+
+def unique_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """name -> value in first-seen order, every name given more than once dropped: a device that
+    offers two values for one name (two digests for a file, a variable twice) gets neither."""
     found: dict[str, str] = {}
-    conflicted: set[str] = set()
-    for line in _lines(data):
-        match = _SHA256_LINE.fullmatch(line)
-        if match is None or match[2] not in wanted:
-            continue
-        path = wanted[match[2]]
-        if path in found or path in conflicted:
-            found.pop(path, None)
-            conflicted.add(path)
-            continue
-        found[path] = match[1].decode("ascii")
+    repeated: set[str] = set()
+    for name, value in pairs:
+        if name in found or name in repeated:
+            found.pop(name, None)
+            repeated.add(name)
+        else:
+            found[name] = value
     return found
 
 

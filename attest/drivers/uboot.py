@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from attest.drivers.base import MALFORMED_REPLY, Claim, CollectError, CollectOptions
 from attest.drivers.console_text import UBOOT_REBOOT_SIGNS, FrameScan, lines
-from attest.drivers.shell import MAX_NAME_CHARS, MUTABLE_PARTITIONS, MUTABLE_PREFIX
+from attest.drivers.shell import MAX_NAME_CHARS, MUTABLE_PARTITIONS, MUTABLE_PREFIX, unique_pairs
 from attest.evidence import Assurance, printable
 from attest.transport.serial import SerialLink
 
@@ -116,19 +116,8 @@ def parse_version(output: list[bytes]) -> str | None:
 
 def parse_printenv(output: list[bytes]) -> dict[str, str]:
     """``name=value`` lines; a name given twice (which U-Boot never prints) is dropped."""
-    env: dict[str, str] = {}
-    twice: set[str] = set()
-    for line in output:
-        match = _ENV_LINE.fullmatch(line.rstrip())
-        if match is None:
-            continue
-        name = match[1].decode("ascii")
-        if name in env or name in twice:
-            env.pop(name, None)
-            twice.add(name)
-            continue
-        env[name] = match[2].decode("ascii")
-    return env
+    matches = (_ENV_LINE.fullmatch(line.rstrip()) for line in output)
+    return unique_pairs((m[1].decode("ascii"), m[2].decode("ascii")) for m in matches if m is not None)
 
 
 def parse_hash(output: list[bytes], algorithm: str, address: int, size: int) -> str | None:

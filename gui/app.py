@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from PySide6.QtWidgets import QApplication
 from gui.demo import demo_home, start_demo
 from gui.jobs import JobRunner
 from gui.main_window import MainWindow
+from gui.resources import APP_ID, app_icon
+from gui.selftest import report_time_to_window, run_self_test
 from gui.settings import APPLICATION, ORGANISATION, StationSettings, load_settings
 from gui.station import Station, default_trust_dir
 from gui.theme import apply_theme
@@ -58,18 +62,32 @@ def start_demo_in(window: MainWindow, *, base: str | None = None, count: int | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter()
     parser = argparse.ArgumentParser(prog="attest-gui", description="Rig Attest intake station")
     parser.add_argument("--demo", action="store_true", help="start a simulated fleet to try the station on")
+    parser.add_argument("--self-test", action="store_true",
+                        help="headless smoke test: load resources, verify a small demo fleet, print OK (exit 0)")
+    parser.add_argument("--time-to-window", action="store_true",
+                        help="print how long the window took to appear, then quit (start-up measurement)")
     args, qt_args = parser.parse_known_args(argv)
+    if args.self_test:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a bundle's smoke test needs no display
     logging.basicConfig(level=logging.WARNING, format="attest-gui: %(levelname)s: %(name)s: %(message)s")
     app = QApplication([sys.argv[0], *qt_args])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
+    app.setDesktopFileName(APP_ID)  # Wayland and the taskbar match the window to the .desktop file
+    app.setWindowIcon(app_icon())
+    if args.self_test:
+        apply_theme(app, "light")
+        return run_self_test(app, quiet=True)
     settings = load_settings()
     apply_theme(app, settings.theme)
     jobs = JobRunner()
     window = create_window(jobs, settings, demo=args.demo)
     app.styleHints().colorSchemeChanged.connect(lambda _scheme: _follow_system(app, window))
+    if args.time_to_window:
+        report_time_to_window(window, app, started)
     window.show()
     _quit_on_interrupt(app)
     gc.freeze()  # startup's objects live for the whole session: keep them out of every full GC pass

@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint demo clean
+.PHONY: run test lint demo clean dist dist-test
+DIST_STAMP := $(VENV)/.installed-dist
+BUNDLE := dist/rig-attest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,5 +24,21 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check attest gui tests bench
 
+# The one-folder app bundle (packaging/rig-attest.spec): dist/rig-attest/{attest-gui,attest}.
+$(DIST_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dist]'
+	touch $(DIST_STAMP)
+
+dist: $(DIST_STAMP)
+	rm -rf $(BUNDLE) build/pyinstaller
+	$(VENV)/bin/pyinstaller packaging/rig-attest.spec --noconfirm --log-level WARN \
+		--distpath dist --workpath build/pyinstaller
+	@du -sh $(BUNDLE)
+
+# Build the bundle, then smoke-test it as shipped (packaging/dist-test.sh): attest --version and
+# attest-gui --self-test, headless, from a throwaway home.
+dist-test: dist
+	sh packaging/dist-test.sh $(BUNDLE)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

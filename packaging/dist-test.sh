@@ -1,0 +1,25 @@
+#!/bin/sh
+# Smoke-test a built bundle as shipped (make dist-test; CI runs it after the tests):
+# headless, from a throwaway home and working directory, with nothing from the checkout or the
+# venv on the path, so only what the bundle holds can make it pass.
+set -eu
+bundle=$(cd "${1:-dist/rig-attest}" && pwd)
+home=$(mktemp -d)
+trap 'rm -rf "$home"' EXIT
+cd "$home"
+run() {
+    env -i PATH=/usr/bin:/bin HOME="$home" XDG_CONFIG_HOME="$home/.config" XDG_STATE_HOME="$home/.state" \
+        XDG_DATA_HOME="$home/.data" XDG_CACHE_HOME="$home/.cache" QT_QPA_PLATFORM=offscreen LANG=C.UTF-8 "$@"
+}
+run "$bundle/attest" --version
+run "$bundle/attest-gui" --self-test
+if [ -x "$bundle/install.sh" ]; then
+    # The desktop integration installs, and the commands work through its links.
+    run env PREFIX="$home/.local" sh "$bundle/install.sh" >/dev/null
+    run "$home/.local/bin/attest" --version >/dev/null
+    if command -v desktop-file-validate >/dev/null 2>&1; then
+        desktop-file-validate "$home/.local/share/applications/org.rigattest.RigAttest.desktop"
+    fi
+    echo "install.sh: menu entry, metainfo, icons and command links in place"
+fi
+echo "dist-test OK: $(du -sh "$bundle" | cut -f1) in $bundle"

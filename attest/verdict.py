@@ -93,6 +93,8 @@ REASONS: dict[str, ReasonInfo] = {
                                "Treat the file as suspect; a genuine firmware package stays well inside the limits."),
     "IMAGE_NESTING_LOOP": _r(EVIDENCE, "none", "A container inside the file contains itself, so it was not followed.",
                              "Treat the file as crafted and do not flash it."),
+    "IMAGE_NO_RELEASE_MATCH": _r(EVIDENCE, "none", "Nothing in the file could be matched to the signed releases: the whole file is no listed package, and no image in it is a listed image.",
+                                 "Ask the vendor for the manifest listing this release's images or package, or verify the rig after flashing."),
     # --- identity ---
     "IDENTITY_MATCHES_MANIFEST": _r("identity", "affirming", "Unit serial and network identity match the signed manifest.", ""),
     "DEVICE_NOT_IN_MANIFEST": _r("identity", "contraindicated", "The unit's serial number is in none of the loaded signed manifests.",

@@ -108,7 +108,7 @@ def _against_manifests(root: Node, manifests: Sequence[Manifest]) -> list[Reason
         if root.problem is None and root.format is None:
             out.append(reason("IMAGE_FORMAT_UNKNOWN", "the file's digest is not among the signed releases"))
         else:
-            out.append(reason("FIRMWARE_IMAGE_MISSING", "no part of the file is among the signed releases"))
+            out.append(reason("IMAGE_NO_RELEASE_MATCH"))
         return out
     # One release must hold every matched layer (the same kernel may ship in several releases).
     common = set.intersection(*({id(m.release) for m in ms} for _, ms in matched))

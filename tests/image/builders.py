@@ -123,14 +123,18 @@ def dtb(out: Path) -> Path:
 
 # --- vendor layouts no public tool writes ----------------------------------------------------
 
-BMU_TYPES = {"devicetree.dtb": 1, "uImage": 2, "minerfs.image.gz": 3}
+BMU_TYPES = {"devicetree.dtb": 1, "uImage": 2, "minerfs.image.gz": 3, "crl.tar.gz": 5}
 
 
-def bmu(out: Path, work: Path, root_key: Path, files: Sequence[Path], *, break_signature_of: str | None = None) -> Path:
+def bmu(out: Path, work: Path, root_key: Path, files: Sequence[Path], *, break_signature_of: str | None = None,
+        reuse_miner_key: bool = False) -> Path:
     """A .bmu to the layout in issue #9: 0x800-byte header (0x26; content mask at 11; miner.pem
     length at 22 and the PEM at 24; its root signature at 0x418; file count at 0x518; {u8 type,
     u32 BE size} from 0x51D), the files, one signature per file by miner.pem, then bmu.sig."""
-    miner_key, miner_pub = rsa_key(work / "miner.key")
+    if reuse_miner_key and (work / "miner.key").exists():
+        miner_key, miner_pub = work / "miner.key", work / "miner.pub.pem"
+    else:
+        miner_key, miner_pub = rsa_key(work / "miner.key")
     pem = miner_pub.read_bytes()
     header = bytearray(0x800)
     header[0] = 0x26
@@ -164,4 +168,27 @@ def aup(out: Path, payload: bytes, *, version: str = "20240101-avalon1246", bad_
     crc = zlib.crc32(payload) ^ (0xDEADBEEF if bad_crc else 0)
     out.write_bytes(b"AUP format".ljust(16, b"\0") + struct.pack("<II64sI", 0, len(payload), version.encode(), crc)
                     + payload)
+    return out
+
+
+def merge(out: Path, bmus: Sequence[tuple[str, Path]], *, bad_crc: bool = False) -> Path:
+    """A Bitmain "merge" file: a 36-byte LE header (0xABABABAB, version, header size, item count,
+    item size, data offset, CRC32 of the whole file with this field zeroed, 2 reserved), then one
+    172-byte item per control-board type ({u8 lengths x4, file name[64], chip[32], hardware[32],
+    model[32], u32 offset, u32 size}), then the BMUs."""
+    header_size, item_size = 36, 172
+    data_off = header_size + item_size * len(bmus)
+    items, blobs, offset = b"", b"", data_off
+    for board, path in bmus:
+        body = path.read_bytes()
+        name, chip, hw, model = path.name.encode(), b"BM1368", board.encode(), b"Antminer S21"
+        items += struct.pack("<BBBB64s32s32s32sII", len(name), len(chip), len(hw), len(model), name, chip, hw,
+                             model, offset, len(body))
+        blobs += body
+        offset += len(body)
+    head = bytearray(struct.pack("<9I", 0xABABABAB, 1, header_size, len(bmus), item_size, data_off, 0, 0, 0))
+    whole = bytes(head) + items + blobs
+    crc = zlib.crc32(whole) ^ (0x1 if bad_crc else 0)
+    struct.pack_into("<I", head, 24, crc)
+    out.write_bytes(bytes(head) + items + blobs)
     return out

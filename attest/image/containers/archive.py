@@ -36,6 +36,12 @@ class TarMember:
 def read_tar(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
     members = _tar_members(ctx, data, path)
     layout = bitmain.signed_tar_layout(ctx, {m.name: m.data for m in members if m.kind == "file"}, path)
+    if layout:  # Bitmain's upgrader refuses any link in its tarball: a signed package holds none
+        for m in members:
+            if m.kind == "symlink":
+                ctx.finding("IMAGE_UNSAFE_MEMBER", posixpath.join(path, m.name),
+                            f"a link (to {printable(m.link, limit=200)}) in a Bitmain package, which the "
+                            "stock upgrader refuses")
     for m in members:
         role, signed = layout.get(m.name, (None, False))
         yield Child(m.name, m.data, role=role, kind=m.kind, mode=m.mode, link=m.link, vendor_signed=signed)

@@ -20,6 +20,10 @@ if [ -x "$bundle/install.sh" ]; then
     if command -v desktop-file-validate >/dev/null 2>&1; then
         desktop-file-validate "$home/.local/share/applications/org.rigattest.RigAttest.desktop"
     fi
+    if command -v appstreamcli >/dev/null 2>&1; then
+        metainfo="$home/.local/share/metainfo/org.rigattest.RigAttest.metainfo.xml"
+        out=$(appstreamcli validate --no-net "$metainfo" 2>&1) || { echo "$out"; exit 1; }
+    fi
     echo "install.sh: menu entry, metainfo, icons and command links in place"
 fi
 echo "dist-test OK: $(du -sh "$bundle" | cut -f1) in $bundle"

@@ -31,6 +31,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from attest.address import HostTarget, PortProfile
+from attest.station import init_station
 from gui.jobs import JobRunner
 from gui.main_window import MainWindow
 from gui.settings import StationSettings
@@ -105,6 +106,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gui-stall-") as tmp:
         out = Path(tmp) / "sim"
         os.environ["ATTEST_HOME"] = str(Path(tmp) / "station")
+        init_station(b"bench passphrase", "bench")  # every GUI check is logged, as in the field
+        os.environ["ATTEST_PASSPHRASE"] = "bench passphrase"
         app = QApplication([])
         apply_theme(app, "light")
         jobs = JobRunner()

@@ -15,11 +15,11 @@ from datetime import datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, DeviceStarted
+from attest.fleet import DeviceAppraised, DeviceCollected, DeviceStarted
 from gui.jobs import Job, JobRunner
 from gui.models.device_table import DeviceTableModel
 from gui.models.rows import RowKind, RowState
-from gui.verification import CheckPlan, run_check
+from gui.verification import BatchLogged, CheckPlan, LogFailed, run_check
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,14 @@ class FullCollectionsDeferred:
         self._saved = None
 
 
+def log_note(result: BatchLogged | LogFailed | None) -> str:
+    if isinstance(result, BatchLogged):
+        return f" Signed log: records {result.first} to {result.size - 1}, root {result.root_hex[:16]}…"
+    if isinstance(result, LogFailed):
+        return f" NOT recorded in the signed log ({result.code}): {result.message}"
+    return ""
+
+
 def pending_id(serial: str) -> str:
     """The row id of a scanned serial that no address reaches yet."""
     return f"pending:{serial}"
@@ -79,6 +87,7 @@ class CheckController(QObject):
     rowsChanged = Signal(list)  # device ids touched by the last chunk of events
     pendingResolved = Signal(str, str)  # scanned-serial row id, the row that turned out to be it
     finished = Signal(str)  # one line saying how the check ended
+    logged = Signal(object)  # BatchLogged, or LogFailed: what became of the batch's log records
     failed = Signal(str)
 
     def __init__(self, jobs: JobRunner, model: DeviceTableModel, parent: QObject | None = None) -> None:
@@ -91,6 +100,7 @@ class CheckController(QObject):
         self._collected = 0
         self._started_at = datetime.now()
         self._gc = FullCollectionsDeferred()
+        self.last_log: BatchLogged | LogFailed | None = None
 
     @property
     def running(self) -> bool:
@@ -103,6 +113,7 @@ class CheckController(QObject):
         self.last_ids = plan.device_ids()
         self._collected = 0
         self._started_at = datetime.now()
+        self.last_log = None
         for device_id in self.last_ids:
             row = self.model.row(device_id)
             if row is not None:
@@ -142,8 +153,9 @@ class CheckController(QObject):
                 if row is not None:
                     row.apply_appraisal(event.appraisal, when)
                     touched.append(row.device_id)
-            elif isinstance(event, BatchDone):
-                pass
+            elif isinstance(event, BatchLogged | LogFailed):
+                self.last_log = event
+                self.logged.emit(event)
         self.model.touch(touched)
         if self.plan is not None:
             self.progressed.emit(self._collected, self.plan.total)
@@ -164,7 +176,7 @@ class CheckController(QObject):
         counts = Counter(self.model.row(i).verdict_text for i in self.last_ids if self.model.row(i) is not None)
         seconds = (datetime.now() - self._started_at).total_seconds()
         parts = ", ".join(f"{n} {v.lower() or 'without verdict'}" for v, n in sorted(counts.items()))
-        self.finished.emit(f"Checked {len(self.last_ids)} rigs in {seconds:.1f} s: {parts}.")
+        self.finished.emit(f"Checked {len(self.last_ids)} rigs in {seconds:.1f} s: {parts}.{log_note(self.last_log)}")
 
     def _on_cancelled(self) -> None:
         self.job = None

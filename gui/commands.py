@@ -7,12 +7,15 @@ GUI thread and write the file on the job thread.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel
 
+from attest.log.errors import LogError
+from attest.log.store import open_store
 from gui.dialogs.settings_dialog import SettingsDialog
 from gui.dialogs.trust_store import TrustStoreDialog
 from gui.export.csv_export import write_csv
@@ -22,6 +25,20 @@ from gui.jobs import in_qt_thread
 from gui.models.device_table import Role
 from gui.settings import save_settings
 from gui.theme import apply_theme
+from gui.verification import BatchLogged
+
+
+def latest_checkpoint(log_path: Path) -> tuple[int, str, str] | None:
+    """The log's latest signed checkpoint (job thread), or None when there is no log yet."""
+    if not log_path.exists():
+        return None
+    try:
+        with open_store(log_path, create=False) as store:
+            checkpoint = store.latest_checkpoint()
+    except LogError:
+        return None  # the report says it is not tied to a checkpoint rather than failing
+    return None if checkpoint is None else (checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.time)
+
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -47,8 +64,13 @@ class StationCommands(QObject):
         w = self.window
         ids = [str(w.proxy.index(i, 0).data(Role.DEVICE_ID)) for i in range(w.proxy.rowCount())]
         rows = [r for i in ids if (r := w.model.row(i)) is not None]
+        identity = w.station_log.identity()
+        logged = w.checks.last_log
+        checkpoint = (logged.size, logged.root_hex, logged.time) if isinstance(logged, BatchLogged) else None
         return snapshot(rows, station=w.settings.station, operator=w.settings.operator,
-                        manifests=w.station.accepted())
+                        manifests=w.station.accepted(),
+                        station_key=(identity.station_id, identity.fingerprint) if identity else None,
+                        checkpoint=checkpoint)
 
     def csv_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Export CSV", "rig-attest.csv", "CSV (*.csv)")
@@ -69,9 +91,13 @@ class StationCommands(QObject):
 
     def export(self, path: Path, writer: Callable[[ReportSnapshot, Path], int]) -> None:
         snap = self.visible_rows_snapshot()
+        log_path = self.window.station_log.path
 
         async def op() -> int:
-            return await in_qt_thread(lambda: writer(snap, path))
+            report = snap
+            if report.station_key is not None and report.checkpoint is None:
+                report = replace(report, checkpoint=latest_checkpoint(log_path))
+            return await in_qt_thread(lambda: writer(report, path))
 
         def done(_: object) -> None:
             self.window.statusBar().showMessage(f"Saved {path}")

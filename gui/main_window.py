@@ -14,6 +14,8 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from attest.address import HostTarget
+from attest.log.commands import default_operator
+from attest.log.errors import LogError
 from gui.actions import build_actions
 from gui.check_controller import CheckController
 from gui.commands import StationCommands
@@ -28,6 +30,7 @@ from gui.models.device_filter import DeviceFilterProxy
 from gui.models.device_table import DeviceTableModel
 from gui.settings import StationSettings
 from gui.station import LoadedManifest, Station, check_manifest_file
+from gui.station_log import StationLog
 from gui.verification import plan_check
 from gui.views.detail import DetailPane
 from gui.views.device_table import DeviceTableView
@@ -60,6 +63,7 @@ class MainWindow(QMainWindow):
         self.summary = SummaryBar()
         self.manifests = ManifestPanel()
         self.checks = CheckController(jobs, self.model, self)
+        self.station_log = StationLog(self)
         self.intake = Intake(jobs, self.model, self)
         self.scan_range: ScanRangeDialog | None = None
         self.commands = StationCommands(self)
@@ -185,9 +189,18 @@ class MainWindow(QMainWindow):
         if self.checks.running or not rows:
             return False
         s = self.settings
+        try:
+            if not self.station_log.unlock(self):
+                self.statusBar().showMessage("Not checked: every check is recorded in the signed log, "
+                                             "and the station key was not opened.")
+                return False
+        except LogError as e:
+            self.show_error("The station key cannot be used", f"{e.code}: {e.message}")
+            return False
         plan = plan_check(rows, manifests=self.station.accepted(), policy=self.station.policy,
                           default_ports=self.station.ports, request_timeout=s.request_timeout or None,
-                          hash_timeout=s.hash_timeout or None, concurrency=s.concurrency or None)
+                          hash_timeout=s.hash_timeout or None, concurrency=s.concurrency or None,
+                          log=self.station_log.plan(s.operator or default_operator()))
         if plan.skipped:
             self.statusBar().showMessage(f"{len(plan.skipped)} scanned serial(s) have no address yet: skipped.")
         return self.checks.start(plan)
@@ -260,6 +273,7 @@ class MainWindow(QMainWindow):
     def attach_demo(self, demo: DemoFleet) -> None:
         """The demo fleet is up: use its trust store and policy, add its rigs, load its manifest."""
         self.demo = demo
+        self.station_log.open_demo_key()
         self.station.open_trust(demo.trust_dir)
         self.station.open_policy(demo.policy)
         self.station.ports = demo.ports

@@ -20,14 +20,21 @@ import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, parse_address
 from attest.appraise import Appraisal
 from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions
 from attest.fleet import BatchDone, DeviceAppraised, Event, verify_many
+from attest.log.append import log_batch, new_batch_id
+from attest.log.errors import LogError
+from attest.log.store import open_store
 from attest.manifest import Manifest
 from attest.policy import Policy
+from attest.station import StationIdentity, StationSigner, public_key_from_pem
 from gui.check_frames import BatchFinished, encode_frame, read_frame_async
 from gui.models.rows import DeviceRow, RowKind
 
@@ -35,6 +42,52 @@ log = logging.getLogger(__name__)
 
 #: How much of a dead check process's stderr is kept for the message shown to the technician.
 STDERR_TAIL = 4000
+
+
+@dataclass(frozen=True)
+class LogPlan:
+    """Where and as whom the check's verdicts are recorded: the GUI always logs.
+
+    The unlocked key travels to the check process as raw bytes over its private pipe (the same
+    user, the same machine, never a file); the process signs the batch's checkpoint itself, so a
+    1,000-record append never runs in the GUI's process.
+    """
+
+    path: str  # the SQLite log
+    station_id: str
+    public_pem: str
+    private_key: bytes  # Ed25519 raw private bytes
+    operator: str
+
+    @classmethod
+    def of(cls, path: str, signer: StationSigner, operator: str) -> LogPlan:
+        return cls(path, signer.station_id, signer.identity.public_pem, signer.private_key.private_bytes_raw(),
+                   operator)
+
+    def signer(self) -> StationSigner:
+        identity = StationIdentity(self.station_id, public_key_from_pem(self.public_pem))
+        return StationSigner(identity, ed25519.Ed25519PrivateKey.from_private_bytes(self.private_key))
+
+
+@dataclass(frozen=True)
+class BatchLogged:
+    """The batch's verdicts are in the signed log: records ``first``..``size - 1``, and the
+    checkpoint signed over them (its root is what the PDF report and receipts carry)."""
+
+    first: int
+    size: int
+    root_hex: str
+    time: str
+    batch: str
+    station_fingerprint: str
+
+
+@dataclass(frozen=True)
+class LogFailed:
+    """The verdicts stand, but could not be recorded (``code`` a key of REASONS)."""
+
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -46,6 +99,7 @@ class CheckPlan:
     credentials: Credentials
     options: CollectOptions
     concurrency: int
+    log: LogPlan | None = None
 
     @property
     def total(self) -> int:
@@ -57,7 +111,7 @@ class CheckPlan:
 
 def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], policy: Policy,
                default_ports: PortProfile, request_timeout: float | None, hash_timeout: float | None,
-               concurrency: int | None) -> CheckPlan:
+               concurrency: int | None, log: LogPlan | None = None) -> CheckPlan:
     groups: dict[PortProfile, list[HostTarget | EndpointTarget]] = {}
     consoles: list[EndpointTarget] = []
     skipped: list[str] = []
@@ -83,7 +137,7 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
                              hash_timeout=hash_timeout or policy.hash_timeout)
     return CheckPlan(tuple((p, tuple(t)) for p, t in groups.items()), tuple(skipped),
                      tuple(manifests), policy, Credentials(tuple(rules), policy.allow_vendor_defaults),
-                     options, concurrency or policy.concurrency)
+                     options, concurrency or policy.concurrency, log)
 
 
 async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event]:
@@ -97,7 +151,28 @@ async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event]:
                 appraisals.extend(event.appraisals)
             else:
                 yield event
+    if plan.log is not None and appraisals:
+        yield log_check(plan.log, appraisals)
     yield BatchDone(tuple(appraisals))
+
+
+def log_check(plan: LogPlan, appraisals: Sequence[Appraisal]) -> BatchLogged | LogFailed:
+    """Record the batch in one transaction; a failure loses nothing already recorded."""
+    try:
+        signer = plan.signer()
+        store = open_store(plan.path)
+        try:
+            before = store.count()
+            batch = new_batch_id(datetime.now(UTC))
+            checkpoint = log_batch(store, signer, appraisals, operator=plan.operator, batch_id=batch)
+        finally:
+            store.close()
+    except LogError as e:
+        return LogFailed(e.code, e.message)
+    except ValueError as e:  # a damaged key handed over: never a crash of the check
+        return LogFailed("STATION_FILES_INVALID", str(e))
+    return BatchLogged(before, checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.time, batch,
+                       signer.identity.fingerprint)
 
 
 class CheckProcessError(RuntimeError):

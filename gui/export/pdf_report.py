@@ -71,6 +71,21 @@ def build_document(snap: ReportSnapshot) -> QTextDocument:
     w.block(top=4)
     w.text(f"Station {snap.station}" + (f" · operator {snap.operator}" if snap.operator else "")
            + f" · {snap.created:%Y-%m-%d %H:%M %Z} · Rig Attest {snap.tool_version}")
+    w.block(top=4)
+    if snap.station_key is not None:
+        w.text(f"Signed log of station {snap.station_key[0]}; its key's SHA-256 fingerprint:", w.fmt(size=9))
+        w.block()
+        w.text(snap.station_key[1], w.fmt(mono=True, size=8))
+    else:
+        w.text("No station key: this report is not tied to a signed verification log.", w.fmt(size=9))
+    w.block()
+    if snap.checkpoint is not None:
+        size, root, when = snap.checkpoint
+        w.text(f"Latest signed checkpoint: {size} records, signed {when}; its root hash:", w.fmt(size=9))
+        w.block()
+        w.text(root, w.fmt(mono=True, size=8))
+    else:
+        w.text("No signed log checkpoint yet: these verdicts are not in the station's log.", w.fmt(size=9))
     counts = Counter(r.verdict for r in snap.rigs)
     w.block(top=10)
     w.text("Summary", w.fmt(size=13, bold=True))

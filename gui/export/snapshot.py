@@ -49,6 +49,10 @@ class ReportSnapshot:
     tool_version: str
     manifests: tuple[tuple[str, int, str], ...]  # issuer, sequence, digest
     rigs: tuple[RigLine, ...]
+    #: The signed log the verdicts are in, so a reader can check the report against it:
+    #: (station id, key fingerprint), and the checkpoint (tree size, root hex, time) if any.
+    station_key: tuple[str, str] | None = None
+    checkpoint: tuple[int, str, str] | None = None
 
 
 def rig_line(row: DeviceRow) -> RigLine:
@@ -62,10 +66,11 @@ def rig_line(row: DeviceRow) -> RigLine:
 
 
 def snapshot(rows: Sequence[DeviceRow], *, station: str, operator: str,
-             manifests: Sequence[Manifest]) -> ReportSnapshot:
+             manifests: Sequence[Manifest], station_key: tuple[str, str] | None = None,
+             checkpoint: tuple[int, str, str] | None = None) -> ReportSnapshot:
     return ReportSnapshot(station, operator, datetime.now().astimezone(), __version__,
                           tuple((m.issuer, m.sequence, m.digest) for m in manifests),
-                          tuple(rig_line(r) for r in rows))
+                          tuple(rig_line(r) for r in rows), station_key, checkpoint)
 
 
 def _opt(value: str | None) -> str | None:

@@ -17,6 +17,7 @@ from PySide6.QtCore import QSettings
 
 from attest.sim.rig import Rig
 from attest.sim.runner import plan_fleet, write_artefacts
+from attest.station import init_station
 from gui.jobs import JobRunner
 from gui.main_window import MainWindow
 from gui.settings import StationSettings
@@ -37,6 +38,14 @@ def isolated_qsettings(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def light_theme(qapp) -> None:
     apply_theme(qapp, "light")
+
+
+@pytest.fixture(autouse=True)
+def station_key(isolated_station_state: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every check is logged: each test's station (under its own ATTEST_HOME) has a key that
+    ATTEST_PASSPHRASE opens, as on an unattended intake line."""
+    init_station(b"test passphrase", "test-bench")
+    monkeypatch.setenv("ATTEST_PASSPHRASE", "test passphrase")
 
 
 @pytest.fixture

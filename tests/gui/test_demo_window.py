@@ -14,6 +14,9 @@ import pytest
 from PySide6.QtCore import QTimer
 from pytestqt.qtbot import QtBot
 
+from attest.log.export import export_bundle
+from attest.log.store import open_store
+from attest.log.verify import verify_bundle
 from attest.sim.scenarios import SCENARIOS
 from gui.app import start_demo_in
 from gui.jobs import JobRunner
@@ -21,6 +24,7 @@ from gui.main_window import MainWindow
 from gui.models.rows import RowKind, RowState
 from gui.settings import StationSettings
 from gui.station import Station
+from gui.verification import BatchLogged
 from tests.gui.conftest import DEMO_BASE
 
 CHECK_TIMEOUT_MS = 60_000
@@ -147,6 +151,30 @@ def test_pdf_report_holds_every_serial(demo, tmp_path):
     assert not missing, missing
     assert "7 untrusted" in text
     assert "HASHBOARD_SERIAL_MISMATCH" in text
+    # The report is tied to the signed log: the station key's fingerprint and the checkpoint root.
+    logged = win.checks.last_log
+    assert isinstance(logged, BatchLogged)
+    assert win.station_log.identity().fingerprint in text
+    assert logged.root_hex in text
+
+
+def test_verify_all_is_recorded_in_the_signed_log(demo):
+    win, _, _ = demo
+    logged = win.checks.last_log
+    assert isinstance(logged, BatchLogged), logged
+    assert (logged.first, logged.size) == (0, win.model.rowCount())
+    report = verify_bundle_after_export(win)
+    assert report.ok and report.tree_size == logged.size
+    assert report.root_hash == logged.root_hex
+    assert "Signed log: records 0 to" in win.summary.status.text()
+
+
+def verify_bundle_after_export(win: MainWindow):
+    """The log the window wrote, exported and verified offline as an auditor would."""
+    out = win.station_log.path.with_suffix(".attestlog.jsonl")
+    with open_store(win.station_log.path, create=False) as store:
+        export_bundle(store, win.station_log.signer, out)
+    return verify_bundle(out, pinned=win.station_log.identity().fingerprint)
 
 
 def test_csv_has_one_line_per_rig(demo, tmp_path):

@@ -22,11 +22,11 @@ from attest.fleet import BatchDone, verify_many
 from attest.manifest import load_manifest
 from attest.policy import load_policy
 from attest.sim.runner import UNPRIVILEGED_PORTS, start_fleet
-from attest.sim.scenarios import SCENARIOS
+from attest.sim.scenarios import SCENARIOS, SERIAL_SCENARIOS
 from attest.trust import TrustStore
 from tests.conftest import free_loopback_base
 
-OPTIONS = CollectOptions(timeout=5.0, hash_timeout=20.0, boot_timeout=20.0)
+OPTIONS = CollectOptions(timeout=5.0, hash_timeout=8.0, boot_timeout=15.0)
 
 
 async def _verify_both_ways(scenario: str, out: Path) -> tuple[Appraisal, Appraisal]:
@@ -65,3 +65,11 @@ def test_serial_alone_gets_the_network_verdict(scenario: str, tmp_path: Path) ->
     # One shell plan, two wires: the same measured claims (MAC case aside, which the web UI reports).
     assert measured(console) == measured(network)
     assert any(c.assurance is Assurance.BOOTLOADER for c in console.evidence.claims)
+
+
+@pytest.mark.parametrize("scenario", sorted(SERIAL_SCENARIOS))
+def test_console_trouble_scenarios_get_their_designed_verdicts(scenario: str, tmp_path: Path) -> None:
+    """serial-noisy is read through (TRUSTED both ways); serial-drop is UNKNOWN over the console only."""
+    network, console = asyncio.run(_verify_both_ways(scenario, tmp_path))
+    assert (network.verdict.value, console.verdict.value) == SERIAL_SCENARIOS[scenario], \
+        [(r.code, r.detail) for r in console.reasons]

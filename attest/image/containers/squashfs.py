@@ -43,21 +43,25 @@ class _CappedCompressor:
         self.kind = compression_id
 
     def uncompress(self, src: bytes, size: int, outsize: int) -> bytes:
-        if self.kind == 1:
-            d = zlib.decompressobj()
-            out = d.decompress(src, outsize + 1)
-        elif self.kind == 4:
-            out = lzma.LZMADecompressor().decompress(src, max_length=outsize + 1)
-        elif self.kind == 3:
-            import lzallright
-
-            out = lzallright.LZOCompressor.decompress(src, outsize)
-        else:
-            raise ImageFormatError("IMAGE_FORMAT_UNKNOWN",
-                                   f"squashfs compression {_COMPRESSORS.get(self.kind, self.kind)} is not supported")
+        try:
+            out = self._uncompress(src, outsize)
+        except (zlib.error, lzma.LZMAError) as e:
+            raise corrupt(f"a squashfs block does not decompress ({e})") from None
         if len(out) > outsize:
             raise corrupt(f"a squashfs block expands past its {outsize}-byte size")
         return out
+
+    def _uncompress(self, src: bytes, outsize: int) -> bytes:
+        if self.kind == 1:
+            return zlib.decompressobj().decompress(src, outsize + 1)
+        if self.kind == 4:
+            return lzma.LZMADecompressor().decompress(src, max_length=outsize + 1)
+        if self.kind == 3:
+            import lzallright
+
+            return lzallright.LZOCompressor.decompress(src, outsize)
+        raise ImageFormatError("IMAGE_FORMAT_UNKNOWN",
+                               f"squashfs compression {_COMPRESSORS.get(self.kind, self.kind)} is not supported")
 
 
 class _BoundedImage(SquashFsImage):  # type: ignore[misc]

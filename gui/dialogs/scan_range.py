@@ -6,7 +6,10 @@ and to stop it; closing it stops the scan too, and the rows already added stay. 
 through ``attest.fleet`` on the job thread (``gui.jobs``), never a transport from here. Found
 hosts arrive in the job's chunks (at most ``gui.jobs.DRAIN_CHUNK`` events per turn of the GUI
 loop) and each chunk is one ``add_rows`` insert, so a /16 scan into a 10,000-row table costs the
-GUI thread a handful of short inserts, not one per host.
+GUI thread a handful of short inserts, not one per host. A row needs only "a rig is here", so
+the probe asks the API first and web and SSH only where it is silent (``thorough=False``): a
+third of `attest scan`'s connections on a live range, and less work for the process the table
+shares.
 """
 
 from __future__ import annotations
@@ -157,7 +160,7 @@ class ScanRangeDialog(QDialog):
 
         async def op() -> AsyncIterator[DiscoveryEvent]:
             async for event in discover_events(addresses(), total=total, ports=ports,
-                                               options=CollectOptions(timeout=DISCOVERY_TIMEOUT)):
+                                               options=CollectOptions(timeout=DISCOVERY_TIMEOUT), thorough=False):
                 yield event
 
         def on_events(events: list[object]) -> None:

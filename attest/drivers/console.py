@@ -76,6 +76,7 @@ NOISE_MIN_BYTES = 256
 ACTIVATE = re.compile(rb"(?i)press enter to activate|activate this console")
 
 COUNTDOWN, UBOOT, LOGIN, SHELL = "u-boot autoboot countdown", "u-boot prompt", "linux login prompt", "linux shell"
+HALF_LOGIN = "a password prompt nobody answered"  # not a stage: answered, then watched again
 
 
 class NoFirmwareBooted(Exception):
@@ -214,7 +215,12 @@ class ConsoleCheck:
                 buffer, last_byte = (buffer + chunk)[-WATCH_WINDOW:], now
             # A prompt is followed by silence; a boot log cut mid-line may end in ">" or "#" too.
             stage = await self._stage_of(buffer, after_boot=after_boot, quiet=not chunk)
-            if stage is not None:
+            if stage == HALF_LOGIN:
+                # A login someone left half done: answer it once (it fails) and watch afresh, so
+                # the same "Password:" is not answered again while the login takes its time.
+                await self.link.write(b"\r")
+                buffer = b""
+            elif stage is not None:
                 return stage
             if ACTIVATE.search(tail(buffer)):
                 await self.link.write(b"\r")
@@ -244,8 +250,7 @@ class ConsoleCheck:
         if LOGIN_PROMPT.search(end):
             return LOGIN
         if PASSWORD_PROMPT.search(end):
-            await self.link.write(b"\r")  # a login someone left half done: let it fail and start over
-            return None
+            return HALF_LOGIN
         custom = self.settings.prompt
         if (custom and custom.search(end)) or UBOOT_PROMPT.search(end) or SHELL_PROMPT.search(end):
             if after_boot and UBOOT_PROMPT.search(end) and not SHELL_PROMPT.search(end):

@@ -8,13 +8,19 @@ configured limits; a noisy but working line must still be read in full.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
+import tty
 from pathlib import Path
 
 import pytest
 import serial
 
+from attest.address import PortProfile, parse_address
 from attest.appraise import appraise
+from attest.collect import collect
+from attest.credentials import Credentials
 from attest.evidence import Assurance
 from attest.manifest import Manifest, load_manifest
 from attest.policy import load_policy
@@ -198,10 +204,6 @@ def test_a_console_that_drops_mid_command_is_unknown_quoting_where_it_stopped(si
 
 
 def test_a_missing_port_is_unknown_and_unreachable(signed, tmp_path: Path) -> None:
-    from attest.address import PortProfile, parse_address
-    from attest.collect import collect
-    from attest.credentials import Credentials
-
     evidence = asyncio.run(collect(parse_address(f"serial://{tmp_path}/ttyUSB9"), ports=PortProfile(),
                                    credentials=Credentials(), options=with_options()))
     assert evidence.problems[0].code == "UNREACHABLE"
@@ -220,3 +222,44 @@ def test_a_live_listener_sees_the_console_as_it_crosses_the_line_without_the_pas
     assert b"[secret withheld]" in sent and b"root\r" in sent
     # The same chunks, in the same order, as the transcript keeps.
     assert [(c.endpoint, c.direction, c.data) for c in seen] == got.evidence.transcript.entries
+
+
+def test_a_login_left_half_done_is_answered_once_and_started_over(signed) -> None:
+    """A console at "Password:" that ignores Ctrl-C (some getty builds do), slow to refuse."""
+    controller, agent = os.openpty()
+    tty.setraw(agent)
+    typed = bytearray()
+
+    def peer() -> None:
+        os.write(controller, b"\r\nAntminer login: root\r\nPassword: ")
+        while True:
+            try:
+                data = os.read(controller, 256)
+            except OSError:
+                return
+            typed.extend(data)
+            if b"\r" in data:
+                time.sleep(1.0)  # busybox login takes its time over a wrong password
+                os.write(controller, b"\r\nLogin incorrect\r\nAntminer login: ")
+
+    threading.Thread(target=peer, daemon=True).start()
+    try:
+        evidence = asyncio.run(collect(parse_address(f"serial://{os.ttyname(agent)}?stay=linux"), ports=PortProfile(),
+                                       credentials=Credentials(allow_vendor_defaults=False), options=FAST))
+    finally:
+        os.close(controller)
+        os.close(agent)
+    assert evidence.problems[0].code == "AUTH_FAILED"  # it got back to the login prompt, with nothing to type
+    assert "no credentials" in evidence.problems[0].detail
+    assert typed.count(b"\r") == 1, typed
+
+
+def test_stay_in_bootloader_at_a_running_linux_reboots_it_into_uboot_and_reads_it() -> None:
+    got = check(genuine_rig(ANTMINER_S21), "stay=bootloader", prepare=wait_for_login)
+    claims = got.claims()
+    assert got.evidence.problems == ()
+    assert claims["console.found"] == "linux login prompt"
+    assert claims["uboot.version"].startswith("U-Boot 2022.01")
+    assert claims["firmware.image.rootfs.sha256"].startswith("sha256:")
+    assert not any(c.assurance is Assurance.MEASURED for c in got.evidence.claims)
+    assert got.console.boots == 2 and got.console._stage == "u-boot"  # rebooted once, left in U-Boot

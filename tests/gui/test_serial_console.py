@@ -79,3 +79,77 @@ def test_a_network_rig_has_no_console_tab(qtbot, window):
     assert window.detail.tabs.isTabVisible(window.detail.console_tab)
     assert window.table.select_device(host)
     assert not window.detail.tabs.isTabVisible(window.detail.console_tab)
+
+
+def test_a_checks_events_carry_the_console_live_to_the_detail_pane(qtbot, window):
+    """verify_many through merge_console_output against a simulated rig's pty: the ConsoleOutput
+    chunks arrive before the rig's verdict and, handed to the pane, show its console."""
+    import asyncio
+
+    from attest.credentials import Credentials
+    from attest.drivers.base import ConsoleOutput
+    from attest.fleet import DeviceAppraised, verify_many
+    from attest.policy import Policy
+    from attest.sim.console import RigConsole
+    from attest.sim.scenarios import make_rig
+    from gui.console_feed import merge_console_output
+
+    async def run() -> tuple[str, list[object]]:
+        console = await RigConsole(make_rig(0, "genuine", "127.0.0.1"), boot_seconds=0.3).start()
+        try:
+            target = parse_address(f"serial://root:root@{console.path}?stay=linux")
+            stream = merge_console_output(
+                lambda options: verify_many([target], manifests=[], policy=Policy(), ports=PortProfile(),
+                                            credentials=Credentials(allow_vendor_defaults=False), options=options),
+                CollectOptions(timeout=3.0, hash_timeout=5.0, boot_timeout=8.0))
+            return target.address, [event async for event in stream]
+        finally:
+            console.close()
+            await console.wait_closed()
+
+    address, events = asyncio.run(run())
+    chunks = [e for e in events if isinstance(e, ConsoleOutput)]
+    verdict_at = next(i for i, e in enumerate(events) if isinstance(e, DeviceAppraised))
+    assert chunks and all(events.index(c) < verdict_at for c in chunks[:3])
+    row_id = window.intake.add_serial(address)
+    assert window.table.select_device(row_id)
+    for chunk in chunks:
+        window.detail.append_console(chunk.endpoint, chunk.direction, chunk.data)
+    shown = window.detail.console.toPlainText()
+    assert "Antminer login:" in shown and "BusyBox" in shown and "» [secret withheld]" in shown
+
+
+def test_merged_stream_raises_the_streams_error_and_closing_it_cancels_the_stream():
+    import asyncio
+
+    import pytest
+
+    from gui.console_feed import merge_console_output
+
+    cancelled: list[bool] = []
+
+    async def failing(options: CollectOptions):
+        options.on_console(b"chunk")  # type: ignore[misc]  # any object rides along, in order
+        yield 1
+        raise RuntimeError("device job broke")
+
+    async def endless(options: CollectOptions):
+        try:
+            while True:
+                yield 0
+                await asyncio.sleep(0.01)
+        finally:
+            cancelled.append(True)
+
+    async def run() -> list[object]:
+        got: list[object] = []
+        with pytest.raises(RuntimeError, match="device job broke"):
+            async for item in merge_console_output(failing, CollectOptions()):
+                got.append(item)
+        merged = merge_console_output(endless, CollectOptions())
+        await anext(merged)
+        await merged.aclose()
+        return got
+
+    assert asyncio.run(run()) == [b"chunk", 1]
+    assert cancelled == [True]

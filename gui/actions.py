@@ -33,6 +33,15 @@ COMMANDS: dict[str, tuple[str, str, str, bool, str]] = {
     "filter": ("&Filter", "Ctrl+F", "&Station", False, "Put the cursor in the filter box"),
     "trust_store": ("&Trust store…", "Ctrl+T", "&Station", True, "Vendor roots and pinned keys"),
     "settings": ("S&ettings…", "Ctrl+,", "&Station", False, "Station name, operator, timeouts, theme"),
+    "history": ("Verification &history…", "Ctrl+H", "&Log", True, "The signed log: search, receipts, export"),
+    "export_log": ("&Export signed log…", "Ctrl+Shift+E", "&Log", False,
+                   "Write a signed log bundle an auditor can check offline"),
+    "save_receipt": ("Save &receipt…", "Ctrl+Shift+R", "&Log", False,
+                     "Save the selected rig's latest record with its inclusion proof"),
+    "verify_log": ("&Verify a log or receipt…", "Ctrl+Shift+V", "&Log", False,
+                   "Check a log bundle or receipt offline, as an auditor"),
+    "lock_key": ("&Lock station key", "Ctrl+Shift+L", "&Log", False,
+                 "Forget the opened station key; the next check asks for the passphrase"),
 }
 
 

@@ -26,6 +26,7 @@ from gui.dialogs.image_check import check_files, split_drop, verify_firmware_dia
 from gui.dialogs.scan_range import ScanRangeDialog
 from gui.intake import Intake
 from gui.jobs import JobRunner
+from gui.log_commands import LogCommands
 from gui.models.device_filter import DeviceFilterProxy
 from gui.models.device_table import DeviceTableModel
 from gui.settings import StationSettings
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self.intake = Intake(jobs, self.model, self)
         self.scan_range: ScanRangeDialog | None = None
         self.commands = StationCommands(self)
+        self.log_commands = LogCommands(self)
         self._layout()
         self.actions = build_actions(self, {
             "add_host": self.add_host_dialog, "scan_range": self.scan_range_dialog,
@@ -77,7 +79,10 @@ class MainWindow(QMainWindow):
             "verify_selected": self.verify_selected, "verify_all": self.verify_all, "reverify": self.reverify,
             "cancel": self.checks.cancel, "remove_rows": self.remove_selected,
             "scan": lambda: self.filters.scan.setFocus(), "filter": lambda: self.filters.filter.setFocus(),
-            "trust_store": self.commands.trust_dialog, "settings": self.commands.settings_dialog})
+            "trust_store": self.commands.trust_dialog, "settings": self.commands.settings_dialog,
+            "history": self.log_commands.show_history, "export_log": self.log_commands.export_dialog,
+            "save_receipt": self.log_commands.receipt_dialog, "verify_log": self.log_commands.verify_dialog,
+            "lock_key": self.station_log.lock})
         self._connect()
         self.refresh_status()
         self.filters.scan.setFocus()

@@ -47,6 +47,8 @@ REPORTED_VARS = ("bootcmd", "bootargs", "bootdelay", "mtdparts", "mtdids", "etha
 #: ``serial#`` is U-Boot's own variable for the board it runs on: the control board.
 CONTROL_BOARD_SERIAL_VARS = ("serial#", "board_serial", "cb_sn")
 UNIT_SERIAL_VARS = ("miner_sn", "minersn", "unit_sn", "sn", "serialno")
+#: What a second reading must confirm: the claimed variables and where flash is read into.
+CONFIRMED_VARS = (*REPORTED_VARS, "loadaddr", "kernel_addr_r")
 
 _ENV_LINE = re.compile(rb"([A-Za-z0-9_#.:+-]{1,64})=(.*)")
 _VERSION = re.compile(rb"U-Boot(?: SPL)? \S+.*")
@@ -215,10 +217,36 @@ async def collect_bootloader_evidence(uboot: UBoot, source: str, options: Collec
         raise CollectError(MALFORMED_REPLY, "the console's prompt looked like U-Boot's, but `version` "
                                             "printed no U-Boot version line")
     claims.append(claim("uboot.version", version, "version"))
-    env = await uboot.agreed("printenv", parse_printenv)
+    env = await read_environment(uboot)
     claims += _environment_claims(env, claim)
     claims += await _flash_claims(uboot, env, options, claim)
     return claims
+
+
+async def read_environment(uboot: UBoot) -> dict[str, str]:
+    """``printenv`` once in full, then only the variables that become claims or steer the flash
+    reads, again (``printenv NAME...``) until two readings of those agree.
+
+    A real environment is 2-5 KB: reading it all twice would be most of a check's bytes at
+    115200 baud, while the second reading only has to catch noise in the values we rely on.
+    """
+    full = await uboot.run("printenv")
+    env = parse_printenv(full)
+    names = [name for name in CONFIRMED_VARS if name in env]
+    if not names:
+        return env
+
+    def relied_on(output: list[bytes]) -> dict[str, str]:
+        found = parse_printenv(output)
+        return {name: found[name] for name in names if name in found}
+
+    agreed = await uboot.agreed("printenv " + " ".join(names), relied_on, first=full)
+    for name in names:  # the agreed readings decide; a value they do not both show is left out
+        if name in agreed:
+            env[name] = agreed[name]
+        else:
+            env.pop(name)
+    return env
 
 
 def _environment_claims(env: dict[str, str], claim: Callable[[str, str | int, str], Claim]) -> list[Claim]:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from attest.drivers.uboot import FlashRegion, parse_hash, parse_mtdparts, parse_printenv, parse_version
+import asyncio
+
+from attest.drivers.uboot import (
+    FlashRegion,
+    UBoot,
+    parse_hash,
+    parse_mtdparts,
+    parse_printenv,
+    parse_version,
+    read_environment,
+)
 
 
 def test_version_is_the_banner_line_not_the_toolchain() -> None:
@@ -42,3 +52,34 @@ def test_mtdparts_gives_offsets_readers_and_says_what_it_left_out() -> None:
     assert spi[0].reader == "sf"
     _, junk = parse_mtdparts("mtdparts=nand0:64k(boot),lots of junk")
     assert junk and "unreadable partition" in junk[0]
+
+
+class ScriptedUBoot(UBoot):
+    """U-Boot's answers given per command, in order: a reading spoilt by noise is just a line."""
+
+    def __init__(self, answers: dict[str, list[list[bytes]]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    async def run(self, command: str, *, timeout: float | None = None) -> list[bytes]:
+        self.asked.append(command)
+        return self.answers[command].pop(0)
+
+
+def test_environment_is_read_once_in_full_and_the_relied_on_values_confirmed() -> None:
+    full = [b"arch=arm", b"bootcmd=run distro_bootcmd", b"ethaddr=02:a7:30:06:00:00", b"loadaddr=0x1000000"]
+    subset = "printenv bootcmd ethaddr loadaddr"
+    uboot = ScriptedUBoot({"printenv": [full], subset: [[b"bootcmd=run distro_bootcmd", b"ethaddr=02:a7:30:06:00:00",
+                                                          b"loadaddr=0x1000000"]]})
+    env = asyncio.run(read_environment(uboot))
+    assert env == parse_printenv(full)
+    assert uboot.asked == ["printenv", subset]  # the whole environment crossed the line once
+
+
+def test_a_value_spoilt_in_the_full_reading_is_outvoted_and_one_never_confirmed_is_dropped() -> None:
+    full = [b"ethaddr=02:a7:30:06:0O:00", b"miner_sn=JYZZ0001", b"loadaddr=0x1000000"]
+    subset = "printenv ethaddr miner_sn loadaddr"
+    good = [b"ethaddr=02:a7:30:06:00:00", b"loadaddr=0x1000000"]  # miner_sn: "## Error" both times
+    uboot = ScriptedUBoot({"printenv": [full], subset: [good, list(good)]})
+    env = asyncio.run(read_environment(uboot))
+    assert env == {"ethaddr": "02:a7:30:06:00:00", "loadaddr": "0x1000000"}

@@ -46,6 +46,7 @@ class Appraisal:
             "address": self.address,
             "verdict": self.verdict.value,
             "reasons": [r.to_json() for r in self.reasons],
+            "top_reason": None if (top := self.top_reason) is None else top.code,  # what decided the verdict
             "categories": {k: v.value for k, v in self.categories.items()},
             "claims": self.evidence.claims_json(),
             "identity_sha256": self.evidence.identity_sha256(),

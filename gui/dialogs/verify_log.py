@@ -142,7 +142,9 @@ class VerifyLogDialog(QDialog):
                 edit.setText(path)
 
         browse.clicked.connect(choose)
-        form.addRow(label, row)
+        caption = QLabel(label)  # a QLabel, so the & gives a keyboard shortcut instead of showing
+        caption.setBuddy(edit)
+        form.addRow(caption, row)
         return edit
 
     def verify(self) -> None:

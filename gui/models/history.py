@@ -76,8 +76,10 @@ def entry_of(index: int, data: bytes) -> HistoryEntry:
         doc = {}
     if not isinstance(doc, dict):
         doc = {}
+    top = doc.get("top_reason")
     reasons = doc.get("reasons")
-    top = reasons[0].get("code") if isinstance(reasons, list) and reasons and isinstance(reasons[0], dict) else ""
+    if top is None and isinstance(reasons, list) and reasons and isinstance(reasons[0], dict):
+        top = reasons[0].get("code")  # a record from before top_reason was written
     return HistoryEntry(index, _text(doc.get("time")), _text(doc.get("serial")), _text(doc.get("verdict")),
                         _text(top), _text(doc.get("address")), _text(doc.get("batch")), _text(doc.get("operator")))
 

@@ -34,6 +34,8 @@ from gui.jobs import Job, JobRunner
 from gui.models.history import History, HistoryFilter, HistoryModel, read_history
 
 VERDICTS = ("", "TRUSTED", "WARNING", "UNTRUSTED", "UNKNOWN")
+#: Fixed widths (measuring 20,000 rows' text would stall): a full serial, time and batch id fit.
+COLUMN_WIDTHS = (60, 190, 190, 110, 260, 170, 230, 110)
 
 
 class HistoryWindow(QDialog):
@@ -85,7 +87,10 @@ class HistoryWindow(QDialog):
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        for column, width in enumerate(COLUMN_WIDTHS):
+            header.resizeSection(column, width)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)  # the reason: the longest text
         self.table.setWordWrap(False)
         layout.addWidget(self.table, 1)
         self.status = QLabel()

@@ -7,10 +7,12 @@ mkimage), as the tests build theirs:
 
 * the dump: an S9-shaped NAND image, ``32m(BOOT.bin-env-dts-kernel),144m(angstram-rootfs),
   80m(upgrade-rootfs)``, the first partition holding a boot blob and the U-Boot environment with
-  the mtdparts string, the second a UBI image whose UBIFS volume holds ~48 MB of files, the rest
-  erased flash (0xFF), as a programmer reads it;
-* the package: a Bitmain-layout signed tar.gz whose fw.tar.gz holds a ~95 MB squashfs (random,
-  so incompressible) and a uImage.
+  the mtdparts string, the second a UBI image whose UBIFS volume (LZO, as mkfs.ubifs defaults)
+  holds ~48 MB of files, the rest erased flash (0xFF), as a programmer reads it;
+* the package: a Bitmain-layout tar.gz (unsigned: the figure is for reading, not RSA) whose
+  fw.tar.gz holds a squashfs of ~180 MB of files and a uImage, ~100 MB as shipped.
+
+Files are half random bytes (binaries) and half text that compresses about tenfold.
 
 Each figure is one fresh child process running ``check_file`` (inspect + appraise) on one file,
 ``--repeat`` times; time is the wall time inside the child (interpreter start excluded), peak
@@ -50,10 +52,13 @@ def run(*argv: str | Path, cwd: Path | None = None) -> None:
 
 def random_tree(root: Path, total: int, files: int) -> Path:
     each = total // files
+    text = b"".join(b"%08d stratum+tcp://pool.example.net:3333 chain %d ok\n" % (n, n % 7)
+                    for n in range(each // 50 + 1))
     for i in range(files):
         p = root / f"usr/lib/mod{i // 50}/file{i}.bin"
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(os.urandom(each))
+        # half incompressible (binaries), half text that compresses ~10x (scripts, configs, logs)
+        p.write_bytes(os.urandom(each) if i % 2 else text[:each])
     (root / "usr/bin").mkdir(parents=True, exist_ok=True)
     (root / "usr/bin/bmminer").write_bytes(b"\x7fELF" + os.urandom(2 * MIB))
     (root / "etc/init.d").mkdir(parents=True, exist_ok=True)
@@ -63,7 +68,7 @@ def random_tree(root: Path, total: int, files: int) -> Path:
 
 def build_dump(work: Path) -> Path:
     tree = random_tree(work / "dump-tree", 48 * MIB, 400)
-    run("mkfs.ubifs", "-r", tree, "-m", "2048", "-e", "126976", "-c", "1100", "-x", "none", "-o", work / "rootfs.ubifs")
+    run("mkfs.ubifs", "-r", tree, "-m", "2048", "-e", "126976", "-c", "1100", "-o", work / "rootfs.ubifs")  # LZO
     cfg = work / "ubinize.cfg"
     cfg.write_text(f"[rootfs]\nmode=ubi\nimage={work / 'rootfs.ubifs'}\nvol_id=0\nvol_type=dynamic\n"
                    "vol_name=rootfs\nvol_size=120MiB\n")
@@ -82,7 +87,7 @@ def build_dump(work: Path) -> Path:
 
 
 def build_package(work: Path) -> Path:
-    tree = random_tree(work / "pkg-tree", 92 * MIB, 300)
+    tree = random_tree(work / "pkg-tree", 180 * MIB, 600)  # ~100 MB once compressed
     fw = work / "fw"
     fw.mkdir()
     run("mksquashfs", tree, fw / "rootfs.squashfs", "-noappend", "-all-root", "-no-progress", "-quiet")

@@ -61,26 +61,29 @@ def audit_file(report: Report, fs_path: str, where: str, data: bytes | memoryvie
 
 
 def scan_indicators(report: Report, where: str, data: bytes | memoryview, indicators: tuple[Indicator, ...]) -> None:
-    for indicator in indicators:
-        for pattern in indicator.patterns:
-            at = find(data, pattern.encode("ascii"))
-            if at >= 0:
-                report("BACKDOOR_INDICATOR", where,
-                       f"{indicator.id}: {context_text(data, at, at + len(pattern))}")
-                break
-
-
-def find(data: bytes | memoryview, needle: bytes) -> int:
-    """``bytes.find`` over a view too large to copy at once (a raw partition of the mapped file)."""
-    if isinstance(data, bytes):
-        return data.find(needle)
-    overlap = len(needle) - 1
-    for start in range(0, len(data), _SCAN_CHUNK):
-        chunk = bytes(data[start:start + _SCAN_CHUNK + overlap])
-        at = chunk.find(needle)
-        if at >= 0:
-            return start + at
-    return -1
+    """One finding per indicator, at the first of its patterns found. A large view (a raw
+    partition of the mapped file) is copied once, slice by slice, and every pattern is searched
+    in each slice; slices overlap by the longest pattern, so no match falls between two."""
+    needles = [(ind, tuple(p.encode("ascii") for p in ind.patterns)) for ind in indicators]
+    overlap = max((len(n) for _, ns in needles for n in ns), default=1) - 1
+    found: dict[str, tuple[int, bytes]] = {}
+    step = max(1, len(data)) if isinstance(data, bytes) else _SCAN_CHUNK
+    for start in range(0, len(data), step):
+        chunk = data if isinstance(data, bytes) else bytes(data[start:start + _SCAN_CHUNK + overlap])
+        for indicator, patterns in needles:
+            if indicator.id in found:
+                continue
+            for needle in patterns:
+                at = chunk.find(needle)
+                if at >= 0:
+                    found[indicator.id] = (start + at, needle)
+                    break
+        if len(found) == len(needles):
+            break
+    for indicator, _ in needles:
+        if indicator.id in found:
+            at, needle = found[indicator.id]
+            report("BACKDOOR_INDICATOR", where, f"{indicator.id}: {context_text(data, at, at + len(needle))}")
 
 
 def _authorized_keys(report: Report, where: str, data: bytes | memoryview) -> None:

@@ -71,13 +71,19 @@ class _ImageCheckJob(QRunnable):
         try:
             result = check_file(str(self.path), self.trust, self.manifests)
         except OSError as e:
-            self.relay.failed.emit(f"Cannot read {self.path}: {e.strerror or e}")
+            self._send(self.relay.failed, f"Cannot read {self.path}: {e.strerror or e}")
         except Exception as e:  # a bug in Rig Attest, not a finding: shown once, logged with context
             log.exception("checking firmware file %s", self.path)
-            self.relay.failed.emit(f"Rig Attest failed while checking {self.path} ({type(e).__name__}); "
-                                   "see the log.")
+            self._send(self.relay.failed, f"Rig Attest failed while checking {self.path} ({type(e).__name__}); "
+                       "see the log.")
         else:
-            self.relay.done.emit(result)
+            self._send(self.relay.done, result)
+
+    def _send(self, signal: object, value: object) -> None:
+        try:
+            signal.emit(value)  # type: ignore[attr-defined]
+        except RuntimeError:  # the dialog was closed and deleted while the file was being read
+            log.info("firmware check of %s finished after its dialog closed", self.path)
 
 
 class ImageCheckDialog(QDialog):

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from attest.drivers.base import ConsoleOutput
 from attest.fleet import DeviceAppraised, DeviceCollected, DeviceStarted
 from gui.jobs import Job, JobRunner
 from gui.models.device_table import DeviceTableModel
@@ -88,6 +89,7 @@ class CheckController(QObject):
     pendingResolved = Signal(str, str)  # scanned-serial row id, the row that turned out to be it
     finished = Signal(str)  # one line saying how the check ended
     logged = Signal(object)  # BatchLogged, or LogFailed: what became of the batch's log records
+    consoleOutput = Signal(object)  # ConsoleOutput: a serial console's chunk, for the live console tab
     failed = Signal(str)
 
     def __init__(self, jobs: JobRunner, model: DeviceTableModel, parent: QObject | None = None) -> None:
@@ -153,6 +155,8 @@ class CheckController(QObject):
                 if row is not None:
                     row.apply_appraisal(event.appraisal, when)
                     touched.append(row.device_id)
+            elif isinstance(event, ConsoleOutput):
+                self.consoleOutput.emit(event)
             elif isinstance(event, BatchLogged | LogFailed):
                 self.last_log = event
                 self.logged.emit(event)

@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.checks.rowsChanged.connect(self._rows_changed)
         self.checks.pendingResolved.connect(self._pending_resolved)
         self.checks.finished.connect(self._check_finished)
+        self.checks.consoleOutput.connect(lambda c: self.detail.append_console(c.endpoint, c.direction, c.data))
         self.checks.failed.connect(lambda text: self.show_error("The check stopped", text))
         self.intake.rowsAdded.connect(lambda _ids: self.refresh_status())
         self.intake.discoveryFinished.connect(self.statusBar().showMessage)

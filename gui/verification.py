@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, parse_address
 from attest.appraise import Appraisal
 from attest.credentials import CredentialRule, Credentials
-from attest.drivers.base import CollectOptions
+from attest.drivers.base import CollectOptions, ConsoleOutput
 from attest.fleet import BatchDone, DeviceAppraised, Event, verify_many
 from attest.log.append import log_batch, new_batch_id
 from attest.log.errors import LogError
@@ -36,6 +36,7 @@ from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem
 from gui.check_frames import BatchFinished, encode_frame, read_frame_async
+from gui.console_feed import merge_console_output
 from gui.models.rows import DeviceRow, RowKind
 
 log = logging.getLogger(__name__)
@@ -140,13 +141,18 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
                      options, concurrency or policy.concurrency, log)
 
 
-async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event]:
+async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
     """The check in this process: every group through ``verify_many``; one BatchDone at the end."""
     appraisals: list[Appraisal] = []
     for ports, targets in plan.groups:
-        async for event in verify_many(targets, manifests=plan.manifests, policy=plan.policy, ports=ports,
-                                       credentials=plan.credentials, options=plan.options,
-                                       concurrency=plan.concurrency):
+        def stream(options: CollectOptions, ports: PortProfile = ports,
+                   targets: tuple[HostTarget | EndpointTarget, ...] = targets) -> AsyncIterator[Event]:
+            return verify_many(targets, manifests=plan.manifests, policy=plan.policy, ports=ports,
+                               credentials=plan.credentials, options=options, concurrency=plan.concurrency)
+
+        consoles = any(isinstance(t, EndpointTarget) and t.kind == "serial" for t in targets)
+        events = merge_console_output(stream, plan.options) if consoles else stream(plan.options)
+        async for event in events:  # a serial console's chunks ride along, for the live console tab
             if isinstance(event, BatchDone):
                 appraisals.extend(event.appraisals)
             else:
@@ -214,7 +220,7 @@ async def _take_worker() -> asyncio.subprocess.Process:
     return await _spawn()
 
 
-async def run_check(plan: CheckPlan) -> AsyncIterator[Event]:
+async def run_check(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
     """The check in a check process; cancelling this generator kills the process.
 
     Killing is the right way to stop it: its sockets close with it, so nothing keeps talking to

@@ -29,6 +29,7 @@ from gui.selftest import report_time_to_window, run_self_test
 from gui.settings import APPLICATION, ORGANISATION, StationSettings, load_settings
 from gui.station import Station, default_trust_dir
 from gui.theme import apply_theme
+from gui.verification import prepare_worker
 
 
 def build_station(settings: StationSettings) -> Station:
@@ -63,6 +64,11 @@ def start_demo_in(window: MainWindow, *, base: str | None = None, count: int | N
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["--check-worker"]:  # a bundle's check process (gui.verification.worker_command)
+        from gui.check_worker import main as check_worker_main
+
+        return check_worker_main()
     parser = argparse.ArgumentParser(prog="attest-gui", description="Rig Attest intake station")
     parser.add_argument("--demo", action="store_true", help="start a simulated fleet to try the station on")
     parser.add_argument("--self-test", action="store_true",
@@ -89,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.time_to_window:
         report_time_to_window(window, app, started)
     window.show()
+    jobs.run_in_background(prepare_worker)  # the first "Verify" need not wait for a check process
     _quit_on_interrupt(app)
     gc.freeze()  # startup's objects live for the whole session: keep them out of every full GC pass
     try:

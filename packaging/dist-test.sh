@@ -12,7 +12,8 @@ run() {
         XDG_DATA_HOME="$home/.data" XDG_CACHE_HOME="$home/.cache" QT_QPA_PLATFORM=offscreen LANG=C.UTF-8 "$@"
 }
 run "$bundle/attest" --version
-run "$bundle/attest-gui" --self-test
+# The self-test bounds each of its steps; the outer limit catches a hang while shutting down.
+run timeout 600 "$bundle/attest-gui" --self-test
 if [ -x "$bundle/install.sh" ]; then
     # The desktop integration installs, and the commands work through its links.
     run env PREFIX="$home/.local" sh "$bundle/install.sh" >/dev/null

@@ -47,15 +47,17 @@ class _Match:
 
 
 def appraise_inspection(inspection: Inspection, manifests: Sequence[Manifest]) -> Appraisal:
+    # Findings, then the manifest's word, then signatures: among equals the first is the top reason,
+    # and a release match says more than one signature over one member.
     reasons: list[Reason] = [_finding_reason(f) for f in inspection.findings]
-    for sig in inspection.signatures:
-        where = f" ({sig.path})" if sig.path else ""
-        reasons.append(reason(_SIGNATURE_CODES[sig.status], f"covers {sig.covers}; signer {sig.signer}{where}"))
     root = inspection.root
     if not manifests:
         reasons.append(reason("NO_MANIFEST"))
     else:
         reasons.extend(_against_manifests(root, manifests))
+    for sig in inspection.signatures:
+        where = f" ({sig.path})" if sig.path else ""
+        reasons.append(reason(_SIGNATURE_CODES[sig.status], f"covers {sig.covers}; signer {sig.signer}{where}"))
     categories = _categories(reasons)
     return Appraisal(inspection.file, _verdict(reasons, bool(manifests)), tuple(reasons), categories,
                      _evidence(inspection), manifests[0] if len(manifests) == 1 else None)
@@ -95,7 +97,7 @@ def _against_manifests(root: Node, manifests: Sequence[Manifest]) -> list[Reason
     _judge(root, images, names, covered=False, matched=matched, unvouched=unvouched)
     for node in unvouched:
         if node.role == MEMBER and node.name.rsplit("/", 1)[-1] not in names:
-            out.append(reason("IMAGE_MEMBER_UNVOUCHED", node.path, found=node.sha256))
+            out.append(reason("IMAGE_MEMBER_UNVOUCHED", node.path or "the file's content", found=node.sha256))
         else:
             short = node.name.rsplit("/", 1)[-1]
             expected = sorted({d for d, ms in images.items() for m in ms if m.name == short})

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 from attest.evidence import printable
 from attest.image import vendorsig
-from attest.image.containers.base import Context, corrupt, crc32, safe_name, truncated
+from attest.image.containers.base import Context, corrupt, crc32, safe_name, truncated, under
 from attest.image.limits import ImageFormatError
 from attest.image.model import IMAGE, MEMBER, METADATA, SIGNATURE, Child, VendorSignature
 
@@ -134,12 +134,12 @@ def read_bmu(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
                                       summary, data[-256:], key, "miner.pem", pem_ok, f"{where}: bmu.sig")
     for (kind, name, body), ok in zip(bodies, signed, strict=True):
         if kind == 5:
-            _apply_crl(ctx, body, miner_pem, f"{where}/{name}")
+            _apply_crl(ctx, body, miner_pem, f"{under(where, name)}")
             yield Child(name, body, role=SIGNATURE, note="vendor revocation data", vendor_signed=ok)
             continue
         expected = _EXPECTED_MAGIC.get(kind)
         if expected is not None and bytes(body[:len(expected)]) != expected:
-            ctx.finding("IMAGE_ENCRYPTED", f"{where}/{name}", "the payload does not start as its type must "
+            ctx.finding("IMAGE_ENCRYPTED", f"{under(where, name)}", "the payload does not start as its type must "
                         "(encrypted, as on Amlogic control boards): its signature was checked, its contents cannot be")
             yield Child(name, body, role=IMAGE, vendor_signed=ok, inspect=False, note="encrypted")
             continue

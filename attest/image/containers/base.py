@@ -93,3 +93,8 @@ def all_padding(data: bytes | memoryview) -> bool:
 
 def first(items: Iterable[str]) -> str:
     return next(iter(items), "")
+
+
+def under(where: str, rel: str) -> str:
+    """``rel`` inside the container at ``where`` ("the file" when it is the file itself)."""
+    return rel if where in ("", "the file") else f"{where}/{rel}"

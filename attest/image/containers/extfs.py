@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ext2py.reader import ExtError, ExtFS
 
-from attest.image.containers.base import Context, ViewReader, corrupt
+from attest.image.containers.base import Context, ViewReader, corrupt, under
 from attest.image.limits import ImageFormatError, LimitExceeded
 from attest.image.model import FILE, Child
 
@@ -46,29 +46,30 @@ def _walk(ctx: Context, fs: ExtFS, where: str) -> Iterator[Child]:
     while stack:
         prefix, ino = stack.pop()
         if fs.inode(ino).size > _MAX_DIR_BYTES:
-            raise LimitExceeded(f"{where}/{prefix}: a directory of {fs.inode(ino).size} bytes")
+            raise LimitExceeded(f"{under(where, prefix)}: a directory of {fs.inode(ino).size} bytes")
         for entry in fs._dir_entries(ino):  # by inode number: a path walk would follow the loop
             if entry.name in (".", "..") or entry.inode == 0:
                 continue
             rel = prefix + entry.name.replace("/", "_")
-            ctx.budget.entry(f"{where}/{rel}")
+            ctx.budget.entry(f"{under(where, rel)}")
             inode = fs.inode(entry.inode)
             kind = _KINDS.get(stat.S_IFMT(inode.mode), "file")
             if kind == "dir":
                 if entry.inode in entered:
-                    raise ImageFormatError("IMAGE_NESTING_LOOP", f"{where}/{rel}: an ext directory contains itself")
+                    raise ImageFormatError("IMAGE_NESTING_LOOP",
+                                           f"{under(where, rel)}: an ext directory contains itself")
                 entered.add(entry.inode)
                 stack.append((rel + "/", entry.inode))
                 yield Child(rel, None, role=FILE, kind="dir", mode=inode.mode)
             elif kind == "symlink":
                 if inode.size > _MAX_LINK_BYTES:
-                    raise corrupt(f"{where}/{rel}: a symbolic link of {inode.size} bytes")
+                    raise corrupt(f"{under(where, rel)}: a symbolic link of {inode.size} bytes")
                 yield Child(rel, None, role=FILE, kind="symlink", mode=inode.mode,
                             link=fs._readlink(inode).decode("utf-8", "replace"))
             elif kind == "file":
                 if inode.size > ctx.budget.room():
-                    raise LimitExceeded(f"{where}/{rel}: a file of {inode.size} bytes")
-                ctx.budget.expand(inode.size, f"{where}/{rel}")
+                    raise LimitExceeded(f"{under(where, rel)}: a file of {inode.size} bytes")
+                ctx.budget.expand(inode.size, f"{under(where, rel)}")
                 yield Child(rel, fs.read_inode_data(inode), role=FILE, mode=inode.mode)
             else:
                 yield Child(rel, None, role=FILE, kind=kind, mode=inode.mode)

@@ -26,7 +26,7 @@ from PySquashfsImage.const import Type
 from PySquashfsImage.file import Directory, filetype
 from PySquashfsImage.structure import DirEntry, DirHeader
 
-from attest.image.containers.base import Context, ViewReader, corrupt, truncated
+from attest.image.containers.base import Context, ViewReader, corrupt, truncated, under
 from attest.image.limits import Budget, ImageFormatError, LimitExceeded
 from attest.image.model import FILE, Child
 
@@ -169,13 +169,13 @@ def _child(ctx: Context, image: _BoundedImage, rel: str, entry: Any, where: str)
     if entry.is_file:
         size = entry.inode.data
         if size > ctx.budget.room():
-            raise LimitExceeded(f"{where}/{rel}: a file of {size} bytes")
+            raise LimitExceeded(f"{under(where, rel)}: a file of {size} bytes")
         out = bytearray()
         for block in image.iter_file(entry.inode):
             out += block
             if len(out) > size:
-                raise corrupt(f"{where}/{rel}: the file's blocks hold more than its size")
-        ctx.budget.expand(len(out), f"{where}/{rel}")
+                raise corrupt(f"{under(where, rel)}: the file's blocks hold more than its size")
+        ctx.budget.expand(len(out), f"{under(where, rel)}")
         return Child(rel, bytes(out), role=FILE, mode=mode)
     kind = "device" if (entry.is_char_device or entry.is_block_device) else "fifo" if entry.is_fifo else "socket"
     return Child(rel, None, role=FILE, kind=kind, mode=mode)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from attest.evidence import printable
-from attest.image.containers.base import Context, corrupt
+from attest.image.containers.base import Context, corrupt, under
 from attest.image.containers.ubi import ubi_crc
 from attest.image.limits import ImageFormatError, LimitExceeded
 from attest.image.model import FILE, Child
@@ -108,15 +108,16 @@ def read_ubifs(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
         parent, prefix = stack.pop()
         for name, inum in sorted(tree.dents.get(parent, [])):
             rel = prefix + name
-            ctx.budget.entry(f"{where}/{rel}")
+            ctx.budget.entry(f"{under(where, rel)}")
             inode = tree.inodes.get(inum)
             if inode is None:
-                ctx.finding("IMAGE_CORRUPT", f"{where}/{rel}", "a directory entry points at a missing inode")
+                ctx.finding("IMAGE_CORRUPT", f"{under(where, rel)}", "a directory entry points at a missing inode")
                 continue
             kind = _KINDS.get(stat.S_IFMT(inode.mode), "file")
             if kind == "dir":
                 if inum in seen_dirs:
-                    raise ImageFormatError("IMAGE_NESTING_LOOP", f"{where}/{rel}: a UBIFS directory contains itself")
+                    raise ImageFormatError("IMAGE_NESTING_LOOP",
+                                           f"{under(where, rel)}: a UBIFS directory contains itself")
                 seen_dirs.add(inum)
                 stack.append((inum, rel + "/"))
                 yield Child(rel, None, role=FILE, kind="dir", mode=inode.mode)
@@ -125,7 +126,7 @@ def read_ubifs(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
                             link=inode.payload.decode("utf-8", "replace"))
             elif kind == "file":
                 if inum not in cache:
-                    cache[inum] = _file_bytes(ctx, volume, tree, inum, inode, f"{where}/{rel}")
+                    cache[inum] = _file_bytes(ctx, volume, tree, inum, inode, f"{under(where, rel)}")
                 yield Child(rel, cache[inum], role=FILE, mode=inode.mode)
             else:
                 yield Child(rel, None, role=FILE, kind=kind, mode=inode.mode)

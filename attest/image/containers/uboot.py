@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from attest.evidence import printable
-from attest.image.containers.base import Context, all_padding, corrupt, crc32, truncated
+from attest.image.containers.base import Context, all_padding, corrupt, crc32, truncated, under
 from attest.image.limits import ImageFormatError
 from attest.image.model import LAYER, Child
 
@@ -168,7 +168,7 @@ def read_fdt(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
         yield Child(name, body, role=LAYER, format="gzip" if comp == "gzip" else None,
                     note=f"FIT {kind or 'image'}, compression {comp or 'none'}")
         if any(n.startswith("signature") for n in node.children):
-            ctx.finding("VENDOR_KEY_UNKNOWN", f"{where}/{name}",
+            ctx.finding("VENDOR_KEY_UNKNOWN", f"{under(where, name)}",
                         "the FIT image carries a U-Boot signature node; U-Boot verified-boot keys are not checked here")
 
 

@@ -57,6 +57,9 @@ class FirmwareRelease:
     #: update package file name -> "sha256:<hex>" of the whole file as the vendor distributes it
     #: (``attest image`` matches a package that its images alone could not vouch for)
     packages: dict[str, str] = field(default_factory=dict)
+    #: Linux mtdparts string of this model's raw flash (``attest image`` splits a dump that carries
+    #: none of its own by it), e.g. "pl35x-nand:32m(BOOT.bin-env-dts-kernel),144m(angstram-rootfs),..."
+    flash_layout: str = ""
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,7 @@ def _unique(values: list[str | None], where: str, key: str) -> None:
 
 
 def _release(value: Any, where: str) -> FirmwareRelease:
-    obj = _object(value, where, {"model", "version", "images"}, {"build", "packages"})
+    obj = _object(value, where, {"model", "version", "images"}, {"build", "packages", "flash_layout"})
     images = obj["images"]
     if not isinstance(images, dict) or not images:
         raise _invalid(f"{where}.images", "expected a non-empty object of image name -> digest")
@@ -295,6 +298,7 @@ def _release(value: Any, where: str) -> FirmwareRelease:
                 for name, d in images.items()},
         packages={_text(name, f"{where}.packages"): _digest(d, f"{where}.packages.{name}")
                   for name, d in packages.items()},
+        flash_layout="" if obj.get("flash_layout") is None else _text(obj["flash_layout"], f"{where}.flash_layout"),
     )
 
 

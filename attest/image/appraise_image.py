@@ -193,7 +193,8 @@ def check_file(path: str, trust: TrustStore | None, manifests: Sequence[Manifest
     """Inspect and judge one file (CLI and GUI). Raises OSError when it cannot be read at all."""
     from attest.image.walk import inspect_file
 
-    return appraise_inspection(inspect_file(path, trust, mtdparts=mtdparts), manifests)
+    layouts = [r.flash_layout for m in manifests for r in m.firmware if r.flash_layout]
+    return appraise_inspection(inspect_file(path, trust, mtdparts=mtdparts, layouts=layouts), manifests)
 
 
 def detail_lines(appraisal: Appraisal) -> list[str]:

@@ -18,7 +18,7 @@ import mmap
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -219,9 +219,13 @@ def sha256(view: memoryview, release: Callable[[], None]) -> str:
 
 
 def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, *,
-                 mtdparts: str | None = None, limits: Limits | None = None,
+                 mtdparts: str | None = None, layouts: Sequence[str] = (), limits: Limits | None = None,
                  indicators: tuple[Indicator, ...] | None = None) -> Inspection:
-    """Everything in one file. Raises OSError only when the file itself cannot be read."""
+    """Everything in one file. Raises OSError only when the file itself cannot be read.
+
+    A raw flash dump is split by ``mtdparts`` if given, else by the dump's own mtdparts string,
+    else by the first of ``layouts`` (the manifest releases' flash layouts) whose size is exactly
+    the dump's."""
     file = Path(path)
     with tempfile.TemporaryDirectory(prefix="attest-image-") as anchor, _mapped(file) as (data, release):
         inspector = Inspector(trust, Path(anchor), limits or Limits(),
@@ -231,7 +235,7 @@ def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, 
         inspection = Inspection(str(file), root)
         fmt = detect(data)
         if mtdparts is None and fmt in (None, "zynq-boot"):
-            mtdparts = _dump_layout(data)
+            mtdparts = _dump_layout(data) or _layout_of_size(layouts, len(data))
         inspection.dump_layout = mtdparts
         if not len(data):
             inspector.finding("IMAGE_TRUNCATED", "", "the file is empty")
@@ -250,6 +254,20 @@ def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, 
         inspection.findings = inspector.findings
         inspection.signatures = inspector.signatures
         return inspection
+
+
+def _layout_of_size(layouts: Sequence[str], size: int) -> str | None:
+    """The first manifest layout that describes a device of exactly ``size`` bytes."""
+    for text in layouts:
+        try:
+            parts = mtd.parse_mtdparts(text)
+        except ValueError:
+            continue
+        last = parts[-1]
+        end = size if last.size is None and last.offset < size else last.offset + (last.size or 0)
+        if parts[0].offset == 0 and end == size:
+            return text
+    return None
 
 
 def _dump_layout(data: memoryview) -> str | None:

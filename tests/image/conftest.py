@@ -113,6 +113,7 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     ubifs, ubi = b.ubi_image(ubi_src, ubi_work)
     kit.files["ubi"] = ubi
     kit.files["dump"] = _flash_dump(work / "s9.dump", ubi)
+    kit.files["dump-no-env"] = _flash_dump(work / "s9-no-env.dump", ubi, env=False)
 
     digests = {
         "rootfs": b.sha256(genuine_rootfs), "kernel": b.sha256(kernel), "ramdisk": b.sha256(ramdisk),
@@ -136,10 +137,11 @@ def _kernel_bytes(work: Path) -> Path:
 DUMP_MTDPARTS = "mtdparts=pl35x-nand:256k(BOOT.bin-env-dts-kernel),4m(angstram-rootfs),256k(upgrade-rootfs)"
 
 
-def _flash_dump(out: Path, ubi: Path) -> Path:
+def _flash_dump(out: Path, ubi: Path, *, env: bool = True) -> Path:
     boot = bytearray(b"\xff" * (256 << 10))
-    env = b"bootargs=console=ttyPS0,115200 root=ubi0:rootfs ubi.mtd=1 rootfstype=ubifs " + DUMP_MTDPARTS.encode()
-    boot[0x1000:0x1000 + len(env)] = env
+    if env:  # U-Boot's environment, holding the layout; a dump of a wiped environment has none
+        text = b"bootargs=console=ttyPS0,115200 root=ubi0:rootfs ubi.mtd=1 rootfstype=ubifs " + DUMP_MTDPARTS.encode()
+        boot[0x1000:0x1000 + len(text)] = text
     rootfs = ubi.read_bytes().ljust(4 << 20, b"\xff")
     out.write_bytes(bytes(boot) + rootfs + b"\xff" * (256 << 10))
     return out
@@ -157,7 +159,7 @@ def _trust_and_manifest(kit: Kit, root_pub: Path, d: dict[str, str]) -> None:
             {"model": "Antminer S19", "version": "2026.09.1", "build": "Tue Sep 8 2026",
              "images": {"rootfs": d["rootfs"], "kernel": d["kernel"], "ramdisk": d["ramdisk"]}},
             {"model": "Antminer S9", "version": "2026.09.1-nand", "build": "Tue Sep 8 2026",
-             "images": {"rootfs": d["ubi-rootfs"]}},
+             "images": {"rootfs": d["ubi-rootfs"]}, "flash_layout": DUMP_MTDPARTS.removeprefix("mtdparts=")},
             {"model": "Antminer S21", "version": "2026.10.2", "build": "Fri Oct 9 2026",
              "images": {"devicetree": d["bmu-devicetree.dtb"], "kernel": d["bmu-uImage"],
                         "minerfs": d["bmu-minerfs.image.gz"]}},

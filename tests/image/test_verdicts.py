@@ -165,3 +165,11 @@ def test_fit_image_hashes_are_checked(tmp_path) -> None:
     (tmp_path / "bad.itb").write_bytes(bytes(data))
     bad = inspect_file(tmp_path / "bad.itb")
     assert [f.code for f in bad.findings] == ["IMAGE_CHECKSUM_MISMATCH"]
+
+
+def test_dump_without_its_own_layout_is_split_by_the_manifests(kit: Kit, trust: TrustStore,
+                                                               manifest: Manifest) -> None:
+    assert inspect_file(kit["dump-no-env"]).dump_layout is None  # alone: not recognised
+    a = check(kit, "dump-no-env", trust, manifest)
+    assert a.verdict is Verdict.TRUSTED, codes(a)
+    assert "angstram-rootfs/rootfs = rootfs" in details(a, "FIRMWARE_SIGNED_RELEASE")[0]

@@ -33,6 +33,12 @@ def test_genuine_bitmain_package_is_trusted_with_each_signature_named(kit: Kit, 
     assert any(d.startswith("covers fw.tar.gz; signer cert.pem") for d in valid)
     [release] = details(a, "FIRMWARE_SIGNED_RELEASE")
     assert "Antminer S19 2026.09.1" in release and "fw.tar.gz/rootfs.squashfs = rootfs" in release
+    nodes = list(inspect_file(kit["genuine"]).nodes())
+    # uramdisk.image.gz: a 64-byte uImage header, then a gzip'd ext2 ramdisk, walked to its files
+    # (a layer's payload keeps its container's path, so three layers share this one)
+    assert [n.format for n in nodes if n.path == "fw.tar.gz/uramdisk.image.gz"] == ["uimage", "gzip", "ext"]
+    paths = {n.path for n in nodes}
+    assert {"fw.tar.gz/uramdisk.image.gz/etc/init.d/rcS", "fw.tar.gz/rootfs.squashfs/usr/bin/bmminer"} <= paths
 
 
 def test_one_byte_changed_in_rootfs_is_untrusted(kit: Kit, trust: TrustStore, manifest: Manifest) -> None:

@@ -40,6 +40,10 @@ quiet machine and 993 under heavy load. So the bench shows the default scan once
 ``network_scan_semaphore`` to ``--concurrency`` through pyasic's public settings API and runs
 get_data() on every miner found, the same number at once, and prints how many each run found.
 
+On a machine shared with other work, wall times of the same figure swing by a factor of two from
+run to run; (d) and get_data() also print their own CPU seconds (inside the child, that phase
+only), the steadier comparison of the two clients' work.
+
 The last line is ``ratio ours/pyasic = X``: best (d) over best get_data of (c), both per rig
 collected (they differ only if pyasic's scan missed rigs); below 1 is faster.
 """
@@ -87,12 +91,12 @@ def child_identity(hosts: list[str], ports: dict[str, int], concurrency: int) ->
         gate = asyncio.Semaphore(concurrency)
         return await asyncio.gather(*(one(h, gate) for h in hosts))
 
-    began = time.monotonic()
+    began, cpu = time.monotonic(), time.process_time()
     results = asyncio.run(run())
-    seconds = time.monotonic() - began
+    seconds, cpu = time.monotonic() - began, time.process_time() - cpu
     serials = sum(1 for both in results if any(ev.value("unit.serial") for ev in both))
     models = sum(1 for both in results if any(ev.value("unit.model") for ev in both))
-    return {"seconds": seconds, "hosts": len(hosts), "with_serial": serials, "with_model": models}
+    return {"seconds": seconds, "cpu": cpu, "hosts": len(hosts), "with_serial": serials, "with_model": models}
 
 
 def child_pyasic(network: str, concurrency: int, *, default_settings: bool = False) -> dict[str, object]:
@@ -115,15 +119,17 @@ def child_pyasic(network: str, concurrency: int, *, default_settings: bool = Fal
         if default_settings:
             return {"scan_seconds": scanned - began, "found": len(miners)}
         gate = asyncio.Semaphore(concurrency)
+        cpu = time.process_time()
 
         async def one(miner: object) -> object:
             async with gate:
                 return await miner.get_data()  # type: ignore[attr-defined]
 
         data = await asyncio.gather(*(one(m) for m in miners), return_exceptions=True)
-        finished = time.monotonic()
+        finished, cpu = time.monotonic(), time.process_time() - cpu
         ok = [d for d in data if not isinstance(d, BaseException)]
         return {"scan_seconds": scanned - began, "found": len(miners), "get_data_seconds": finished - scanned,
+                "get_data_cpu": cpu,
                 "with_serial": sum(1 for d in ok if getattr(d, "serial_number", None)),
                 "with_model": sum(1 for d in ok if getattr(d, "model", None)),
                 "classes": dict(Counter(type(m).__name__ for m in miners))}
@@ -271,11 +277,13 @@ def main() -> int:
             def identity() -> dict[str, float]:
                 run = measured([py, __file__, "--child", "identity", "--arg", spec,
                                 "--concurrency", str(args.concurrency)], env)
-                return json.loads(run.stdout) if run.code == 0 else {"seconds": float("nan"), "with_serial": 0}
+                return json.loads(run.stdout) if run.code == 0 else {"seconds": float("nan"), "cpu": float("nan"),
+                                                                     "with_serial": 0}
 
             ours = repeat(args.repeat, identity)
             print(figure("(d) our identity collection (API + web)", [r["seconds"] for r in ours], per=n)
-                  + f"; serial read on {ours[-1]['with_serial']} of {n}")
+                  + f"; serial read on {ours[-1]['with_serial']} of {n}; "
+                  f"its CPU (best) {min(r['cpu'] for r in ours):.1f} s")
 
             if ports != REAL_PORTS:
                 print(f"(c) pyasic: skipped, it needs the real ports {REAL_PORTS} and the sim has {ports}")
@@ -294,7 +302,7 @@ def main() -> int:
                                 "--concurrency", str(args.concurrency)], env)
                 return json.loads(run.stdout) if run.code == 0 else {"scan_seconds": float("nan"), "found": 0,
                                                                      "get_data_seconds": float("nan"),
-                                                                     "with_serial": 0}
+                                                                     "get_data_cpu": float("nan"), "with_serial": 0}
 
             theirs = repeat(args.repeat, with_pyasic)
             print(f"(c) pyasic with settings.update('network_scan_semaphore', {args.concurrency}); "
@@ -310,7 +318,8 @@ def main() -> int:
                 return 1
             print("    " + figure("get_data() on every miner found", [r["get_data_seconds"] for r in theirs],
                                   per=int(best["found"]))
-                  + f"; serial read on (per run) {serials}")
+                  + f"; serial read on (per run) {serials}; its CPU (best) "
+                  f"{min(r['get_data_cpu'] for r in theirs):.1f} s")
             best_ours = min(r["seconds"] for r in ours) / n
             if best["found"] != n:
                 print(f"    pyasic's scan found {best['found']:.0f} of {n} in its best get_data run: the ratio "

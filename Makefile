@@ -18,11 +18,11 @@ run: $(STAMP)
 	$(VENV)/bin/attest-gui --demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check attest gui tests bench
+	$(VENV)/bin/ruff check attest gui tests bench tools
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check attest gui tests bench
+	$(VENV)/bin/ruff check attest gui tests bench tools
 
 # The one-folder app bundle (packaging/rig-attest.spec): dist/rig-attest/{attest-gui,attest}.
 $(DIST_STAMP): $(STAMP)

@@ -177,6 +177,7 @@ class CheckController(QObject):
         self.job = None
         self._gc.end()
         self.model.flush()
+        self.model.resort()  # rows kept their place during the check; now the order holds again
         counts = Counter(self.model.row(i).verdict_text for i in self.last_ids if self.model.row(i) is not None)
         seconds = (datetime.now() - self._started_at).total_seconds()
         parts = ", ".join(f"{n} {v.lower() or 'without verdict'}" for v, n in sorted(counts.items()))

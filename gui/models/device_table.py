@@ -73,6 +73,7 @@ class DeviceTableModel(QAbstractTableModel):
         self._index: dict[str, int] = {}
         self._by_serial: dict[str, str] = {}
         self._dirty: set[int] = set()
+        self._sort: tuple[int, Qt.SortOrder] | None = None
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
         self._flush.setInterval(FLUSH_MS)
@@ -211,6 +212,37 @@ class DeviceTableModel(QAbstractTableModel):
         for top, bottom in runs:
             self.dataChanged.emit(self.index(top, 0), self.index(bottom, last))
         self._emit_summary()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the rows themselves, with Python's sort over the precomputed keys.
+
+        QSortFilterProxyModel's own sort calls ``data()`` for both sides of every comparison:
+        some 280,000 calls into Python for 10,000 rows, two seconds with the GUI frozen. Here it
+        is one ``list.sort`` (milliseconds) and one layout change; the proxy only filters.
+        Rows keep their place while a check changes them (nothing jumps under the cursor); the
+        table is sorted again when the check ends (``resort``) or a header is clicked.
+        """
+        self._sort = None if column < 0 else (column, order)
+        self.resort()
+
+    def resort(self) -> None:
+        if self._sort is None or not self._rows:
+            return
+        column, order = self._sort
+        self.flush()
+        self.layoutAboutToBeChanged.emit()
+        keys = self._keys
+        order_by = sorted(range(len(self._rows)), key=lambda i: keys[i][column],
+                          reverse=order == Qt.SortOrder.DescendingOrder)
+        moved_to = [0] * len(order_by)
+        for new, old in enumerate(order_by):
+            moved_to[old] = new
+        self._rows = [self._rows[i] for i in order_by]
+        self._keys = [keys[i] for i in order_by]
+        self._reindex()
+        before = self.persistentIndexList()  # the selection and current row follow their rows
+        self.changePersistentIndexList(before, [self.index(moved_to[i.row()], i.column()) for i in before])
+        self.layoutChanged.emit()
 
     def summary(self) -> Counter[str]:
         return Counter(r.verdict.value if r.verdict else "" for r in self._rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from PySide6.QtCore import Qt
@@ -63,7 +62,8 @@ def test_changes_are_batched_into_few_data_changed_signals(qtbot):
     assert seen == [(0, 299)]
 
 
-def test_ten_thousand_rows_insert_filter_and_sort_quickly(qtbot):
+def test_ten_thousand_rows_insert_filter_and_sort(qtbot):
+    """Behaviour at 10,000 rows; how fast it is, bench/gui_table_bench.py measures."""
     model = DeviceTableModel()
     proxy = DeviceFilterProxy()
     proxy.setSourceModel(model)
@@ -71,29 +71,34 @@ def test_ten_thousand_rows_insert_filter_and_sort_quickly(qtbot):
     qtbot.addWidget(view)
     view.resize(1200, 700)
     view.show()
+    model.add_rows(ten_thousand_rows())
+    qtbot.waitExposed(view)
+    proxy.set_text("jyzz0000270f")
+    assert proxy.rowCount() == 1
+    proxy.set_text("")
+    assert view.select_device("10.0.1.2")
+    view.sortByColumn(Column.VERDICT, Qt.SortOrder.DescendingOrder)
+    assert proxy.index(0, 0).data(Role.VERDICT) == "UNTRUSTED"
+    assert proxy.index(2_499, 0).data(Role.VERDICT) == "UNTRUSTED"
+    assert proxy.index(2_500, 0).data(Role.VERDICT) is None
+    assert view.current_device() == "10.0.1.2"  # the selection follows its row through the sort
+    view.sortByColumn(Column.HOST, Qt.SortOrder.AscendingOrder)
+    hosts = [proxy.index(r, Column.HOST).data() for r in range(3)]
+    assert hosts == sorted(hosts, key=lambda h: tuple(int(p) for p in h.split(".")))
+    proxy.set_verdicts(frozenset({UNCHECKED}))
+    assert proxy.rowCount() == 7_500
+    assert view.select_device("10.0.39.12")  # hidden by the chip: select_device clears filters
+    assert proxy.rowCount() == 10_000
+
+
+def ten_thousand_rows() -> list:
+    """10,000 host rows, every fourth UNTRUSTED (shared with bench/gui_table_bench.py)."""
     rows = [host_row(i) for i in range(10_000)]
     for i, r in enumerate(rows):
         r.serial = f"JYZZ{i:08X}"
         if i % 4 == 0:
             r.apply_appraisal(appraisal(r.device_id, Verdict.UNTRUSTED, r.serial), datetime.now())
-    started = time.monotonic()
-    model.add_rows(rows)
-    qtbot.waitExposed(view)
-    insert = time.monotonic() - started
-    started = time.monotonic()
-    proxy.set_text("jyzz0000270f")
-    filtered = time.monotonic() - started
-    assert proxy.rowCount() == 1
-    proxy.set_text("")
-    started = time.monotonic()
-    view.sortByColumn(Column.VERDICT, Qt.SortOrder.DescendingOrder)
-    sort = time.monotonic() - started
-    assert proxy.index(0, 0).data(Role.VERDICT) == "UNTRUSTED"
-    proxy.set_verdicts(frozenset({UNCHECKED}))
-    assert proxy.rowCount() == 7_500
-    assert view.select_device("10.0.39.12")  # hidden by the chip: select_device clears filters
-    assert proxy.rowCount() == 10_000
-    assert insert < 1.0 and filtered < 0.5 and sort < 2.0, (insert, filtered, sort)
+    return rows
 
 
 def test_hostile_serial_is_shown_literally_everywhere(qtbot):

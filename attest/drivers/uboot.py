@@ -81,10 +81,11 @@ class UBoot:
         await self._link.write(f"echo {begin}; echo {begin}; {command}; echo {end}; echo {end}\r".encode())
         scan = FrameScan(begin.encode(), end.encode(), UBOOT_REBOOT_SIGNS)
         limit = min(self._options.max_reply_bytes, MAX_OUTPUT_BYTES)
-        # Silence for the timeout fails; a long reply may take the line time of the whole cap
-        # (64 KiB: about 6 s at 115200), so a huge printenv ends on the cap, not a timeout.
+        # Silence for the timeout fails; a long reply may take twice the line time of the whole
+        # cap (64 KiB: about 6 s at 115200; twice, for a device that pauses as it prints), so a
+        # huge printenv ends on the cap, not on a timeout.
         idle = timeout or self._options.timeout
-        await self._link.read_until(scan, timeout=idle + limit * BITS_PER_BYTE / self._link.baudrate,
+        await self._link.read_until(scan, timeout=idle + 2 * limit * BITS_PER_BYTE / self._link.baudrate,
                                     idle=idle, max_bytes=limit, what=f"the end of U-Boot `{command}`")
         return scan.body
 

@@ -189,8 +189,8 @@ def test_a_huge_printenv_is_cut_at_the_cap_and_unknown(signed) -> None:
         rig.uboot_env.update({f"blob{i:03d}": "x" * 200 for i in range(400)})  # ~82 KB of environment
 
     got = check(genuine_rig(ANTMINER_S21, huge))
-    # The cap (64 KiB) takes ~5.7 s of line at 115200: the limit is the timeout plus that line time.
-    _unknown(got, signed, "REPLY_TOO_LARGE", "printenv", "blob", seconds=FAST.timeout + 6 + 3)
+    # The cap (64 KiB) takes ~5.7 s of line at 115200: the limit is the timeout plus twice that.
+    _unknown(got, signed, "REPLY_TOO_LARGE", "printenv", "blob", seconds=FAST.timeout + 2 * 5.7 + 1)
 
 
 def test_a_reboot_mid_check_is_unknown_quoting_the_banner(signed) -> None:

@@ -362,7 +362,8 @@ class ConsoleCheck:
         self.claims += await collect_shell_evidence(shell, label, self.options)
         self.claims += await self._cgi_claims(shell)
         self.note("console.shell.checked", "every output checked with the device's cksum" if shell.checked
-                  else "outputs unverified: the shell has no writable /tmp or no cksum")
+                  else "outputs unverified: the shell has no writable /tmp or no cksum; "
+                  "each measurement was read until two readings agreed")
         if logged_in:
             await shell.finish()
 
@@ -371,8 +372,8 @@ class ConsoleCheck:
         claims: list[Claim] = []
         for name, parse in (("get_system_info.cgi", antminer_web._system_info_claims),
                             ("stats.cgi", antminer_web._stats_claims)):
-            result = await shell(f"{CGI_DIR}/{name} 2>/dev/null", timeout=self.options.timeout,
-                                 max_bytes=min(self.options.max_reply_bytes, 256 * 1024))
+            result = await shell.report(f"{CGI_DIR}/{name} 2>/dev/null", timeout=self.options.timeout,
+                                        max_bytes=min(self.options.max_reply_bytes, 256 * 1024))
             start = result.stdout.find(b"{")
             if result.exit_status != 0 or start < 0:
                 continue  # not an Antminer (or not this firmware's layout): nothing reported here

@@ -186,9 +186,29 @@ class ConsoleShell:
                                                            what=f"the output of `{command}`")
         return buffer[start:stop]
 
-    async def _unchecked(self, command: str, *, timeout: float, max_bytes: int) -> ShellResult:
-        scan = await self.frame(command, timeout=timeout, max_bytes=max_bytes, what=f"the end of `{command}`")
-        return ShellResult(scan.status, b"\n".join(scan.body) + b"\n", b"")
+    async def report(self, command: str, *, timeout: float, max_bytes: int) -> ShellResult:
+        """Like calling the shell, for a report whose output changes from run to run (uptime in
+        a status page): checked by cksum where the shell has it, else read once, as it is."""
+        if self.checked:
+            return await self(command, timeout=timeout, max_bytes=max_bytes)
+        return await self._unchecked(command, timeout=timeout, max_bytes=max_bytes, readings_wanted=1)
+
+    async def _unchecked(self, command: str, *, timeout: float, max_bytes: int,
+                         readings_wanted: int = 2) -> ShellResult:
+        """No checksum to check against: run it again, and take two readings that agree.
+
+        Slower (a flash hash runs twice), but one flipped bit in a digest would otherwise be a
+        false UNTRUSTED; U-Boot's readings are held to the same rule (attest.drivers.uboot).
+        """
+        readings: list[ShellResult] = []
+        for _attempt in range(3):
+            scan = await self.frame(command, timeout=timeout, max_bytes=max_bytes, what=f"the end of `{command}`")
+            reading = ShellResult(scan.status, b"\n".join(line for line in scan.body if line.strip()) + b"\n", b"")
+            if readings_wanted == 1 or reading in readings:
+                return reading
+            readings.append(reading)
+        raise CollectError(MALFORMED_REPLY, f"three readings of `{command}` all differ and the shell has no "
+                                            "cksum to tell which is right: the line is too noisy to trust")
 
     async def finish(self) -> None:
         """Remove our files and log out, leaving the console at its login prompt."""

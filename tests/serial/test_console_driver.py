@@ -8,6 +8,7 @@ configured limits; a noisy but working line must still be read in full.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import threading
 import time
@@ -263,3 +264,24 @@ def test_stay_in_bootloader_at_a_running_linux_reboots_it_into_uboot_and_reads_i
     assert claims["firmware.image.rootfs.sha256"].startswith("sha256:")
     assert not any(c.assurance is Assurance.MEASURED for c in got.evidence.claims)
     assert got.console.boots == 2 and got.console._stage == "u-boot"  # rebooted once, left in U-Boot
+
+
+def test_a_shell_without_cksum_is_read_unverified_each_output_taken_twice(monkeypatch, signed) -> None:
+    from attest.sim import console_shell as sim_shell
+
+    def no_cksum(self: sim_shell.ConsoleShell, paths: list[str]) -> tuple[bytes, bytes, None]:
+        self.status = 127
+        return b"", b"sh: cksum: not found\n", None
+
+    monkeypatch.setattr(sim_shell.ConsoleShell, "_cksum", no_cksum)
+    seen: list = []
+    got = check(genuine_rig(ANTMINER_S21), "stay=linux", listen=seen.append)
+    claims = got.claims()
+    assert got.evidence.problems == ()
+    assert claims["console.shell.checked"].startswith("outputs unverified")
+    rootfs = hashlib.sha256(genuine_rig(ANTMINER_S21).images["rootfs"]).hexdigest()
+    measured = {c.name: c.value for c in got.evidence.claims if c.assurance is Assurance.MEASURED}
+    assert measured["firmware.image.rootfs.sha256"] == f"sha256:{rootfs}"
+    sent = b"".join(c.data for c in seen if c.direction == ">")
+    assert sent.count(b"sha256sum /dev/mtd0 /dev/mtd1; echo") == 2  # the flash hash, read twice to agree
+    assert verdict_of(got, signed)[0] is Verdict.TRUSTED

@@ -15,6 +15,7 @@ from pathlib import Path
 from attest.address import PortProfile
 from attest.sim.runner import SimFleet, start_fleet
 from attest.sim.runner import free_base as sim_free_base
+from attest.sim.scenarios import SCENARIOS
 
 DEMO_FLEET = 13  # one rig per scenario: every verdict kind within a minute
 DEMO_BASE = "127.0.1.1"
@@ -38,6 +39,11 @@ class DemoFleet:
     @property
     def policy(self) -> Path:
         return self.directory / "policy.toml"
+
+
+def expected_verdict(scenario: str) -> str:
+    """The verdict DESIGN.md says a full verification of ``scenario`` gives (what the self-test checks)."""
+    return SCENARIOS[scenario]
 
 
 def free_base(preferred: str = DEMO_BASE) -> str:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import attest.sim.scenarios
 import gui.resources as res
 import gui.selftest as selftest
 
@@ -22,7 +23,7 @@ def test_self_test_passes_through_the_real_entry_point():
 
 
 def test_self_test_fails_when_a_verdict_is_not_the_scenarios(qapp, monkeypatch, capsys):
-    monkeypatch.setitem(selftest.SCENARIOS, "genuine", "UNTRUSTED")
+    monkeypatch.setitem(attest.sim.scenarios.SCENARIOS, "genuine", "UNTRUSTED")
     assert selftest.run_self_test(qapp, io.StringIO()) == 1
     err = capsys.readouterr().err
     assert err.startswith("FAIL: attest-gui self-test: rig ") and "(genuine) is TRUSTED, expected UNTRUSTED" in err

@@ -71,6 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `attest ... | head`: the reader stopped early. No traceback, and not 0 either: a script
+        # with pipefail must not read a cut-short verify as "all TRUSTED". 141 is what a tool
+        # killed by SIGPIPE reports.
+        with contextlib.suppress(OSError):  # Python must not complain again when flushing at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _fail(message: str) -> NoReturn:

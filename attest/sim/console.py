@@ -18,8 +18,14 @@ import asyncio
 import contextlib
 import os
 import random
-import termios
-import tty
+
+try:  # the simulated consoles are ptys: POSIX only (on Windows the simulator serves the network only)
+    import termios
+    import tty
+except ImportError:
+    HAS_PTY = False
+else:
+    HAS_PTY = True
 
 from attest.sim.console_shell import ConsoleShell
 from attest.sim.rig import DROP, NOISY, REBOOT, SILENT, Rig

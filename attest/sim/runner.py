@@ -13,7 +13,6 @@ import ipaddress
 import json
 import os
 import random
-import resource
 import socket
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any, Protocol
 from attest.evidence import identity_document, identity_fingerprint, normalise_mac
 from attest.manifest import sign_envelope
 from attest.sim import api_server, ssh_server, web_server
-from attest.sim.console import RigConsole
+from attest.sim.console import HAS_PTY, RigConsole
 from attest.sim.firmware_file import write_firmware_files
 from attest.sim.pki import make_vendor_pki, write_trust_store
 from attest.sim.rig import Rig
@@ -258,6 +257,10 @@ def choose_ports(
 
 def _raise_fd_limit(rigs: int) -> None:
     """Three listeners per rig plus live connections: 1,000 rigs need more than the default 1,024."""
+    try:
+        import resource  # POSIX only; Windows has no such limit to raise
+    except ImportError:
+        return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, rigs * 8 + 256))
     if want > soft:
@@ -272,7 +275,9 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
     profile, rig_ports = choose_ports(rigs, ports)
     fleet = SimFleet(out, rigs, profile, rig_ports)
     paths: dict[str, str] = {}
-    if consoles or (consoles is None and len(rigs) <= CONSOLE_LIMIT):
+    if consoles is None:  # a console is a pty: POSIX only, and a scarce one
+        consoles = HAS_PTY and len(rigs) <= CONSOLE_LIMIT
+    if consoles:
         for rig in rigs:
             console = await RigConsole(rig).start()
             fleet.servers.append(console)

@@ -44,6 +44,7 @@ from attest.drivers.console_shell import ConsoleShell
 from attest.drivers.console_text import (
     AUTOBOOT,
     BOOTING_SIGNS,
+    COUNTDOWN_REDRAW,
     LOGIN_PROMPT,
     LOGIN_REFUSED,
     PASSWORD_PROMPT,
@@ -73,6 +74,10 @@ WATCH_WINDOW = 16 * 1024
 #: Junk past this share of what arrived is a line at the wrong rate, not a device talking.
 NOISE_LIMIT = 0.35
 NOISE_MIN_BYTES = 256
+#: busybox login waits this long before it says a password was wrong.
+LOGIN_REFUSAL_SECONDS = 3.0
+#: How long stay=linux watches a console before waking it: U-Boot redraws its countdown each second.
+LINUX_LOOK_SECONDS = 1.2
 ACTIVATE = re.compile(rb"(?i)press enter to activate|activate this console")
 
 COUNTDOWN, UBOOT, LOGIN, SHELL = "u-boot autoboot countdown", "u-boot prompt", "linux login prompt", "linux shell"
@@ -200,15 +205,18 @@ class ConsoleCheck:
 
         Waking sends Ctrl-C first — it clears a half-typed line at any prompt and interrupts
         nothing else — and Enter only once nothing answered it: an empty line at a U-Boot
-        prompt would repeat the last command, whatever that was.
+        prompt would repeat the last command, whatever that was. With ``stay=linux`` the Ctrl-C
+        waits until the console has shown no countdown for a while: it would stop autoboot.
         """
         buffer = b""
         started = last_byte = time.monotonic()
         deadline = started + seconds
         nudges = 0
-        if wake:
-            await self.link.write(b"\x03")
+        ctrl_c_at = None if not wake else started + (LINUX_LOOK_SECONDS if self.settings.stay == "linux" else 0.0)
         while True:
+            if ctrl_c_at is not None and time.monotonic() >= ctrl_c_at:
+                await self.link.write(b"\x03")
+                ctrl_c_at, last_byte = None, time.monotonic()
             chunk = await self.link.read_some(0.1)
             now = time.monotonic()
             if chunk:
@@ -220,6 +228,7 @@ class ConsoleCheck:
                 # the same "Password:" is not answered again while the login takes its time.
                 await self.link.write(b"\r")
                 buffer = b""
+                last_byte = now + LOGIN_REFUSAL_SECONDS  # no nudging while the login takes its time
             elif stage is not None:
                 return stage
             if ACTIVATE.search(tail(buffer)):
@@ -231,7 +240,7 @@ class ConsoleCheck:
                                                     f"{self.settings.baud} right? (rigs use 115200 8N1)")
             if BOOTING_SIGNS.search(tail(buffer, 2048)) and deadline < started + self.options.boot_timeout:
                 deadline = started + self.options.boot_timeout  # booting: worth waiting for
-            if wake and now - last_byte > 1.0 + nudges and nudges < 2:
+            if wake and ctrl_c_at is None and now - last_byte > 1.0 + nudges and nudges < 2:
                 nudges += 1
                 await self.link.write(b"\r")
                 last_byte = now
@@ -243,7 +252,9 @@ class ConsoleCheck:
         if not end:
             return None
         last = end.rsplit(b"\n", 1)[-1]
-        if AUTOBOOT.search(last) or (AUTOBOOT.search(end) and not last.strip()):
+        # After a boot was started, the countdown's redraws are the one already seen running out.
+        redraw = not after_boot and COUNTDOWN_REDRAW.search(buffer[-8:])
+        if AUTOBOOT.search(last) or (AUTOBOOT.search(end) and not last.strip()) or redraw:
             return COUNTDOWN
         if not quiet:
             return None

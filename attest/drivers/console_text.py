@@ -26,6 +26,9 @@ PASSWORD_PROMPT = re.compile(rb"(?i)(?:^|\n)[^\n]{0,64}password: ?$")
 LOGIN_REFUSED = re.compile(rb"(?i)login incorrect|incorrect password|authentication fail|access denied")
 AUTOBOOT = re.compile(rb"(?i)hit any key to stop autoboot|press any key to stop|autoboot in \d+ seconds?"
                       rb"|stop autoboot|to stop autoboot")
+#: The countdown redrawing itself (U-Boot's ``printf("\b\b\b%2d ", bootdelay)``): all a console
+#: opened mid-countdown sees of it, its "Hit any key" line having gone by before anyone listened.
+COUNTDOWN_REDRAW = re.compile(rb"\x08\x08\x08[ \d]\d $")
 #: What a unit prints when it starts over: seen mid-command, the unit rebooted under us. In U-Boot
 #: its own banner line is no sign (``version`` prints it), so there the countdown and SPL count.
 REBOOT_SIGNS = re.compile(rb"U-Boot SPL 20\d\d|U-Boot 20\d\d\.\d\d|Booting Linux on physical CPU"

@@ -232,21 +232,23 @@ def test_a_login_left_half_done_is_answered_once_and_started_over(signed) -> Non
     typed = bytearray()
 
     def peer() -> None:
-        os.write(controller, b"\r\nAntminer login: root\r\nPassword: ")
-        while True:
-            try:
+        try:
+            while True:
                 data = os.read(controller, 256)
-            except OSError:
-                return
-            typed.extend(data)
-            if b"\r" in data:
-                time.sleep(1.0)  # busybox login takes its time over a wrong password
-                os.write(controller, b"\r\nLogin incorrect\r\nAntminer login: ")
+                typed.extend(data)
+                if b"\x03" in data:  # shown again, not obeyed (the first showing went by unread)
+                    os.write(controller, b"^C\r\nAntminer login: root\r\nPassword: ")
+                if b"\r" in data:
+                    time.sleep(1.0)  # busybox login takes its time over a wrong password
+                    os.write(controller, b"\r\nLogin incorrect\r\nAntminer login: ")
+        except OSError:
+            return  # the test closed the pty
 
     threading.Thread(target=peer, daemon=True).start()
     try:
-        evidence = asyncio.run(collect(parse_address(f"serial://{os.ttyname(agent)}?stay=linux"), ports=PortProfile(),
-                                       credentials=Credentials(allow_vendor_defaults=False), options=FAST))
+        evidence = asyncio.run(collect(parse_address(f"serial://{os.ttyname(agent)}"), ports=PortProfile(),
+                                       credentials=Credentials(allow_vendor_defaults=False),
+                                       options=with_options(timeout=5.0)))
     finally:
         os.close(controller)
         os.close(agent)
@@ -285,3 +287,23 @@ def test_a_shell_without_cksum_is_read_unverified_each_output_taken_twice(monkey
     sent = b"".join(c.data for c in seen if c.direction == ">")
     assert sent.count(b"sha256sum /dev/mtd0 /dev/mtd1; echo") == 2  # the flash hash, read twice to agree
     assert verdict_of(got, signed)[0] is Verdict.TRUSTED
+
+
+def wait_for_countdown(path: str) -> None:
+    with serial.Serial(path, 115200, timeout=0.1) as port:
+        _wait_for(port, b"stop autoboot")
+
+
+def test_stay_linux_never_stops_a_countdown_it_finds() -> None:
+    seen: list = []
+    rig = genuine_rig(ANTMINER_S21)
+    got = asyncio.run(collect_console(rig, "stay=linux", prepare=wait_for_countdown, countdown=3,
+                                      listen=seen.append))
+    claims = got.claims()
+    assert got.evidence.problems == ()
+    assert claims["console.found"] == "u-boot autoboot countdown"
+    assert "uboot.version" not in claims and claims["console.login"] == "as root"
+    login = next(i for i, c in enumerate(seen) if c.direction == ">" and c.data == b"root\r")
+    typed = [c.data for c in seen[:login] if c.direction == ">" and not c.data.startswith(b"[open ")]
+    assert typed == [], f"any key stops autoboot, and these were sent: {typed}"
+    assert got.console.boots == 1

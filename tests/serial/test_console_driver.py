@@ -307,3 +307,18 @@ def test_stay_linux_never_stops_a_countdown_it_finds() -> None:
     typed = [c.data for c in seen[:login] if c.direction == ">" and not c.data.startswith(b"[open ")]
     assert typed == [], f"any key stops autoboot, and these were sent: {typed}"
     assert got.console.boots == 1
+
+
+def test_a_vendor_prompt_that_looks_like_a_shell_is_found_when_named(monkeypatch) -> None:
+    import dataclasses
+
+    from attest.sim import uboot as sim_uboot
+
+    custom = dataclasses.replace(sim_uboot.BUILDS["Antminer S21"], prompt="bitmain# ")
+    monkeypatch.setitem(sim_uboot.BUILDS, "Antminer S21", custom)
+    named = check(genuine_rig(ANTMINER_S21), "stay=bootloader&prompt=bitmain%23")
+    assert named.evidence.problems == ()
+    assert named.claims()["uboot.version"].startswith("U-Boot 2022.01")
+    unnamed = check(genuine_rig(ANTMINER_S21), "stay=bootloader")
+    code, detail = unnamed.problem()
+    assert code == "TIMEOUT" and "bitmain#" in detail  # it says what the console showed instead

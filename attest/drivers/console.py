@@ -51,7 +51,7 @@ from attest.drivers.console_text import (
     SHELL_PROMPT,
     UBOOT_PROMPT,
     Rebooted,
-    first_line,
+    lines,
     noise_ratio,
     tail,
 )
@@ -265,8 +265,9 @@ class ConsoleCheck:
         custom = self.settings.prompt
         if (custom and custom.search(end)) or UBOOT_PROMPT.search(end) or SHELL_PROMPT.search(end):
             if after_boot and UBOOT_PROMPT.search(end) and not SHELL_PROMPT.search(end):
-                raise NoFirmwareBooted("U-Boot did not boot the firmware: it came back to its prompt "
-                                       f"({first_line(buffer[-400:])!r} ...)")
+                said = [line.strip().decode("ascii") for line in lines(buffer[-800:]) if line.strip()][-3:-1]
+                raise NoFirmwareBooted("U-Boot did not boot the firmware: it came back to its prompt after "
+                                       f"{printable(' / '.join(said), 200)!r}")
             return await self._confirm_prompt()
         return None
 

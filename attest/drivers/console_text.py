@@ -84,14 +84,6 @@ def noise_ratio(data: bytes) -> float:
     return junk / max(len(stripped), 1)
 
 
-def first_line(data: bytes) -> str:
-    """The first non-empty cleaned line, as text (for messages and version strings)."""
-    for line in lines(data):
-        if line.strip():
-            return line.strip().decode("ascii")
-    return ""
-
-
 class Rebooted(Exception):
     """The unit printed a boot banner while we waited for a reply: it started over under us."""
 

@@ -1,5 +1,5 @@
-"""Getting rigs in: the add-host dialog, ranges found by discovery, serial consoles (no driver yet:
-an honest UNKNOWN), a serial adapter that vanished, and a scanned serial folded into its rig."""
+"""Getting rigs in: the add-host dialog, ranges found by discovery, serial consoles (a silent one
+is an honest UNKNOWN), a serial adapter that vanished, and a scanned serial folded into its rig."""
 
 from __future__ import annotations
 

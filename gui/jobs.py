@@ -63,6 +63,7 @@ class Job(QObject):
         self._pending: list[Any] = []
         self._wake_posted = False
         self._task: asyncio.Task[Any] | None = None
+        self._ended = False  # worker side: the end was posted
         self.done = False
         self.was_cancelled = False
         self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
@@ -83,6 +84,7 @@ class Job(QObject):
 
     def _post_end(self, kind: int, payload: Any) -> None:
         # The end always follows the last event: flush them first (same queue, same order).
+        self._ended = True
         self._posted.emit(_EVENTS, None)
         self._posted.emit(kind, payload)
 
@@ -228,6 +230,13 @@ class JobRunner(QObject):
             job._task = self._loop.create_task(self._drive(job, body))
         finally:
             _current_job.reset(token)
+        job._task.add_done_callback(lambda task: self._never_started(job, task))
+
+    def _never_started(self, job: Job, task: asyncio.Task[Any]) -> None:
+        """A job cancelled in the loop turn that launched it never enters ``_drive``; it still ends."""
+        if task.cancelled() and not job._ended:
+            self._tasks_by_job.pop(job.job_id, None)
+            job._post_end(_CANCELLED, None)
 
     async def _drive(self, job: Job, body: Callable[[Job], Awaitable[Any]]) -> None:
         try:

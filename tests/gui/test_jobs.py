@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -116,3 +117,17 @@ def test_full_gc_passes_wait_until_the_check_is_over(qtbot):
     deferred.end()
     assert gc.get_threshold()[2] > 10_000  # not restored at once: it would collect right away
     qtbot.waitUntil(lambda: gc.get_threshold() == before, timeout=3000)
+
+
+def test_a_job_cancelled_before_its_first_step_still_ends(qtbot, jobs):
+    """cancel() landing in the same loop turn as the launch: the coroutine never starts."""
+    jobs.loop.call_soon_threadsafe(time.sleep, 0.3)  # hold the loop so launch and cancel share a turn
+
+    async def op() -> None:
+        await asyncio.sleep(5)
+
+    job = jobs.run_in_background(op)
+    job.cancel()
+    with qtbot.waitSignal(job.finished, timeout=3000):
+        pass
+    assert job.was_cancelled and job.done

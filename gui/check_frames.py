@@ -9,8 +9,39 @@ from __future__ import annotations
 import asyncio
 import pickle
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
+
+from attest.appraise import Appraisal
+from attest.evidence import Evidence
+from attest.fleet import DeviceAppraised
+from attest.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class SlimAppraised:
+    """A DeviceAppraised without what the station already holds: the manifest (by digest: the
+    station planned the check with it) and the evidence, when a DeviceCollected carried that
+    very object. A 1,000-rig manifest would otherwise travel in every frame, and each unpickle
+    holds the station's GIL while the table paints."""
+
+    appraisal: Appraisal  # evidence and manifest set to None when referenced
+    manifest_digest: str | None
+    evidence_sent: bool
+
+
+def slim(event: DeviceAppraised, sent: dict[str, Evidence]) -> SlimAppraised:
+    a = event.appraisal
+    known = sent.get(a.address) is a.evidence
+    thin = replace(a, evidence=None if known else a.evidence, manifest=None)  # type: ignore[arg-type]
+    return SlimAppraised(thin, None if a.manifest is None else a.manifest.digest, known)
+
+
+def rebuild(event: SlimAppraised, manifests: dict[str, Manifest], received: dict[str, Evidence]) -> DeviceAppraised:
+    a = event.appraisal
+    evidence = received[a.address] if event.evidence_sent else a.evidence
+    manifest = None if event.manifest_digest is None else manifests[event.manifest_digest]
+    return DeviceAppraised(replace(a, evidence=evidence, manifest=manifest))
 
 
 @dataclass(frozen=True)

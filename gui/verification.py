@@ -28,14 +28,15 @@ from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile
 from attest.appraise import Appraisal
 from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions, ConsoleOutput
-from attest.fleet import BatchDone, DeviceAppraised, Event, verify_many
+from attest.evidence import Evidence
+from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event, verify_many
 from attest.log.append import log_batch, new_batch_id
 from attest.log.errors import LogError
 from attest.log.store import open_store
 from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem
-from gui.check_frames import BatchFinished, encode_frame, read_frame_async
+from gui.check_frames import BatchFinished, SlimAppraised, encode_frame, read_frame_async, rebuild
 from gui.console_feed import merge_console_output
 from gui.models.rows import DeviceRow, RowKind
 
@@ -245,8 +246,14 @@ async def run_check(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | Ba
         await process.stdin.drain()
         process.stdin.close()
         appraisals: list[Appraisal] = []
+        manifests = {m.digest: m for m in plan.manifests}
+        received: dict[str, Evidence] = {}
         while (batch := await read_frame_async(process.stdout)) is not None:
             for event in batch:
+                if isinstance(event, SlimAppraised):
+                    event = rebuild(event, manifests, received)
+                elif isinstance(event, DeviceCollected):
+                    received[event.evidence.address] = event.evidence
                 if isinstance(event, BatchFinished):
                     if event.appraisals != len(appraisals):
                         raise CheckProcessError(f"the check process appraised {event.appraisals} rigs but "

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QSpinBox,
     QVBoxLayout,
@@ -44,13 +45,7 @@ class AddHostDialog(QDialog):
         self.address.setPlaceholderText("10.0.4.17   ·   10.0.4.0/24   ·   cgminer://10.0.4.17:4028")
         self.address.textChanged.connect(self._validate)
         form.addRow("&Address:", self.address)
-        port_row = QHBoxLayout()
-        self.api, self.web, self.ssh = _port(ports.api), _port(ports.web), _port(ports.ssh)
-        for label, box in (("API", self.api), ("web", self.web), ("SSH", self.ssh)):
-            port_row.addWidget(plain_label(label, wrap=False, selectable=False))
-            port_row.addWidget(box)
-        port_row.addStretch(1)
-        form.addRow("&Ports:", port_row)
+        self.api, self.web, self.ssh = add_port_row(form, ports)
         self.username = QLineEdit()
         self.username.setPlaceholderText("optional: the station's credentials file and vendor defaults apply")
         form.addRow("&Username:", self.username)
@@ -99,6 +94,20 @@ class AddHostDialog(QDialog):
         if isinstance(target, EndpointTarget) and target.username and target.password and credential is None:
             credential = Credential(target.username, target.password)
         return AddHostRequest(target, ports, credential, self.kind.currentText())
+
+
+def add_port_row(form: QFormLayout, ports: PortProfile) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
+    """The "Ports: API [4028] web [80] SSH [22]" row the host and range dialogs share."""
+    row = QHBoxLayout()
+    boxes = _port(ports.api), _port(ports.web), _port(ports.ssh)
+    for label, box in zip(("API", "web", "SSH"), boxes, strict=True):
+        row.addWidget(plain_label(label, wrap=False, selectable=False))
+        row.addWidget(box)
+    row.addStretch(1)
+    caption = QLabel("&Ports:")  # a QLabel buddy: Alt+P reaches the API port, no "&" shown
+    caption.setBuddy(boxes[0])
+    form.addRow(caption, row)
+    return boxes
 
 
 def _port(value: int) -> QSpinBox:

@@ -22,11 +22,9 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QHBoxLayout,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -44,7 +42,7 @@ from attest.fleet import (
     range_addresses,
     range_size,
 )
-from gui.dialogs.add_host import AddHostRequest
+from gui.dialogs.add_host import AddHostRequest, add_port_row
 from gui.intake import Intake
 from gui.jobs import Job
 from gui.views.reasons import plain_label
@@ -94,13 +92,7 @@ class ScanRangeDialog(QDialog):
         self.ranges.textChanged.connect(self._validate)
         self.ranges.returnPressed.connect(self.start)
         form.addRow("&Ranges:", self.ranges)
-        port_row = QHBoxLayout()
-        self.api, self.web, self.ssh = _port(ports.api), _port(ports.web), _port(ports.ssh)
-        for label, box in (("API", self.api), ("web", self.web), ("SSH", self.ssh)):
-            port_row.addWidget(plain_label(label, wrap=False, selectable=False))
-            port_row.addWidget(box)
-        port_row.addStretch(1)
-        form.addRow("&Ports:", port_row)
+        self.api, self.web, self.ssh = add_port_row(form, ports)
         layout.addLayout(form)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
@@ -254,8 +246,3 @@ def _size(target: ScanTarget) -> int:
     return range_size(target.network) if isinstance(target, RangeTarget) else 1
 
 
-def _port(value: int) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(1, 65535)
-    box.setValue(value)
-    return box

@@ -42,6 +42,7 @@ from attest.transport.errors import (
     Recorder,
     TransportError,
 )
+from attest.transport.tcp import open_until
 
 #: How much of each response head and body goes into the transcript: enough to see what the
 #: device said, without one reply using up the whole transcript.
@@ -315,13 +316,7 @@ async def fetch_head(
     ]))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    try:
-        async with asyncio.timeout_at(deadline):
-            reader, writer = await asyncio.open_connection(host, port)
-    except TimeoutError:
-        raise TransportError(UNREACHABLE, f"{what}: no answer to connect within {timeout:g} s") from None
-    except OSError as exc:
-        raise TransportError(UNREACHABLE, f"{what}: cannot connect ({exc.strerror or exc})") from None
+    reader, writer = await open_until(host, port, deadline, timeout, f"{what}: ")
     received = 0
     try:
         record(">", b"GET %s HTTP/1.1" % path.encode("ascii"))

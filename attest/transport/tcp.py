@@ -50,15 +50,7 @@ async def request(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    try:
-        async with asyncio.timeout_at(deadline):
-            reader, writer = await asyncio.open_connection(host, port)
-    except TimeoutError:
-        # Checked before OSError: TimeoutError is one. A silent connect means nothing listens
-        # (a dropped SYN), which is "unreachable", not "the device did not answer".
-        raise TransportError(UNREACHABLE, f"no answer to connect within {timeout:g} s") from None
-    except OSError as exc:
-        raise TransportError(UNREACHABLE, f"connect failed: {exc.strerror or exc}") from None
+    reader, writer = await open_until(host, port, deadline, timeout)
 
     received = bytearray()
     clean = False
@@ -124,3 +116,18 @@ async def _close(writer: asyncio.StreamWriter, *, graceful: bool) -> None:
             await writer.wait_closed()
     except OSError:
         pass  # the reset that ended the exchange, reported already
+
+
+async def open_until(host: str, port: int, deadline: float, timeout: float,
+                     what: str = "") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect before the loop time ``deadline`` (``timeout`` only names it in the message);
+    every failure is UNREACHABLE, prefixed with ``what`` (e.g. "GET /cgi-bin/x: ")."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await asyncio.open_connection(host, port)
+    except TimeoutError:
+        # Checked before OSError: TimeoutError is one. A silent connect means nothing listens
+        # (a dropped SYN), which is "unreachable", not "the device did not answer".
+        raise TransportError(UNREACHABLE, f"{what}no answer to connect within {timeout:g} s") from None
+    except OSError as exc:
+        raise TransportError(UNREACHABLE, f"{what}connect failed: {exc.strerror or exc}") from None

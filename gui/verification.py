@@ -30,9 +30,9 @@ from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions, ConsoleOutput
 from attest.evidence import Evidence
 from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event, verify_many
-from attest.log.append import log_batch, new_batch_id
+from attest.log.append import new_batch_id
+from attest.log.commands import log_appraisals
 from attest.log.errors import LogError
-from attest.log.store import open_store
 from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem
@@ -165,20 +165,16 @@ async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput
 
 def log_check(plan: LogPlan, appraisals: Sequence[Appraisal]) -> BatchLogged | LogFailed:
     """Record the batch in one transaction; a failure loses nothing already recorded."""
+    batch = new_batch_id(datetime.now(UTC))
     try:
         signer = plan.signer()
-        store = open_store(plan.path)
-        try:
-            before = store.count()
-            batch = new_batch_id(datetime.now(UTC))
-            checkpoint = log_batch(store, signer, appraisals, operator=plan.operator, batch_id=batch)
-        finally:
-            store.close()
+        checkpoint = log_appraisals(plan.path, appraisals, signer=signer, operator=plan.operator, batch_id=batch)
     except LogError as e:
         return LogFailed(e.code, e.message)
     except ValueError as e:  # a damaged key handed over: never a crash of the check
         return LogFailed("STATION_FILES_INVALID", str(e))
-    return BatchLogged(before, checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.time, batch,
+    first = checkpoint.tree_size - len(appraisals)  # the batch is appended whole, in one transaction
+    return BatchLogged(first, checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.time, batch,
                        signer.identity.fingerprint)
 
 

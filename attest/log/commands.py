@@ -29,9 +29,9 @@ from attest.log.checkpoint import Checkpoint, read_checkpoint_file
 from attest.log.errors import LogError
 from attest.log.export import export_bundle, save_latest_checkpoint
 from attest.log.intoto import export_statements
-from attest.log.receipt import make_receipt, receipt_for_serial, verify_receipt, write_receipt
+from attest.log.receipt import ReceiptReport, make_receipt, receipt_for_serial, verify_receipt, write_receipt
 from attest.log.store import Selection, open_store
-from attest.log.verify import verify_bundle
+from attest.log.verify import BundleReport, verify_bundle
 from attest.station import (
     StationSigner,
     fingerprint,
@@ -221,15 +221,9 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json()))
     elif report.ok:
-        print(f"OK: {args.file}")
-        print(f"  station {report.station}, key {report.key_fingerprint} " + _pin_note(report.key_pinned))
-        print(f"  {report.tree_size} records signed {report.checkpoint_time}: {report.shown} shown in full, "
-              f"{report.hidden} as hashes only")
-        print(f"  root {report.root_hash}")
-        if report.since_size is not None:
-            print(f"  extends the earlier checkpoint of {report.since_size} records")
+        print("\n".join(bundle_lines(args.file, report)))
     else:
-        _print_refusal(args.file, report.findings)
+        print("\n".join(refusal_lines(args.file, report.findings)), file=sys.stderr)
     return 0 if report.ok else 4
 
 
@@ -249,14 +243,9 @@ def cmd_log_verify_receipt(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json()))
     elif report.ok:
-        rec = report.record
-        print(f"OK: {args.file}")
-        print(f"  record {report.index} of {report.tree_size} in station {report.station}'s log, "
-              f"signed {report.checkpoint_time}")
-        print(f"  {rec.get('serial') or rec.get('address')}: {rec.get('verdict')} at {rec.get('time')}")
-        print(f"  key {report.key_fingerprint} " + _pin_note(report.key_pinned))
+        print("\n".join(receipt_lines(args.file, report)))
     else:
-        _print_refusal(args.file, report.findings)
+        print("\n".join(refusal_lines(args.file, report.findings)), file=sys.stderr)
     return 0 if report.ok else 4
 
 
@@ -303,12 +292,31 @@ def parse_time(text: str | None, option: str, *, end_of_day: bool = False) -> st
     return iso_time(moment)
 
 
+def bundle_lines(path: str, report: BundleReport) -> list[str]:
+    """What a bundle that holds says, for a person: the CLI prints it, the GUI's auditor dialog shows it."""
+    lines = [f"OK: {path}",
+             f"  station {report.station}, key {report.key_fingerprint} " + _pin_note(report.key_pinned),
+             f"  {report.tree_size} records signed {report.checkpoint_time}: {report.shown} shown in full, "
+             f"{report.hidden} as hashes only",
+             f"  root {report.root_hash}"]
+    if report.since_size is not None:
+        lines.append(f"  extends the earlier checkpoint of {report.since_size} records")
+    return lines
+
+
+def receipt_lines(path: str, report: ReceiptReport) -> list[str]:
+    rec = report.record
+    return [f"OK: {path}",
+            f"  record {report.index} of {report.tree_size} in station {report.station}'s log, "
+            f"signed {report.checkpoint_time}",
+            f"  {rec.get('serial') or rec.get('address')}: {rec.get('verdict')} at {rec.get('time')}",
+            f"  key {report.key_fingerprint} " + _pin_note(report.key_pinned)]
+
+
+def refusal_lines(path: str, findings: Sequence[Any]) -> list[str]:
+    return [f"refused: {path}", *(f"  {f.code}: {f.message}" for f in findings)]
+
+
 def _pin_note(pinned: bool) -> str:
     return "(matches the key given)" if pinned else \
         "(NOT pinned: compare it with the fingerprint the station published, or pass --station-key)"
-
-
-def _print_refusal(path: str, findings: Sequence[Any]) -> None:
-    print(f"refused: {path}", file=sys.stderr)
-    for f in findings:
-        print(f"  {f.code}: {f.message}", file=sys.stderr)

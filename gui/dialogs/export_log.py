@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from attest.log.canonical import iso_time
 from attest.log.store import Selection
+from gui.models.history import days_selection
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,7 @@ class ExportLogDialog(QDialog):
         if chosen == 1 and self.batch.currentText():
             return Selection(batch=self.batch.currentText())
         if chosen == 2:
-            since = datetime(*self.since.date().getDate(), tzinfo=UTC)
-            until = datetime(*self.until.date().addDays(1).getDate(), tzinfo=UTC)  # through that whole day
-            return Selection(since=iso_time(since), until=iso_time(until))
+            return days_selection(self.since.date(), self.until.date())
         if chosen == 3:
             serials = tuple(s.strip() for s in self.serials.text().split(",") if s.strip())
             return Selection(serials=serials)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from attest.log.checkpoint import read_checkpoint_file
-from attest.log.commands import pinned_fingerprint
+from attest.log.commands import bundle_lines, pinned_fingerprint, receipt_lines, refusal_lines
 from attest.log.errors import LogError
 from attest.log.receipt import FORMAT as RECEIPT_FORMAT
 from attest.log.receipt import verify_receipt
@@ -47,34 +47,20 @@ class Verdict:
 
 
 def verify_file(path: str, station_key: str, since: str) -> Verdict:
-    """Job thread: check a bundle or a receipt; every outcome is a Verdict, never a traceback."""
+    """Job thread: check a bundle or a receipt; every outcome is a Verdict, never a traceback.
+    The words are the CLI's (``attest log verify`` / ``verify-receipt``), so both say the same."""
     try:
         pinned = pinned_fingerprint(station_key.strip() or None)
         if _is_receipt(Path(path)):
             if since.strip():
                 return Verdict(False, "An earlier checkpoint applies to a log bundle, not to a receipt.")
             r = verify_receipt(path, pinned=pinned)
-            if not r.ok:
-                return Verdict(False, _refusal(path, r.findings))
-            rec = r.record
-            return Verdict(True, "\n".join([
-                f"OK: receipt {path}",
-                f"record {r.index} of {r.tree_size} in station {r.station}'s log, signed {r.checkpoint_time}",
-                f"{rec.get('serial') or rec.get('address')}: {rec.get('verdict')} at {rec.get('time')}",
-                f"station key {r.key_fingerprint}", _pin_note(r.key_pinned)]))
+            return Verdict(r.ok, "\n".join(receipt_lines(path, r) if r.ok else refusal_lines(path, r.findings)))
         earlier = read_checkpoint_file(since.strip()) if since.strip() else None
         b = verify_bundle(path, pinned=pinned, since=earlier)
-        if not b.ok:
-            return Verdict(False, _refusal(path, b.findings))
-        lines = [f"OK: log bundle {path}",
-                 f"station {b.station}: {b.tree_size} records signed {b.checkpoint_time}",
-                 f"{b.shown} shown in full, {b.hidden} as hashes only",
-                 f"root {b.root_hash}", f"station key {b.key_fingerprint}", _pin_note(b.key_pinned)]
-        if b.since_size is not None:
-            lines.append(f"extends the earlier checkpoint of {b.since_size} records")
-        return Verdict(True, "\n".join(lines))
+        return Verdict(b.ok, "\n".join(bundle_lines(path, b) if b.ok else refusal_lines(path, b.findings)))
     except LogError as e:
-        return Verdict(False, f"REFUSED: {path}\n{e.code}: {e.message}")
+        return Verdict(False, "\n".join(refusal_lines(path, [e])))
 
 
 def _is_receipt(path: Path) -> bool:
@@ -88,15 +74,6 @@ def _is_receipt(path: Path) -> bool:
     except ValueError:
         return False  # JSON Lines (a bundle), or not JSON at all: the bundle reader says which
     return isinstance(doc, dict) and doc.get("format") == RECEIPT_FORMAT
-
-
-def _refusal(path: str, findings: list) -> str:  # type: ignore[type-arg]
-    return "\n".join([f"REFUSED: {path}", *(f"{f.code}: {f.message}" for f in findings)])
-
-
-def _pin_note(pinned: bool) -> str:
-    return ("The station key matches the one you gave." if pinned else
-            "The station key was NOT pinned: compare its fingerprint with the one the station published.")
 
 
 class VerifyLogDialog(QDialog):

@@ -1,6 +1,7 @@
 """The signed log as a table: one line per record, newest first.
 
 ``read_history`` runs on the job thread and returns plain entries; the model only shows them.
+(The module uses Qt only for the model classes and QDate; reading the log needs none.)
 Records are read straight from the store (never trusted more than the log itself: a record's
 fields are device text and are shown as plain text). The store is asked for the date range, so
 reaching back months never decodes the whole log; the newest ``HISTORY_LIMIT`` of the range are
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QDate,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -24,6 +27,7 @@ from PySide6.QtCore import (
 )
 
 from attest.evidence import printable
+from attest.log.canonical import iso_time
 from attest.log.store import Selection, open_store
 
 HISTORY_LIMIT = 20_000
@@ -67,6 +71,13 @@ def read_history(path: Path, selection: Selection, limit: int = HISTORY_LIMIT) -
                 entries.append(entry_of(record.index, record.data))
     entries.reverse()
     return History(tuple(entries), len(indices), total)
+
+
+def days_selection(first: QDate, last: QDate) -> Selection:
+    """Records from the start of ``first`` through the whole of ``last`` (UTC), as a person means it."""
+    since = datetime(*first.getDate(), tzinfo=UTC)
+    until = datetime(*last.addDays(1).getDate(), tzinfo=UTC)
+    return Selection(since=iso_time(since), until=iso_time(until))
 
 
 def entry_of(index: int, data: bytes) -> HistoryEntry:

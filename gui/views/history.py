@@ -8,7 +8,6 @@ store; the serial search and verdict filter act on what was read.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QDate, Qt, Signal
@@ -28,10 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from attest.log.canonical import iso_time
 from attest.log.store import Selection
 from gui.jobs import Job, JobRunner
-from gui.models.history import History, HistoryFilter, HistoryModel, read_history
+from gui.models.history import History, HistoryFilter, HistoryModel, days_selection, read_history
 
 VERDICTS = ("", "TRUSTED", "WARNING", "UNTRUSTED", "UNKNOWN")
 #: Fixed widths (measuring 20,000 rows' text would stall): a full serial, time and batch id fit.
@@ -124,9 +122,7 @@ class HistoryWindow(QDialog):
     def selection(self) -> Selection:
         if not self.use_dates.isChecked():
             return Selection()
-        since = datetime(*self.since.date().getDate(), tzinfo=UTC)
-        until = datetime(*self.until.date().addDays(1).getDate(), tzinfo=UTC)
-        return Selection(since=iso_time(since), until=iso_time(until))
+        return days_selection(self.since.date(), self.until.date())
 
     def reload(self) -> None:
         if self.job is not None:

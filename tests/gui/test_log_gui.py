@@ -84,7 +84,7 @@ def test_receipt_export_and_the_auditor_dialog(qtbot, window, fleet, tmp_path):
     dialog.station_key.setText(load_identity().fingerprint)
     dialog.verify()
     qtbot.waitUntil(lambda: dialog.last is not None, timeout=10_000)
-    assert dialog.last.ok and "matches the one you gave" in dialog.result.toPlainText()
+    assert dialog.last.ok and "(matches the key given)" in dialog.result.toPlainText()
 
     lines = bundle.read_text().splitlines()
     record = json.loads(lines[1])
@@ -92,8 +92,8 @@ def test_receipt_export_and_the_auditor_dialog(qtbot, window, fleet, tmp_path):
     tampered = tmp_path / "tampered.attestlog.jsonl"
     tampered.write_text("\n".join([lines[0], record_text, *lines[2:]]) + "\n")
     verdict = verify_file(str(tampered), "", "")
-    assert not verdict.ok and "REFUSED" in verdict.text
-    assert verify_file(str(receipt), "0" * 64, "").text.startswith("REFUSED")  # another station's key
+    assert not verdict.ok and "refused" in verdict.text
+    assert verify_file(str(receipt), "0" * 64, "").text.startswith("refused")  # another station's key
     assert "not to a receipt" in verify_file(str(receipt), "", str(bundle)).text
 
 

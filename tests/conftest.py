@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from attest.sim.runner import free_base
@@ -15,3 +24,24 @@ def free_loopback_base() -> str:
 @pytest.fixture(autouse=True)
 def isolated_station_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATTEST_HOME", str(tmp_path_factory.mktemp("station")))
+
+
+@contextlib.contextmanager
+def sim_process(tmp_path_factory: pytest.TempPathFactory, count: int,
+                scenario: str = "mixed") -> Iterator[tuple[Path, dict[str, Any], dict[str, str]]]:
+    """A real `attest sim` process on a free loopback block, stopped afterwards: its output
+    directory, its fleet.json, and an environment with a station state of its own."""
+    out = tmp_path_factory.mktemp("sim")
+    env = {**os.environ, "ATTEST_HOME": str(tmp_path_factory.mktemp("station"))}
+    with subprocess.Popen([sys.executable, "-m", "attest.cli", "sim", "--fleet", str(count), "--scenario", scenario,
+                           "--out", str(out), "--base-address", free_loopback_base()],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line.startswith("ready "):
+                proc.kill()
+                pytest.fail(f"sim did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+            yield out, json.loads(Path(line.split(" ", 1)[1].strip()).read_text()), env
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)

@@ -6,7 +6,6 @@ Both run as real processes talking over real loopback sockets, exactly as a tech
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from attest.sim.scenarios import SCENARIOS
-from tests.conftest import free_loopback_base
+from tests.conftest import sim_process
 
 
 def attest(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -24,21 +23,8 @@ def attest(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.C
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim")
-    env = {**os.environ, "ATTEST_HOME": str(tmp_path_factory.mktemp("station"))}
-    with subprocess.Popen([sys.executable, "-m", "attest.cli", "sim", "--fleet", "13", "--scenario", "mixed",
-                           "--out", str(out), "--base-address", free_loopback_base()],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
-        try:
-            line = proc.stdout.readline()
-            if not line.startswith("ready "):
-                proc.kill()
-                pytest.fail(f"sim did not start: {line!r} {proc.stderr.read()}")
-            fleet = json.loads(Path(line.split(" ", 1)[1].strip()).read_text())
-            yield out, fleet, env
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with sim_process(tmp_path_factory, 13) as sim:
+        yield sim
 
 
 def verify_args(out: Path, fleet: dict) -> list[str]:

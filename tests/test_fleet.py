@@ -11,7 +11,6 @@ import asyncio
 import io
 import ipaddress
 import json
-import os
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ from attest.policy import load_policy
 from attest.progress import BAR, LINES, OFF, FleetProgress, progress_mode
 from attest.sim.scenarios import SCENARIOS
 from attest.trust import StationState, TrustStore
-from tests.conftest import free_loopback_base
+from tests.conftest import free_loopback_base, sim_process
 
 FLEET = 30
 BAD = {"unresponsive": "TIMEOUT", "garbage": "MALFORMED_REPLY"}
@@ -49,20 +48,8 @@ BAD = {"unresponsive": "TIMEOUT", "garbage": "MALFORMED_REPLY"}
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("fleet-sim")
-    env = {**os.environ, "ATTEST_HOME": str(tmp_path_factory.mktemp("station"))}
-    with subprocess.Popen([sys.executable, "-m", "attest.cli", "sim", "--fleet", str(FLEET), "--scenario", "mixed",
-                           "--out", str(out), "--base-address", free_loopback_base()],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
-        try:
-            line = proc.stdout.readline()
-            if not line.startswith("ready "):
-                proc.kill()
-                pytest.fail(f"sim did not start: {line!r} {proc.stderr.read()}")
-            yield out, json.loads((out / "fleet.json").read_text()), env
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with sim_process(tmp_path_factory, FLEET) as sim:
+        yield sim
 
 
 def _run(sim, targets, *, timeout: float, deadline: float | None = None, **kwargs):

@@ -4,14 +4,12 @@ agrees with `attest verify` on the rig (real processes, real loopback sockets)."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_loopback_base
+from tests.conftest import sim_process
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -23,20 +21,8 @@ def attest(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("sim")
-    env = {**os.environ, "ATTEST_HOME": str(tmp_path_factory.mktemp("station"))}
-    with subprocess.Popen([sys.executable, "-m", "attest.cli", "sim", "--fleet", "13", "--scenario", "mixed",
-                           "--out", str(out), "--base-address", free_loopback_base()],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
-        try:
-            line = proc.stdout.readline() if proc.stdout else ""
-            if not line.startswith("ready "):
-                proc.kill()
-                pytest.fail(f"sim did not start: {line!r}")
-            yield out, json.loads(Path(line.split(" ", 1)[1].strip()).read_text()), env
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with sim_process(tmp_path_factory, 13) as sim:
+        yield sim
 
 
 def test_only_firmware_scenarios_hand_out_a_file(sim) -> None:

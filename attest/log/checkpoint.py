@@ -24,6 +24,7 @@ from attest.canonical import canonical_json
 from attest.dsse import NotJsonError, b64decode, b64encode, pae, strict_json_loads
 from attest.log.canonical import iso_time
 from attest.log.errors import LogError
+from attest.log.files import read_capped
 from attest.station import StationSigner, fingerprint, signature_is_valid
 
 PAYLOAD_TYPE = "application/vnd.rigattest.checkpoint.v1+json"
@@ -103,12 +104,5 @@ def parse_checkpoint_json(data: bytes, where: str) -> Checkpoint:
 
 
 def read_checkpoint_file(path: str | os.PathLike[str]) -> Checkpoint:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CHECKPOINT_BYTES + 1)
-    except OSError as e:
-        raise LogError("LOG_UNREADABLE", f"cannot read {path}: {e.strerror or e}") from None
-    if len(data) > MAX_CHECKPOINT_BYTES:
-        raise LogError("LOG_UNREADABLE", f"{path} is too large to be a checkpoint")
-    return parse_checkpoint_json(data, str(path))
+    return parse_checkpoint_json(read_capped(path, MAX_CHECKPOINT_BYTES, "a checkpoint"), str(path))
 

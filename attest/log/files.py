@@ -1,4 +1,4 @@
-"""Output files written whole or not at all.
+"""Output files written whole or not at all, and input files read with a size cap.
 
 A receipt or bundle is handed to an auditor by name; a crash half-way must never leave a
 truncated file under that name (it would verify as "truncated" and look like tampering). So
@@ -39,3 +39,15 @@ def atomic_text_file(path: str | os.PathLike[str]) -> Iterator[TextIO]:
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
     with atomic_text_file(path) as f:
         f.write(text)
+
+
+def read_capped(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
+    """A file an auditor was handed, read whole only if it is no bigger than a ``what`` can be."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise LogError("LOG_UNREADABLE", f"cannot read {path}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise LogError("LOG_UNREADABLE", f"{path} is too large to be {what}")
+    return data

@@ -18,7 +18,7 @@ from attest.canonical import canonical_json
 from attest.dsse import NotJsonError, strict_json_loads
 from attest.log.checkpoint import Checkpoint
 from attest.log.errors import LogError
-from attest.log.files import write_text_atomically
+from attest.log.files import read_capped, write_text_atomically
 from attest.log.merkle import inclusion_proof, leaf_hash, verify_inclusion
 from attest.log.store import Store
 from attest.log.verify import Finding
@@ -142,13 +142,7 @@ def check_receipt(doc: Any, path: str, *, pinned: str | None = None) -> ReceiptR
 
 
 def _read(path: str | os.PathLike[str]) -> Any:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_RECEIPT_BYTES + 1)
-    except OSError as e:
-        raise LogError("LOG_UNREADABLE", f"cannot read {path}: {e.strerror or e}") from None
-    if len(data) > MAX_RECEIPT_BYTES:
-        raise LogError("LOG_UNREADABLE", f"{path} is too large to be a receipt")
+    data = read_capped(path, MAX_RECEIPT_BYTES, "a receipt")
     try:
         doc = strict_json_loads(data)
     except (NotJsonError, ValueError) as e:

@@ -9,14 +9,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from attest.evidence import Assurance, Evidence, normalise_mac
+from attest.history import PriorChecks, Sighting
 from attest.manifest import FirmwareRelease, Manifest, ManifestEntry
 from attest.policy import Policy
 from attest.verdict import CATEGORIES, Reason, Status, Verdict, reason
 
 _DISPLAY_ORDER = ("firmware", "hardware", "identity", "provenance", "configuration", "evidence")
+#: The same serial answering at two stations this close together is two units.
+CROSS_STATION_CLONE_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,11 @@ def _clone_keys(ev: Evidence) -> list[tuple[str, str]]:
 
 
 def appraise(ev: Evidence, manifests: Sequence[Manifest], policy: Policy, *,
-             clone_addresses: Sequence[str] = ()) -> Appraisal:
+             clone_addresses: Sequence[str] = (), prior: PriorChecks | None = None,
+             station: str | None = None, now: datetime | None = None) -> Appraisal:
+    """One device's verdict. ``prior`` is what the station's log (and the warehouse store)
+    hold about its serial from earlier runs; ``station`` is this station's id and ``now`` the
+    time of the check, for telling a clone at another bench from a unit seen there before."""
     f = _Findings()
     for problem in ev.problems:
         detail = problem.detail
@@ -121,6 +129,8 @@ def appraise(ev: Evidence, manifests: Sequence[Manifest], policy: Policy, *,
         _provenance(manifest, entry, policy, f)
     if clone_addresses:
         f.add("SERIAL_CLONED", "same serial or MAC as " + ", ".join(clone_addresses))
+    if prior is not None and serial is not None:
+        _history(ev, prior, station, now or datetime.now(UTC), f)
     if entry is None and manifests and serial is not None:
         # Device checks that need no manifest entry still run: a backdoor is a backdoor.
         _indicators(ev, f)
@@ -281,6 +291,67 @@ def _reported_firmware(ev: Evidence, releases: list[FirmwareRelease], f: _Findin
     else:
         known = ", ".join(sorted({r.version for r in releases}))
         f.add("FIRMWARE_VERSION_UNKNOWN", expected=known or None, found=version or build)
+
+
+def _history(ev: Evidence, prior: PriorChecks, station: str | None, now: datetime, f: _Findings) -> None:
+    """Compare the unit with its earlier checks: parts that changed, a host key that changed,
+    the same serial at another bench within the hour; the same identity again is only history."""
+    for missing in prior.unavailable:
+        f.add("HISTORY_UNAVAILABLE", missing)
+    sightings = sorted(prior.sightings, key=lambda s: s.time, reverse=True)  # newest first
+    if not sightings:
+        return
+    elsewhere = [s for s in sightings if station is not None and s.station != station
+                 and (moment := s.moment) is not None and abs(now - moment) <= CROSS_STATION_CLONE_WINDOW]
+    if elsewhere:
+        s = elsewhere[0]
+        f.add("SERIAL_CLONED", f"the same serial answered at station {s.station} at {_when(s)} "
+              f"({s.address}, record {s.record}), within an hour of this check")
+    current = _current_parts(ev)
+    changed = False
+    for s in sightings:
+        differences = [(part, was, now_is) for part, was in s.identity_parts().items()
+                       if was is not None and (now_is := current.get(part)) is not None and was != now_is]
+        if differences:
+            what = "; ".join(f"{part} was {_part_text(was)}, now {_part_text(now_is)}"
+                             for part, was, now_is in differences)
+            f.add("IDENTITY_CHANGED_SINCE", f"since the check of {_when(s)} at station {s.station} "
+                  f"(record {s.record}): {what}",
+                  expected="; ".join(f"{part} {_part_text(was)}" for part, was, _ in differences),
+                  found="; ".join(f"{part} {_part_text(now_is)}" for part, _, now_is in differences))
+            changed = True
+            break
+    host_key = _str(ev.value("ssh.host_key"))
+    keyed = next((s for s in sightings if s.ssh_host_key), None)
+    if host_key is not None and keyed is not None and keyed.ssh_host_key != host_key:
+        f.add("SSH_HOST_KEY_CHANGED", f"since the check of {_when(keyed)} at station {keyed.station} "
+              f"(record {keyed.record})", expected=keyed.ssh_host_key, found=host_key)
+    if not changed and not elsewhere:
+        first, last = sightings[-1], sightings[0]
+        stations = sorted({s.station for s in sightings})
+        where = f"station {stations[0]}" if len(stations) == 1 else f"{len(stations)} stations"
+        times = "once" if len(sightings) == 1 else f"{len(sightings)} times"
+        f.add("IDENTITY_SEEN_BEFORE", f"checked {times} before at {where}, first {_when(first)}"
+              + ("" if first is last else f", last {_when(last)}") + "; same identity")
+
+
+def _current_parts(ev: Evidence) -> dict[str, Any]:
+    return {
+        "MAC": normalise_mac(_str(ev.value("net.mac"))),
+        "control board": _str(ev.value("control_board.serial")),
+        "hashboards": tuple(ev.hashboard_serials().values()) or None,
+        "PSU": _str(ev.value("psu.serial")),
+    }
+
+
+def _part_text(value: object) -> str:
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
+
+
+def _when(s: Sighting) -> str:
+    """"2026-11-25 14:02 UTC" from the record's ISO time (its text when it does not parse)."""
+    moment = s.moment
+    return s.time if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _indicators(ev: Evidence, f: _Findings) -> None:

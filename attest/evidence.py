@@ -22,12 +22,19 @@ TRANSCRIPT_CAP_BYTES = 64 * 1024
 
 
 class Assurance(enum.IntEnum):
-    """How the fact was obtained; higher is harder for a backdoored firmware to fake."""
+    """How the fact was obtained; higher is harder for a backdoored firmware to fake.
 
-    REPORTED = 1  # the running firmware's API says so
-    MEASURED = 2  # we hashed/read it ourselves through the running OS
-    BOOTLOADER = 3  # read through the bootloader before the OS starts
-    HARDWARE = 4  # signed by a device key over our fresh nonce
+    The order is what appraisal relies on ("firmware at ``measured`` or better"); the labels are
+    what logs and the CLI carry, so a level may be inserted but a label never renamed.
+    """
+
+    REPORTED = 1  # the running firmware's API or web page says so: editing a string fakes it
+    DEVICE = 2  # the rig's own tools computed it (its sha256sum): its own busybox can lie
+    MEASURED = 3  # the station hashed the raw bytes as they streamed off the rig: needs a rootkit
+    OBSERVED = 4  # what the rig did on the intake network, seen by the station's watch
+    BOOTLOADER = 5  # read through the bootloader before the OS starts
+    OFFLINE = 6  # a flash dump read by an external programmer: the rig's software is not involved
+    HARDWARE = 7  # signed by a device key over our fresh nonce
 
     @property
     def label(self) -> str:

@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Protocol
 
 from attest.address import EndpointTarget, HostTarget, PortProfile, RangeTarget, Target
 from attest.appraise import Appraisal, appraise, clone_peers
@@ -46,7 +48,8 @@ from attest.discovery import (
     range_size,
 )
 from attest.drivers.base import CollectOptions
-from attest.evidence import Evidence, Problem
+from attest.evidence import Claim, Evidence, Problem
+from attest.history import History, HistoryUnavailable, PriorChecks
 from attest.manifest import Manifest
 from attest.policy import Policy
 
@@ -54,8 +57,8 @@ from attest.policy import Policy
 __all__ = [
     "API_HEAD_START", "DEADLINE_EXCEEDED", "DISCOVERY_CONCURRENCY", "DISCOVERY_TIMEOUT", "BatchDone",
     "DeviceAppraised", "DeviceCollected", "DeviceFailed", "DeviceStarted", "Discovered", "DiscoveryDone",
-    "DiscoveryEvent", "DiscoveryProgress", "Event", "discover", "discover_events", "expand", "probe_host",
-    "range_addresses", "range_size", "verify_many",
+    "DiscoveryEvent", "DiscoveryProgress", "Event", "EvidenceSource", "discover", "discover_events", "expand",
+    "prior_checks", "probe_host", "range_addresses", "range_size", "verify_many",
 ]
 
 #: Appraisals between short real pauses. Appraisal is pure Python: without a pause that blocks
@@ -111,6 +114,46 @@ class BatchDone:
 
 Event = (Discovered | DiscoveryProgress | DiscoveryDone | DeviceStarted | DeviceCollected | DeviceFailed
          | DeviceAppraised | BatchDone)
+
+
+class EvidenceSource(Protocol):
+    """Evidence about a device that does not come from asking it: what the station's network
+    watch saw it do, a flash dump attached to it. Asked once per device after its collection;
+    it may wait (a watch window still open), and its claims join the device's evidence before
+    appraisal."""
+
+    async def claims_for(self, evidence: Evidence) -> tuple[Sequence[Claim], Sequence[Problem]]: ...
+
+
+async def prior_checks(histories: Sequence[History], serial: str | None, *, batch: str | None) -> PriorChecks | None:
+    """What every history holds about ``serial`` from earlier runs (never this run's own
+    records); None when no history is configured or the serial was not read."""
+    if not histories or not serial:
+        return None
+    sightings = []
+    consulted: list[str] = []
+    unavailable: list[str] = []
+    for history in histories:
+        try:
+            found = await history.sightings(serial)
+        except HistoryUnavailable as e:
+            unavailable.append(f"{history.name}: {e.message}")
+            continue
+        consulted.append(history.name)
+        sightings.extend(s for s in found if batch is None or s.batch != batch)
+    unique = {(s.station, s.record): s for s in sightings}  # a record pushed to the store is in both
+    return PriorChecks(tuple(unique.values()), tuple(consulted), tuple(unavailable))
+
+
+async def _extended(evidence: Evidence, sources: Sequence[EvidenceSource]) -> Evidence:
+    claims, problems = list(evidence.claims), list(evidence.problems)
+    for source in sources:
+        more_claims, more_problems = await source.claims_for(evidence)
+        claims.extend(more_claims)
+        problems.extend(more_problems)
+    if len(claims) == len(evidence.claims) and len(problems) == len(evidence.problems):
+        return evidence
+    return replace(evidence, claims=tuple(claims), problems=tuple(problems))
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -202,7 +245,9 @@ class _Run:
 async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest], policy: Policy,
                       ports: PortProfile, credentials: Credentials, options: CollectOptions,
                       concurrency: int = 64, deadline: float | None = None, host_deadline: float | None = None,
-                      discovery_concurrency: int = DISCOVERY_CONCURRENCY) -> AsyncIterator[Event]:
+                      discovery_concurrency: int = DISCOVERY_CONCURRENCY, histories: Sequence[History] = (),
+                      sources: Sequence[EvidenceSource] = (), station: str | None = None,
+                      batch: str | None = None) -> AsyncIterator[Event]:
     """Discover the ranges, collect every device (``concurrency`` at once), then appraise the batch.
 
     Hosts found in a range are collected as they are found. ``host_deadline`` (seconds) bounds
@@ -212,6 +257,10 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
     appraised and reported. DeviceStarted is emitted when a device's check really starts. If the
     consumer stops early (a cancelled check), every probe and collection still running is
     cancelled, so nothing keeps talking to rigs behind the technician's back.
+
+    ``sources`` add evidence that does not come from asking the device (the network watch);
+    ``histories`` are consulted for each serial's earlier checks, leaving out records of
+    ``batch`` (this run's own); ``station`` is this station's id.
     """
     loop = asyncio.get_running_loop()
     ends_at = None if deadline is None else loop.time() + deadline
@@ -274,10 +323,16 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
         await asyncio.gather(runner, return_exceptions=True)
     evidences = [state.evidences[k] for k in sorted(state.evidences)]
     state.evidences.clear()
+    if sources:
+        evidences = list(await asyncio.gather(*(_extended(ev, sources) for ev in evidences)))
     peers = clone_peers(evidences)
     appraisals: list[Appraisal] = []
+    now = datetime.now(UTC)
     for i, ev in enumerate(evidences):
-        appraisal = appraise(ev, manifests, policy, clone_addresses=peers[ev.address])
+        serial = ev.value("unit.serial")
+        prior = await prior_checks(histories, None if serial is None else str(serial), batch=batch)
+        appraisal = appraise(ev, manifests, policy, clone_addresses=peers[ev.address], prior=prior,
+                             station=station, now=now)
         appraisals.append(appraisal)
         yield DeviceAppraised(appraisal)
         if i % APPRAISALS_PER_TURN == APPRAISALS_PER_TURN - 1:

@@ -80,6 +80,8 @@ REASONS: dict[str, ReasonInfo] = {
                           "Enable SSH, add its credentials, or check the unit over the serial console."),
     "INTERNAL_ERROR": _r(EVIDENCE, "none", "Rig Attest hit an unexpected error while reading this unit (a bug in Rig Attest, not a finding).",
                          "Verify again; if it repeats, report it with the unit's transcript."),
+    "HISTORY_UNAVAILABLE": _r(EVIDENCE, "none", "Earlier checks of this unit could not be consulted, so changes since then were not looked for.",
+                              "Check the station log or warehouse store named in the detail, then verify again."),
     "DRIVER_UNAVAILABLE": _r(EVIDENCE, "none", "Rig Attest cannot read this kind of endpoint yet, so nothing was checked there.",
                              "Check the unit through another interface (network API, web or SSH)."),
     # --- a firmware file or flash dump that could not be checked (attest image) ---
@@ -105,8 +107,13 @@ REASONS: dict[str, ReasonInfo] = {
                        "Quarantine the unit: the control board may have been replaced."),
     "IDENTITY_FINGERPRINT_MISMATCH": _r("identity", "contraindicated", "The unit's identity fingerprint does not match the manifest's.",
                                         "Quarantine the unit and photograph its serial labels."),
-    "SERIAL_CLONED": _r("identity", "contraindicated", "Another unit in this batch claims the same serial number or MAC address.",
+    "SERIAL_CLONED": _r("identity", "contraindicated", "Another unit claims the same serial number or MAC address: in this batch, or at another station within the hour.",
                         "Quarantine both units and compare their labels and board serials."),
+    "IDENTITY_CHANGED_SINCE": _r("identity", "contraindicated", "This serial was checked before with a different MAC, control board, hashboards or power supply.",
+                                 "Quarantine the unit: its parts were swapped since the earlier check, or it is a clone of that unit. Compare the board labels with the earlier record."),
+    "SSH_HOST_KEY_CHANGED": _r("identity", "warning", "The unit's SSH host key differs from the one recorded at its earlier check.",
+                               "Expected after a reflash; otherwise suspect a replaced control board or a machine in the middle, and check the unit over its serial console."),
+    "IDENTITY_SEEN_BEFORE": _r("identity", "affirming", "This unit was checked before with the same identity.", ""),
     "CLAIMS_DISAGREE": _r("identity", "warning", "Two interfaces of the unit report different values for the same fact.",
                           "Check the unit over the serial console; the detail view shows which sources disagree."),
     # --- hardware ---

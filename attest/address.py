@@ -26,6 +26,8 @@ class PortProfile:
     web: int = 80
     ssh: int = 22
     whatsminer: int = 4028
+    whatsminer3: int = 4433  # Whatsminer API v3 (firmware from 2024 on): length-prefixed JSON
+    grpc: int = 50051  # Braiins OS public API (gRPC)
 
     @classmethod
     def parse(cls, text: str | None) -> PortProfile:

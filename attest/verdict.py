@@ -150,6 +150,10 @@ REASONS: dict[str, ReasonInfo] = {
                                   "Measure the flash with sha256 (over SSH or the console's Linux shell) before trusting the unit."),
     "FIRMWARE_MIXED_RELEASES": _r("firmware", "warning", "The flash images are signed, but come from different releases.",
                                   "Reflash the unit with one complete signed release."),
+    "FIRMWARE_UNSIGNED_CONTENT": _r("firmware", "contraindicated", "The firmware holds code or scripts that no signature covers: a partition or archive member the signed release does not list, or data hidden after the signed part.",
+                                    "Quarantine the unit (or do not flash the file): whatever runs from that content was not made by the manufacturer."),
+    "FIRMWARE_UNSIGNED_DATA": _r("firmware", "warning", "The firmware holds bytes that no signature covers (a partition or region the signed release does not list); no code was found in them.",
+                                 "Check the named region with the vendor; it may be settings or padding, but nothing vouches for it."),
     "BACKDOOR_INDICATOR": _r("firmware", "contraindicated", "The miner software holds a known backdoor indicator.",
                              "Quarantine the unit, keep it off the network, and reflash with a clean signed release."),
     # --- firmware files and flash dumps, offline (attest image) ---

@@ -322,15 +322,19 @@ def _report_deadline(deadline: float | None, appraisals: Sequence[Appraisal], di
         print(f"attest: the deadline of {deadline:g} s passed: " + "; ".join(parts), file=sys.stderr)
 
 
-def _cell(text: object, width: int) -> str:
+def _cell(text: object, width: int, *, keep_end: bool = False) -> str:
     s = printable(str(text)).replace("\n", " ")
-    return s if len(s) <= width else s[: width - 1] + "…"
+    if len(s) <= width:
+        return s
+    return "…" + s[-(width - 1):] if keep_end else s[: width - 1] + "…"
 
 
 def print_verdict_table(appraisals: Sequence[Appraisal], out: TextIO,
                         scenarios: dict[str, str] | None = None) -> None:
     """One row per device; ``scenarios`` (demo only) adds what each simulated rig is."""
-    cols = [("ADDRESS", 16), ("VERDICT", 9), ("SERIAL", 18), ("MODEL", 17)]
+    # A file path (attest image) is wider than an address: show its end, where the name is.
+    width = min(max([16, *(len(a.address) for a in appraisals)]), 48)
+    cols = [("ADDRESS", width), ("VERDICT", 9), ("SERIAL", 18), ("MODEL", 17)]
     if scenarios is not None:
         cols.append(("SCENARIO", 22))
     cols.append(("REASON", 0))
@@ -343,7 +347,7 @@ def print_verdict_table(appraisals: Sequence[Appraisal], out: TextIO,
                a.evidence.value("unit.model") or "-"]
         if scenarios is not None:
             row.append(scenarios.get(a.address, "-"))
-        cells = [f"{_cell(v, w):<{w}}" for v, (_, w) in zip(row, cols, strict=False)]
+        cells = [f"{_cell(v, w, keep_end=i == 0):<{w}}" for i, (v, (_, w)) in enumerate(zip(row, cols, strict=False))]
         out.write("  ".join([*cells, _cell(why, 90)]) + "\n")
 
 
@@ -351,6 +355,8 @@ def summary_line(appraisals: Sequence[Appraisal], elapsed: float, noun: str = "r
     counts = Counter(a.verdict for a in appraisals)
     order = (Verdict.TRUSTED, Verdict.WARNING, Verdict.UNTRUSTED, Verdict.UNKNOWN)
     parts = [f"{counts[v]} {v.value.lower()}" for v in order]
+    if len(appraisals) == 1:
+        noun = noun.removesuffix("s")
     return f"{len(appraisals)} {noun}: " + " · ".join(parts) + f"  ({elapsed:.1f} s)"
 
 

@@ -305,10 +305,13 @@ class Reason:
     detail: str = ""  # the specifics: slot, expected vs found; plain text, may hold device text
     expected: str | None = None
     found: str | None = None
+    #: What to do, when the registry's words do not fit what was checked (a firmware file is not
+    #: a unit to quarantine); empty: the registry's remediation.
+    advice: str = ""
 
     @property
     def remediation(self) -> str:
-        return REASONS[self.code].remediation
+        return self.advice or REASONS[self.code].remediation
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "category": self.category,

@@ -190,7 +190,8 @@ REASONS: dict[str, ReasonInfo] = {
                                  "Change the password on the rig right after flashing."),
     # --- configuration ---
     "CONFIGURATION_ALLOWED": _r("configuration", "affirming", "Every configured pool is on the station's allow-list.", ""),
-    "CONFIGURATION_NOT_CHECKED": _r("configuration", "none", "The station policy sets no pool allow-list, so pools were not judged.", ""),
+    "CONFIGURATION_NOT_CHECKED": _r("configuration", "none", "The station policy sets no pool allow-list, so pools were not judged.",
+                                    "Set the pools your operation uses: [pools] allow in policy.toml, or the app's Pool allow-list… (Station menu)."),
     "POOL_NOT_ALLOWED": _r("configuration", "warning", "A mining pool outside the station's allow-list is configured.",
                            "Reset the pool settings before the unit goes live."),
     # --- provenance ---

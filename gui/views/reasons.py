@@ -92,6 +92,7 @@ class ReasonList(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(6)
+        self._layout.addStretch(1)  # spare height goes below the cards, never between them
         self.cards: list[ReasonCard] = []
         self.caveat: QLabel | None = None
         self.caveat_before: ReasonCard | None = None
@@ -110,8 +111,8 @@ class ReasonList(QWidget):
                 self.caveat = plain_label(CAVEAT)
                 self.caveat.setObjectName("affirming-caveat")
                 self.caveat_before = card
-                self._layout.addWidget(self.caveat)
-            self._layout.addWidget(card)
+                self._layout.insertWidget(self._layout.count() - 1, self.caveat)
+            self._layout.insertWidget(self._layout.count() - 1, card)
 
     def text(self) -> str:
         """Everything the cards say, for tests and for copying."""

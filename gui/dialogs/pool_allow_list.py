@@ -43,7 +43,7 @@ class PoolAllowListDialog(QDialog):
         if seen:
             layout.addWidget(plain_label("Pools configured on the rigs checked so far (not added by themselves: "
                                          "add only those that are yours):\n" + "\n".join(seen[:20])))
-        layout.addWidget(plain_label(f"Saved in {policy_path}"))
+        layout.addWidget(plain_label(f"Saved in the station policy {policy_path}"))
         self.problem = plain_label("")
         self.problem.hide()
         layout.addWidget(self.problem)

@@ -128,10 +128,20 @@ def _check_host(host: str) -> None:
     except ValueError:
         pass
     labels = host.rstrip(".").split(".")
+    if labels[-1].isdigit():  # no top-level domain is all digits (RFC 3696): this was meant as an IPv4 address
+        raise AddressError(_not_ipv4(host, labels))
     if not host or len(host) > 253 or not all(
-        label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels
+        label and len(label) <= 63 and label.replace("-", "").isalnum() and not label.startswith("-")
+        and not label.endswith("-") for label in labels
     ):
         raise AddressError(f"{host!r} is not a valid host name or IP address")
+
+
+def _not_ipv4(host: str, labels: list[str]) -> str:
+    too_big = [label for label in labels if label.isdigit() and int(label) > 255]
+    if len(labels) == 4 and too_big:
+        return f"{host!r} is not an IPv4 address: {too_big[0]} is more than 255"
+    return f"{host!r} is not an IPv4 address: it needs four numbers from 0 to 255, like 10.0.4.17"
 
 
 def _parse_url(text: str) -> EndpointTarget:

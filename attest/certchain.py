@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
     Criticality,
@@ -167,8 +168,12 @@ def _role(index: int, last: int, reached_root: bool) -> str:
     return "root" if index == last and reached_root else "intermediate"
 
 
+def _oid_name(oid: x509.ObjectIdentifier) -> str:
+    return getattr(oid, "_name", None) or oid.dotted_string
+
+
 def _eku_names(eku: x509.ExtendedKeyUsage) -> str:
-    return ", ".join(getattr(oid, "_name", None) or oid.dotted_string for oid in eku)
+    return ", ".join(_oid_name(oid) for oid in eku)
 
 
 def _diagnose(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
@@ -176,14 +181,7 @@ def _diagnose(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
     path, reached_root = _likely_path(leaf, intermediates, roots)
     top = path[-1]
     if not reached_root:
-        if any(c.subject == top.issuer for c in [*roots, *intermediates]):
-            return ManifestError("MANIFEST_CHAIN_INVALID",
-                                 f"The certificate '{subject(top)}' names "
-                                 f"'{plain_name(top.issuer)}' as its issuer, but that "
-                                 "certificate's key did not sign it.")
-        return ManifestError("MANIFEST_SIGNER_UNKNOWN",
-                             f"The signer certificate '{subject(leaf)}' chains up to "
-                             f"'{plain_name(top.issuer)}', which is not a root in the trust store.")
+        return _unreached_root(leaf, top, len(path) - 1, intermediates, roots)
     last = len(path) - 1
     for i, cert in enumerate(path):
         role = _role(i, last, reached_root)
@@ -219,6 +217,61 @@ def _diagnose(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
     return ManifestError("MANIFEST_CHAIN_INVALID",
                          f"The signer certificate '{subject(leaf)}' does not chain to a trusted root: "
                          f"{printable(error, limit=300)}.")
+
+
+#: Hashes whose signatures can be forged: a certificate signed with one proves nothing.
+_WEAK_HASHES = {"sha1": "SHA-1", "md5": "MD5"}
+
+
+def _weak_hash(cert: x509.Certificate) -> str | None:
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+    return None if algorithm is None else _WEAK_HASHES.get(algorithm.name)
+
+
+def _self_issued(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject
+
+
+def _unreached_root(leaf: x509.Certificate, top: x509.Certificate, depth: int,
+                    intermediates: Sequence[x509.Certificate], roots: Sequence[x509.Certificate]) -> ManifestError:
+    """Why the path a person would draw from the signer stops at ``top`` without a trusted root."""
+    role = "signer" if depth == 0 else "intermediate"
+    named_issuers = [c for c in [*roots, *intermediates] if c.subject == top.issuer and c is not top]
+    weak = _weak_hash(top)
+    if weak is not None and (named_issuers or _self_issued(top)):
+        by = f"'{plain_name(top.issuer)}'" if not _self_issued(top) else "itself"
+        return ManifestError("MANIFEST_CHAIN_WEAK_ALGORITHM",
+                             f"The {role} certificate '{subject(top)}' is signed by {by} with {weak} "
+                             f"({_oid_name(top.signature_algorithm_oid)}): {weak} signatures are refused, "
+                             "because they can be forged.")
+    if _self_issued(top):
+        other = " (the trust store holds a different certificate with that name)" \
+            if any(r.subject == top.subject for r in roots) else ""
+        what = f"'{subject(top)}' (SHA-256 fingerprint {_fingerprint(top)[:16]}…)"
+        if depth == 0:
+            return ManifestError("MANIFEST_SIGNER_UNKNOWN", f"The signer certificate {what} is self-signed and "
+                                 f"is not a root in the trust store{other}.")
+        return ManifestError("MANIFEST_SIGNER_UNKNOWN", f"The signer certificate '{subject(leaf)}' chains up to "
+                             f"the self-signed root {what}, which is not a root in the trust store{other}.")
+    if named_issuers:
+        return ManifestError("MANIFEST_CHAIN_INVALID",
+                             f"The {role} certificate '{subject(top)}' names '{plain_name(top.issuer)}' as its "
+                             "issuer, but that certificate's key did not sign it.")
+    if depth == 0:  # a signer carried alone: most often the vendor left its intermediate out
+        return ManifestError("MANIFEST_CHAIN_INCOMPLETE",
+                             f"The signer certificate '{subject(leaf)}' was issued by '{plain_name(top.issuer)}', "
+                             "which the manifest does not carry and the trust store does not hold: the manifest "
+                             "is missing that intermediate certificate (or it is a root you have not imported).")
+    return ManifestError("MANIFEST_SIGNER_UNKNOWN",
+                         f"The signer certificate '{subject(leaf)}' chains up to '{plain_name(top.issuer)}', "
+                         "which is not a root in the trust store.")
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def revocation_problem(chain: Sequence[x509.Certificate], *, revoked_key_ids: frozenset[str],

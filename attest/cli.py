@@ -14,17 +14,20 @@ import getpass
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from attest import __version__
+from attest import __version__, cli_help
 from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, RangeTarget, parse_address
 from attest.appraise import Appraisal
+from attest.cli_help import formatted
 from attest.collect import collect
 from attest.credentials import CredentialsError, load_credentials
 from attest.discovery import address_order
@@ -34,6 +37,9 @@ from attest.fleet import (
     DEADLINE_EXCEEDED,
     DISCOVERY_CONCURRENCY,
     BatchDone,
+    DeviceAppraised,
+    DeviceCollected,
+    DeviceStarted,
     Discovered,
     DiscoveryDone,
     discover_events,
@@ -41,16 +47,18 @@ from attest.fleet import (
     range_size,
     verify_many,
 )
-from attest.log.commands import log_appraisals, unlock_station
+from attest.log.commands import log_appraisals, log_error_text, unlock_station
 from attest.log.commands import register as register_log_commands
 from attest.log.errors import LogError
-from attest.manifest import Manifest, ManifestError, load_manifest
+from attest.manifest import Manifest, ManifestError, ManifestFileUnreadable, load_manifest
 from attest.policy import Policy, PolicyError, load_policy
 from attest.progress import FleetProgress, progress_mode
 from attest.trust import StationState, TrustError, TrustStore
 from attest.verdict import Verdict, worst
 
 EXIT_OK, EXIT_WARNING, EXIT_USAGE, EXIT_UNKNOWN, EXIT_REFUSED = 0, 1, 2, 3, 4
+#: What a shell reports for a program ended by SIGINT (128 + 2); scripts already expect it.
+EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -70,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"attest: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        print("attest: interrupted (Ctrl-C) before the command finished", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `attest ... | head`: the reader stopped early. No traceback, and not 0 either: a script
         # with pipefail must not read a cut-short verify as "all TRUSTED". 141 is what a tool
@@ -125,6 +134,8 @@ def _manifests(paths: Sequence[str], trust: TrustStore) -> list[Manifest]:
     for path in paths:
         try:
             out.append(load_manifest(Path(path), trust, state=StationState.default()))
+        except ManifestFileUnreadable as e:
+            _fail(f"cannot read manifest {path}: {e.reason}")
         except ManifestError as e:
             _fail(f"manifest {path} refused: {e.code}: {e.message}")
         except TrustError as e:  # the station state (accepted sequences) is unreadable
@@ -170,12 +181,37 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    """argparse type for a positive whole number (rigs, devices at once)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
+    return int(text)
+
+
+def _help_of(parser: argparse.ArgumentParser) -> Any:
+    """A command group given no action (`attest manifest`): its own help, exit 2."""
+    def show(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return show
+
+
 def _emit_json(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
 # --- attest verify ----------------------------------------------------------------------------
+
+@dataclass
+class _Judged:
+    """What a verify has done so far, kept outside the event loop so that Ctrl-C, which ends the
+    loop, does not take with it the verdicts already given."""
+
+    appraisals: list[Appraisal] = field(default_factory=list)
+    started: int = 0
+    collected: int = 0
+
 
 def cmd_verify(args: argparse.Namespace) -> int:
     policy = _policy(args)
@@ -188,33 +224,60 @@ def cmd_verify(args: argparse.Namespace) -> int:
         try:  # before the scan: a wrong passphrase should not cost a technician a pallet's wait
             signer = unlock_station(no_input=args.no_input)
         except LogError as e:
-            _fail(f"{e.code}: {e.message}")
+            _fail(log_error_text(e))
     started = time.monotonic()
-    appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency))
-    elapsed = time.monotonic() - started
-    if args.json:
-        for a in appraisals:
-            _emit_json(a.to_json())
-    else:
-        print_verdict_table(appraisals, sys.stdout)
-        print(summary_line(appraisals, elapsed))
-    if signer is not None and appraisals:
-        try:
-            checkpoint = log_appraisals(args.log, appraisals, signer=signer)
-        except LogError as e:
-            print(f"attest: verdicts NOT recorded: {e.code}: {e.message}", file=sys.stderr)
-            return EXIT_USAGE
-        root = checkpoint.root_hash.hex()[:16]
-        print(f"attest: recorded {len(appraisals)} verdicts in {args.log}; "
-              f"signed checkpoint: tree size {checkpoint.tree_size}, root {root}…", file=sys.stderr)
+    judged = _Judged()
+    try:
+        appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency, judged))
+    except KeyboardInterrupt:
+        return _verify_interrupted(judged, args, signer, time.monotonic() - started)
+    _print_appraisals(appraisals, args, time.monotonic() - started)
+    if signer is not None and appraisals and not _record(args.log, appraisals, signer):
+        return EXIT_USAGE
     if not appraisals:
         print("attest: no device answered", file=sys.stderr)
         return EXIT_UNKNOWN
     return worst([a.verdict for a in appraisals]).exit_code
 
 
+def _print_appraisals(appraisals: Sequence[Appraisal], args: argparse.Namespace, elapsed: float) -> None:
+    if args.json:
+        for a in appraisals:
+            _emit_json(a.to_json())
+    else:
+        print_verdict_table(appraisals, sys.stdout)
+        print(summary_line(appraisals, elapsed))
+
+
+def _record(log: str | None, appraisals: Sequence[Appraisal], signer: Any) -> bool:
+    """Append the verdicts to the signed log; False (said on stderr) when they could not be."""
+    try:
+        checkpoint = log_appraisals(log, appraisals, signer=signer)
+    except LogError as e:
+        print(f"attest: verdicts NOT recorded: {e.code}: {e.message}", file=sys.stderr)
+        return False
+    root = checkpoint.root_hash.hex()[:16]
+    print(f"attest: recorded {len(appraisals)} verdicts in {log}; "
+          f"signed checkpoint: tree size {checkpoint.tree_size}, root {root}…", file=sys.stderr)
+    return True
+
+
+def _verify_interrupted(judged: _Judged, args: argparse.Namespace, signer: Any, elapsed: float) -> int:
+    """Ctrl-C: show and record every verdict already given, then say what was left undone."""
+    done = list(judged.appraisals)
+    if done:
+        _print_appraisals(done, args, elapsed)
+    recorded = signer is not None and bool(done) and _record(args.log, done, signer)
+    where = f" (above{', and recorded in ' + str(args.log) if recorded else ''})" if done else ""
+    left = max(judged.started, judged.collected) - len(done)
+    rest = f"; {left} rig(s) already being read were not judged" if left > 0 else ""
+    print(f"attest: interrupted (Ctrl-C) after {elapsed:.1f} s: {len(done)} rig(s) judged before it{where}{rest}; "
+          "verify the rest again", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
-                  args: argparse.Namespace, concurrency: int) -> list[Appraisal]:
+                  args: argparse.Namespace, concurrency: int, judged: _Judged | None = None) -> list[Appraisal]:
     """Ranges go to verify_many as they are: each host found is collected while the rest of the
     range is still being probed."""
     ports = _ports(args)
@@ -223,6 +286,7 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
     deadline = getattr(args, "deadline", None)
     progress = FleetProgress(sys.stderr, progress_mode(sys.stderr, asked=getattr(args, "progress", False)),
                              known=sum(not isinstance(t, RangeTarget) for t in targets))
+    judged = judged if judged is not None else _Judged()
     result: list[Appraisal] = []
     discovery: DiscoveryDone | None = None
     try:
@@ -232,8 +296,15 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
             progress.on_event(event)
             if isinstance(event, DiscoveryDone):
                 discovery = event
+            elif isinstance(event, DeviceStarted):
+                judged.started += 1
+            elif isinstance(event, DeviceCollected):
+                judged.collected += 1
+            elif isinstance(event, DeviceAppraised):
+                judged.appraisals.append(event.appraisal)
             elif isinstance(event, BatchDone):
                 result = list(event.appraisals)
+                judged.appraisals = list(result)
     finally:
         progress.done()
     _report_deadline(deadline, result, discovery)
@@ -251,15 +322,19 @@ def _report_deadline(deadline: float | None, appraisals: Sequence[Appraisal], di
         print(f"attest: the deadline of {deadline:g} s passed: " + "; ".join(parts), file=sys.stderr)
 
 
-def _cell(text: object, width: int) -> str:
+def _cell(text: object, width: int, *, keep_end: bool = False) -> str:
     s = printable(str(text)).replace("\n", " ")
-    return s if len(s) <= width else s[: width - 1] + "…"
+    if len(s) <= width:
+        return s
+    return "…" + s[-(width - 1):] if keep_end else s[: width - 1] + "…"
 
 
 def print_verdict_table(appraisals: Sequence[Appraisal], out: TextIO,
                         scenarios: dict[str, str] | None = None) -> None:
     """One row per device; ``scenarios`` (demo only) adds what each simulated rig is."""
-    cols = [("ADDRESS", 16), ("VERDICT", 9), ("SERIAL", 18), ("MODEL", 17)]
+    # A file path (attest image) is wider than an address: show its end, where the name is.
+    width = min(max([16, *(len(a.address) for a in appraisals)]), 48)
+    cols = [("ADDRESS", width), ("VERDICT", 9), ("SERIAL", 18), ("MODEL", 17)]
     if scenarios is not None:
         cols.append(("SCENARIO", 22))
     cols.append(("REASON", 0))
@@ -272,7 +347,7 @@ def print_verdict_table(appraisals: Sequence[Appraisal], out: TextIO,
                a.evidence.value("unit.model") or "-"]
         if scenarios is not None:
             row.append(scenarios.get(a.address, "-"))
-        cells = [f"{_cell(v, w):<{w}}" for v, (_, w) in zip(row, cols, strict=False)]
+        cells = [f"{_cell(v, w, keep_end=i == 0):<{w}}" for i, (v, (_, w)) in enumerate(zip(row, cols, strict=False))]
         out.write("  ".join([*cells, _cell(why, 90)]) + "\n")
 
 
@@ -280,6 +355,8 @@ def summary_line(appraisals: Sequence[Appraisal], elapsed: float, noun: str = "r
     counts = Counter(a.verdict for a in appraisals)
     order = (Verdict.TRUSTED, Verdict.WARNING, Verdict.UNTRUSTED, Verdict.UNKNOWN)
     parts = [f"{counts[v]} {v.value.lower()}" for v in order]
+    if len(appraisals) == 1:
+        noun = noun.removesuffix("s")
     return f"{len(appraisals)} {noun}: " + " · ".join(parts) + f"  ({elapsed:.1f} s)"
 
 
@@ -402,6 +479,8 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
     trust = _trust(args.trust)
     try:
         manifest = load_manifest(Path(args.file), trust, state=StationState.default())
+    except ManifestFileUnreadable as e:
+        _fail(f"cannot read {args.file}: {e.reason}")
     except ManifestError as e:
         print(f"refused: {e.code}: {e.message}", file=sys.stderr)
         return EXIT_REFUSED
@@ -421,6 +500,8 @@ def cmd_manifest_inspect(args: argparse.Namespace) -> int:
 
     try:
         info = inspect_file(Path(args.file))
+    except ManifestFileUnreadable as e:
+        _fail(f"cannot read {args.file}: {e.reason}")
     except ManifestError as e:
         print(f"attest: {args.file}: {e.code}: {e.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -470,12 +551,51 @@ def cmd_sim(args: argparse.Namespace) -> int:
     except ValueError as e:
         _fail(str(e))
     except OSError as e:
-        _fail(f"cannot start the simulated fleet: {e}")
+        _fail(_sim_start_failure(e))
     return EXIT_OK
 
 
+def _sim_start_failure(error: OSError) -> str:
+    """One line for a simulator that could not listen: who holds the address, and what to do."""
+    from attest.sim.address_in_use import bind_failure, in_use_message
+    from attest.sim.runner import free_base
+
+    taken = bind_failure(error)
+    if taken is None:
+        return f"cannot start the simulated fleet: {error.strerror or error}"
+    try:
+        suggestion = f"use another loopback block: --base-address {free_base(None)}"
+    except RuntimeError:
+        suggestion = "use another loopback block with --base-address"
+    return "cannot start the simulated fleet: " + in_use_message(*taken, suggestion=suggestion)
+
+
+class _Terminated(Exception):
+    """SIGTERM stopped the demo; raised where the program stands so every ``with`` and ``finally`` runs."""
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The command-line demo: a simulated mixed fleet, verified in this terminal."""
+    """The command-line demo: a simulated mixed fleet, verified in this terminal.
+
+    Its temporary directory holds a station key and rollback state: SIGTERM (a closed terminal,
+    a `kill`) must remove it as Ctrl-C does. While the event loop runs, SIGTERM cancels the run
+    (so the fleet closes cleanly); outside it, SIGTERM raises. Either way the ``with`` that owns
+    the directory is left through its exit, which deletes it."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _run_demo(args)
+    except _Terminated:
+        print("attest: the demo was stopped (SIGTERM); its temporary files are removed", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise _Terminated
+
+
+def _run_demo(args: argparse.Namespace) -> int:
     from attest.sim.runner import start_fleet
 
     with tempfile.TemporaryDirectory(prefix="attest-demo-") as tmp:
@@ -483,12 +603,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
         os.environ.setdefault("ATTEST_HOME", str(out / "station"))
 
         scenarios: dict[str, str] = {}
+        terminated: list[bool] = []
 
         async def run() -> list[Appraisal]:
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            if task is not None:
+                loop.add_signal_handler(signal.SIGTERM, lambda: (terminated.append(True), task.cancel()))
+            try:
+                return await verify_demo_fleet()
+            finally:
+                loop.remove_signal_handler(signal.SIGTERM)
+                signal.signal(signal.SIGTERM, _raise_terminated)
+
+        async def verify_demo_fleet() -> list[Appraisal]:
             fleet = await start_fleet(args.fleet, "mixed", out / "sim", base=args.base_address)
             scenarios.update({r.host: r.scenario for r in fleet.rigs})
             try:
-                print(f"Simulated fleet of {len(fleet.rigs)} rigs is up ({fleet.fleet_json}).")
+                print(f"Simulated fleet of {len(fleet.rigs)} rigs is up ({fleet.fleet_json}).", flush=True)
                 trust = _trust(str(out / "sim" / "trust"))
                 manifests = _manifests([str(out / "sim" / "manifest.dsse.json")], trust)
                 policy = _policy(argparse.Namespace(policy=str(out / "sim" / "policy.toml")))
@@ -501,7 +633,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 await fleet.close()
 
         started = time.monotonic()
-        appraisals = asyncio.run(run())
+        try:
+            appraisals = asyncio.run(run())
+        except asyncio.CancelledError:
+            if terminated:
+                raise _Terminated from None
+            raise
+        except OSError as e:
+            _fail(_sim_start_failure(e))
         print_verdict_table(appraisals, sys.stdout, scenarios)
         print(summary_line(appraisals, time.monotonic() - started))
     return EXIT_OK
@@ -510,18 +649,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser -----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="attest", description="Verify Bitcoin mining rigs against "
-                                "their manufacturer's signed manifest.")
+    p = argparse.ArgumentParser(prog="attest", **formatted(description=cli_help.MAIN))
     p.add_argument("--version", action="version", version=f"attest {__version__}")
     sub = p.add_subparsers(metavar="COMMAND")
 
     def device_options(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--ports", help="port profile, e.g. api=4028,web=8080,ssh=2222")
-        sp.add_argument("--policy", help="station policy file (policy.toml)")
-        sp.add_argument("--credentials", help="credentials file (credentials.toml)")
+        sp.add_argument("--ports", metavar="PROFILE",
+                        help="where each host's services listen (default api=4028,web=80,ssh=22), "
+                             "e.g. api=4028,web=8080,ssh=2222")
+        sp.add_argument("--policy", metavar="FILE",
+                        help="station policy (policy.toml): pool allow-list, origin, timeouts; "
+                             "without one, pools are not checked")
+        sp.add_argument("--credentials", metavar="FILE", help="logins for the rigs (credentials.toml)")
         sp.add_argument("--no-vendor-defaults", action="store_true",
                         help="never try factory default logins")
-        sp.add_argument("--timeout", type=float, help="seconds per request (default from policy, 5)")
+        sp.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                        help="seconds per request (default from the policy, else 5)")
         sp.add_argument("--json", action="store_true", help="one JSON object per device per line")
 
     def fleet_options(sp: argparse.ArgumentParser) -> None:
@@ -530,11 +673,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--progress", action="store_true",
                         help="progress lines on stderr even when it is not a terminal (a terminal gets a bar)")
 
-    v = sub.add_parser("verify", help="collect evidence and give each device a verdict")
-    v.add_argument("address", nargs="+", help="host, CIDR range, endpoint URL, or @FILE of them (@- stdin)")
-    v.add_argument("--manifest", action="append", required=True, help="signed manifest (repeatable)")
-    v.add_argument("--trust", required=True, help="trust store directory")
-    v.add_argument("--concurrency", type=int, help="devices checked at once (default from policy)")
+    v = sub.add_parser("verify", help="collect evidence and give each device a verdict",
+                       **formatted(description=cli_help.VERIFY, epilog=cli_help.VERIFY_EPILOG))
+    v.add_argument("address", nargs="+", help="host (10.0.4.17), CIDR range (10.0.4.0/24), endpoint URL "
+                   "(ssh://root@10.0.4.17), or @FILE with one a line (@- reads stdin)")
+    v.add_argument("--manifest", action="append", required=True, metavar="FILE",
+                   help="the vendor's signed manifest (.dsse.json); repeat for several shipments")
+    v.add_argument("--trust", required=True, metavar="DIR",
+                   help="trust store directory: roots/*.pem vendor root certificates, keys/*.pem pinned keys")
+    v.add_argument("--concurrency", type=_count, metavar="N", help="devices checked at once (default from policy, 64)")
     v.add_argument("--log", metavar="DB", help="append every verdict to this signed verification log")
     v.add_argument("--no-input", action="store_true",
                    help="never prompt (the station passphrase then comes from ATTEST_PASSPHRASE)")
@@ -544,61 +691,83 @@ def build_parser() -> argparse.ArgumentParser:
     device_options(v)
     v.set_defaults(func=cmd_verify)
 
-    c = sub.add_parser("collect", help="show the evidence one device gives, claim by claim")
-    c.add_argument("address")
+    c = sub.add_parser("collect", help="show the evidence one device gives, claim by claim",
+                       **formatted(description=cli_help.COLLECT, epilog=cli_help.COLLECT_EPILOG))
+    c.add_argument("address", help="one host or endpoint URL (not a range)")
     device_options(c)
     c.set_defaults(func=cmd_collect)
 
-    s = sub.add_parser("scan", help="discover what answers in a range, and which family")
+    s = sub.add_parser("scan", help="discover what answers in a range, and which family",
+                       **formatted(description=cli_help.SCAN, epilog=cli_help.SCAN_EPILOG))
     s.add_argument("range", nargs="+", help="CIDR range, host, or @FILE of them (@- stdin)")
-    s.add_argument("--concurrency", type=int, default=DISCOVERY_CONCURRENCY,
+    s.add_argument("--concurrency", type=_count, default=DISCOVERY_CONCURRENCY, metavar="N",
                    help=f"addresses probed at once (default {DISCOVERY_CONCURRENCY})")
     fleet_options(s)
     device_options(s)
     s.set_defaults(func=cmd_scan)
 
-    m = sub.add_parser("manifest", help="sign, verify or inspect a manufacturing manifest")
+    m = sub.add_parser("manifest", help="sign, verify or inspect a manufacturing manifest",
+                       description=cli_help.MANIFEST)
     msub = m.add_subparsers(metavar="ACTION")
-    ms = msub.add_parser("sign", help="sign a manifest payload into a DSSE envelope")
-    ms.add_argument("payload")
-    ms.add_argument("--key", required=True, help="private key PEM (Ed25519 or ECDSA P-256)")
+    m.set_defaults(func=_help_of(m))
+    ms = msub.add_parser("sign", help="sign a manifest payload into a DSSE envelope",
+                         **formatted(description=cli_help.MANIFEST_SIGN, epilog=cli_help.MANIFEST_SIGN_EPILOG))
+    ms.add_argument("payload", help="the manifest payload (JSON, rigattest.manifest/v1)")
+    ms.add_argument("--key", required=True, metavar="KEY.pem",
+                    help="private key PEM (Ed25519, ECDSA P-256, or RSA of 2048 bits or more)")
     ms.add_argument("--ask-passphrase", action="store_true",
                     help="prompt for the key's passphrase (or set ATTEST_SIGNING_PASSPHRASE)")
-    ms.add_argument("--cert", action="append", help="signer certificate PEM, leaf first (repeatable)")
-    ms.add_argument("-o", "--output", required=True)
+    ms.add_argument("--cert", action="append", metavar="CERT.pem",
+                    help="signer certificate PEM, leaf first, then intermediates (repeatable)")
+    ms.add_argument("-o", "--output", required=True, metavar="OUT.dsse.json", help="the signed envelope to write")
     ms.set_defaults(func=cmd_manifest_sign)
-    mv = msub.add_parser("verify", help="check a manifest against the trust store")
-    mv.add_argument("file")
-    mv.add_argument("--trust", required=True)
-    mv.add_argument("--json", action="store_true")
+    mv = msub.add_parser("verify", help="check a manifest against the trust store",
+                         **formatted(description=cli_help.MANIFEST_VERIFY, epilog=cli_help.MANIFEST_VERIFY_EPILOG))
+    mv.add_argument("file", help="the signed manifest (.dsse.json)")
+    mv.add_argument("--trust", required=True, metavar="DIR", help="trust store directory")
+    mv.add_argument("--json", action="store_true", help="print the accepted manifest's summary as JSON")
     mv.set_defaults(func=cmd_manifest_verify)
-    mi = msub.add_parser("inspect", help="show what a manifest says (signatures not checked)")
-    mi.add_argument("file")
-    mi.add_argument("--json", action="store_true")
+    mi = msub.add_parser("inspect", help="show what a manifest says (signatures not checked)",
+                         description=cli_help.MANIFEST_INSPECT)
+    mi.add_argument("file", help="the manifest (.dsse.json)")
+    mi.add_argument("--json", action="store_true", help="print it as one JSON object")
     mi.set_defaults(func=cmd_manifest_inspect)
 
-    sim = sub.add_parser("sim", help="run virtual rigs that speak the real protocols")
-    sim.add_argument("--fleet", type=int, default=13)
-    sim.add_argument("--scenario", default="mixed")
-    sim.add_argument("--out", default="sim-out")
-    sim.add_argument("--base-address", default="127.0.1.1",
-                     help="first rig's loopback address (Linux); later rigs count up")
-    sim.add_argument("--ports", help="force a port profile instead of the real ports")
+    from attest.sim.scenarios import SCENARIO_HELP, SCENARIOS, SERIAL_SCENARIOS
+
+    sim = sub.add_parser("sim", help="run virtual rigs that speak the real protocols",
+                         **formatted(description=cli_help.SIM,
+                                     epilog=cli_help.scenario_epilog(SCENARIOS, SERIAL_SCENARIOS, SCENARIO_HELP)))
+    sim.add_argument("--fleet", type=_count, default=13, metavar="N",
+                     help="how many rigs (default 13); scenarios repeat in order when N is larger")
+    sim.add_argument("--scenario", default="mixed", metavar="NAME",
+                     help="what every rig is (listed below); mixed gives every scenario (default)")
+    sim.add_argument("--out", default="sim-out", metavar="DIR",
+                     help="where fleet.json, hosts.txt, the manifest, trust store and policy go (default sim-out)")
+    sim.add_argument("--base-address", default="127.0.1.1", metavar="ADDRESS",
+                     help="first rig's loopback address (Linux; default 127.0.1.1); later rigs count up")
+    sim.add_argument("--ports", metavar="PROFILE",
+                     help="listen on these ports (e.g. api=14028,web=18080,ssh=12222) instead of the real ones")
     sim.set_defaults(func=cmd_sim)
 
-    im = sub.add_parser("image", help="verify firmware files or flash dumps offline, before they touch a rig")
+    im = sub.add_parser("image", help="verify firmware files or flash dumps offline, before they touch a rig",
+                        **formatted(description=cli_help.IMAGE, epilog=cli_help.IMAGE_EPILOG))
     im.add_argument("file", nargs="+", help="update package, image or flash dump")
-    im.add_argument("--manifest", action="append", help="signed manifest (repeatable; needs --trust)")
-    im.add_argument("--trust", help="trust store directory (its vendor-keys/ check vendor signatures)")
-    im.add_argument("--mtdparts", help="split a flash dump by this mtdparts string (default: the dump's own)")
+    im.add_argument("--manifest", action="append", metavar="FILE",
+                    help="signed manifest (repeatable; needs --trust); without one the verdict is at best UNKNOWN")
+    im.add_argument("--trust", metavar="DIR", help="trust store directory (its vendor-keys/ check vendor signatures)")
+    im.add_argument("--mtdparts", metavar="STRING",
+                    help="split a flash dump by this mtdparts string, e.g. 'spi0.0:1m(boot),-(rootfs)' "
+                         "(default: the dump's own, else the manifest's flash_layout)")
     im.add_argument("--json", action="store_true", help="one JSON object per file per line")
     im.set_defaults(func=cmd_image)
 
     register_log_commands(sub)
 
-    d = sub.add_parser("demo", help="verify a simulated mixed fleet in this terminal")
-    d.add_argument("--fleet", type=int, default=13)
-    d.add_argument("--base-address", default="127.0.1.1")
+    d = sub.add_parser("demo", help="verify a simulated mixed fleet in this terminal", description=cli_help.DEMO)
+    d.add_argument("--fleet", type=_count, default=13, metavar="N", help="how many rigs (default 13)")
+    d.add_argument("--base-address", default="127.0.1.1", metavar="ADDRESS",
+                   help="first rig's loopback address (default 127.0.1.1); later rigs count up")
     d.set_defaults(func=cmd_demo)
     return p
 

@@ -60,7 +60,8 @@ from attest.trust import StationState, TrustStore
 __all__ = [
     "MAX_ENVELOPE_BYTES", "MAX_PAYLOAD_BYTES", "PAYLOAD_TYPE", "SCHEMA", "Envelope",
     "FirmwareRelease", "HashboardEntry", "Manifest", "ManifestEntry", "ManifestError",
-    "RevokedFirmware", "Signer", "SignerInfo", "canonical_json", "inspect_file", "load_manifest",
+    "ManifestFileUnreadable", "RevokedFirmware", "Signer", "SignerInfo", "canonical_json", "inspect_file",
+    "load_manifest",
     "pae", "parse_payload", "read_envelope", "sign_envelope", "sign_file", "verify_manifest",
 ]
 
@@ -69,6 +70,19 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: Real manifests carry one to a handful; the caps bound the work a hostile file can demand.
 MAX_SIGNATURES = 16
 MAX_CERTS_PER_SIGNATURE = 8
+
+
+class ManifestFileUnreadable(ManifestError):
+    """The manifest file could not be read at all (missing, a directory, no permission).
+
+    Still a refusal (MANIFEST_MALFORMED) for callers that only know ManifestError, such as the
+    GUI's manifest list; the CLI tells it apart, because a mistyped path is a usage error (exit
+    2, "cannot read FILE"), not a manifest that was checked and refused."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__("MANIFEST_MALFORMED", f"{path} cannot be read: {reason}.")
+        self.path = path
+        self.reason = reason
 
 
 @dataclass
@@ -229,7 +243,7 @@ def _read_capped(path: Path) -> bytes:
         with path.open("rb") as f:
             data = f.read(MAX_ENVELOPE_BYTES + 1)
     except OSError as e:
-        raise ManifestError("MANIFEST_MALFORMED", f"{path} cannot be read: {e.strerror or e}.") from None
+        raise ManifestFileUnreadable(path, e.strerror or str(e)) from None
     if len(data) > MAX_ENVELOPE_BYTES:
         raise ManifestError("MANIFEST_TOO_LARGE",
                             f"{path} is larger than the {MAX_ENVELOPE_BYTES}-byte limit.")

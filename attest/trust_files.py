@@ -12,12 +12,13 @@ import re
 import tempfile
 import tomllib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -29,6 +30,8 @@ from attest.dsse import (
     key_id,
     unsupported_key_reason,
 )
+from attest.evidence import printable
+from attest.file_kind import not_a_public_key, not_a_root_certificate
 
 #: No trust store file is legitimately this big; a cap keeps a mistaken path from eating memory.
 MAX_TRUST_FILE_BYTES = 4 * 1024 * 1024
@@ -113,21 +116,30 @@ def _files(directory: Path, suffixes: Iterable[str]) -> list[Path]:
 def parse_root_pem(data: bytes, where: str) -> list[x509.Certificate]:
     """Every certificate in a PEM file; each must be a CA, since only CAs can anchor a chain."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # a cert cryptography only half-accepts is refused
-            certs = x509.load_pem_x509_certificates(data)
-            for cert in certs:
-                decode_fully(cert)
-    except DECODE_ERRORS as e:
-        raise TrustError(f"{where} is not a PEM certificate file: {e}") from None
+        certs = _decoded(lambda: x509.load_pem_x509_certificates(data))
+    except DECODE_ERRORS:
+        try:  # the same certificate in binary DER form (.cer/.der) is as good
+            certs = _decoded(lambda: [x509.load_der_x509_certificate(data)])
+        except DECODE_ERRORS:
+            raise TrustError(not_a_root_certificate(where, data)) from None
     for cert in certs:
         try:
             is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         except x509.ExtensionNotFound:
             is_ca = False
         if not is_ca:
-            raise TrustError(f"{where}: '{cert.subject.rfc4514_string()}' is not a CA certificate "
-                             "(no basicConstraints CA:TRUE), so it cannot be a root")
+            raise TrustError(f"{where}: '{printable(cert.subject.rfc4514_string(), limit=200)}' is not a CA "
+                             "certificate (no basicConstraints CA:TRUE), so it cannot be a root: import the "
+                             "certificate at the top of the vendor's chain, its root CA")
+    return certs
+
+
+def _decoded(load: Callable[[], list[x509.Certificate]]) -> list[x509.Certificate]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a cert cryptography only half-accepts is refused
+        certs = load()
+        for cert in certs:
+            decode_fully(cert)
     return certs
 
 
@@ -142,8 +154,8 @@ def read_roots(store: Path) -> list[RootCert]:
 def parse_public_key_pem(data: bytes, where: str) -> PinnedKey:
     try:
         key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as e:
-        raise TrustError(f"{where} is not a PEM public key: {e}") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise TrustError(not_a_public_key(where, data)) from None
     problem = unsupported_key_reason(key)
     if problem or not isinstance(key, SIGNING_KEY_TYPES):
         raise TrustError(f"{where}: {problem}")

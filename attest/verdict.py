@@ -190,7 +190,8 @@ REASONS: dict[str, ReasonInfo] = {
                                  "Change the password on the rig right after flashing."),
     # --- configuration ---
     "CONFIGURATION_ALLOWED": _r("configuration", "affirming", "Every configured pool is on the station's allow-list.", ""),
-    "CONFIGURATION_NOT_CHECKED": _r("configuration", "none", "The station policy sets no pool allow-list, so pools were not judged.", ""),
+    "CONFIGURATION_NOT_CHECKED": _r("configuration", "none", "The station policy sets no pool allow-list, so pools were not judged.",
+                                    "Set the pools your operation uses: [pools] allow in policy.toml, or the app's Pool allow-list… (Station menu)."),
     "POOL_NOT_ALLOWED": _r("configuration", "warning", "A mining pool outside the station's allow-list is configured.",
                            "Reset the pool settings before the unit goes live."),
     # --- provenance ---
@@ -216,6 +217,10 @@ REASONS: dict[str, ReasonInfo] = {
                                   "Import the vendor's root certificate or key into the trust store, if you trust it."),
     "MANIFEST_CHAIN_INVALID": _r("provenance", "contraindicated", "The signer's certificate chain does not lead to a trusted root.",
                                  "Check the vendor's root certificate is in the trust store."),
+    "MANIFEST_CHAIN_INCOMPLETE": _r("provenance", "contraindicated", "The signer's certificate chain stops short: the certificate that issued one in it is neither in the manifest nor a root in the trust store.",
+                                    "Ask the vendor for the manifest with its intermediate certificates; if the missing one is the vendor's root, import it into the trust store."),
+    "MANIFEST_CHAIN_WEAK_ALGORITHM": _r("provenance", "contraindicated", "A certificate in the signer's chain is signed with SHA-1 or MD5, which are refused because such signatures can be forged.",
+                                        "Ask the vendor to reissue its certificates signed with SHA-256 or stronger."),
     "MANIFEST_CHAIN_EXPIRED": _r("provenance", "contraindicated", "A certificate in the signer's chain has expired.",
                                  "Ask the vendor for a manifest signed with a current certificate."),
     "MANIFEST_CHAIN_NOT_YET_VALID": _r("provenance", "contraindicated", "A certificate in the signer's chain is not valid yet.",
@@ -305,10 +310,13 @@ class Reason:
     detail: str = ""  # the specifics: slot, expected vs found; plain text, may hold device text
     expected: str | None = None
     found: str | None = None
+    #: What to do, when the registry's words do not fit what was checked (a firmware file is not
+    #: a unit to quarantine); empty: the registry's remediation.
+    advice: str = ""
 
     @property
     def remediation(self) -> str:
-        return REASONS[self.code].remediation
+        return self.advice or REASONS[self.code].remediation
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "category": self.category,

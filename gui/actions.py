@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str, str, bool, str]] = {
     "filter": ("&Filter", "Ctrl+F", "&Station", False, "Put the cursor in the filter box"),
     "trust_store": ("&Trust store…", "Ctrl+T", "&Station", True, "Vendor roots and pinned keys"),
     "settings": ("S&ettings…", "Ctrl+,", "&Station", False, "Station name, operator, timeouts, theme"),
+    "pool_allow": ("&Pool allow-list…", "Ctrl+Shift+P", "&Station", False,
+                   "The mining pools this station accepts; without a list, pools are not checked"),
     "history": ("Verification &history…", "Ctrl+H", "&Log", True, "The signed log: search, receipts, export"),
     "export_log": ("&Export signed log…", "Ctrl+Shift+E", "&Log", False,
                    "Write a signed log bundle an auditor can check offline"),

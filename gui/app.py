@@ -107,12 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _quit_on_interrupt(app: QApplication) -> None:
-    """Ctrl+C in the terminal closes the station cleanly (demo fleet stopped, temp files gone).
+    """Ctrl+C in the terminal, or SIGTERM (a closed session, a `kill`), closes the station
+    cleanly: the demo fleet stopped and its temporary directory, station key included, removed.
 
     Python only runs its signal handlers when it gets control, so a slow timer hands it control
     while Qt's loop is idle.
     """
-    signal.signal(signal.SIGINT, lambda _sig, _frame: app.closeAllWindows())
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _sig, _frame: app.closeAllWindows())
     timer = QTimer(app)
     timer.timeout.connect(lambda: None)
     timer.start(250)

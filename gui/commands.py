@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QLabel
 
 from attest.log.errors import LogError
 from attest.log.store import open_store
+from gui.dialogs.pool_allow_list import PoolAllowListDialog
 from gui.dialogs.settings_dialog import SettingsDialog
 from gui.dialogs.trust_store import TrustStoreDialog
 from gui.export.csv_export import write_csv
@@ -23,7 +24,7 @@ from gui.export.pdf_report import write_pdf
 from gui.export.snapshot import ReportSnapshot, snapshot
 from gui.jobs import in_qt_thread
 from gui.models.device_table import Role
-from gui.settings import save_settings
+from gui.settings import default_policy_path, save_settings
 from gui.theme import apply_theme
 from gui.verification import BatchLogged
 
@@ -67,7 +68,7 @@ class StationCommands(QObject):
         identity = w.station_log.identity()
         logged = w.checks.last_log
         checkpoint = (logged.size, logged.root_hex, logged.time) if isinstance(logged, BatchLogged) else None
-        return snapshot(rows, station=w.settings.station, operator=w.settings.operator,
+        return snapshot(rows, station=w.station_name(), operator=w.settings.operator,
                         manifests=w.station.accepted(),
                         station_key=(identity.station_id, identity.fingerprint) if identity else None,
                         checkpoint=checkpoint)
@@ -120,6 +121,26 @@ class StationCommands(QObject):
         dialog.open()
         return dialog
 
+    def pool_allow_dialog(self) -> PoolAllowListDialog:
+        """Set the pools this station accepts, in the policy file it uses (one is made if none)."""
+        w = self.window
+        path = w.station.policy_path or default_policy_path()
+        seen = [str(c.value) for r in w.model.rows() if r.evidence is not None for c in r.evidence.claims
+                if c.name.startswith("config.pool.") and c.name.endswith(".url") and c.value]
+        dialog = PoolAllowListDialog(w.station.policy, path, seen, w)
+        dialog.accepted.connect(lambda: self._pools_saved(path))
+        dialog.open()
+        return dialog
+
+    def _pools_saved(self, path: Path) -> None:
+        w = self.window
+        w.station.open_policy(path)
+        if w.demo is None and w.settings.policy_path != str(path):  # the demo's policy is its own
+            w.settings = replace(w.settings, policy_path=str(path))
+            save_settings(w.settings)
+        w.refresh_status()
+        w.statusBar().showMessage(f"Pool allow-list saved in {path}: verify again to judge the rigs' pools.")
+
     def settings_dialog(self) -> SettingsDialog:
         dialog = SettingsDialog(self.window.settings, self.window)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
@@ -144,5 +165,4 @@ class StationCommands(QObject):
             if new.policy_path != old.policy_path:
                 w.station.open_policy(new.policy_file())
             w.station.ports = new.port_profile()
-        w.setWindowTitle(f"Rig Attest — {new.station}")
         w.refresh_status()

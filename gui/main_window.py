@@ -35,6 +35,7 @@ from gui.station_log import StationLog
 from gui.verification import plan_check
 from gui.views.detail import DetailPane
 from gui.views.device_table import DeviceTableView
+from gui.views.first_steps import TableOrFirstSteps
 from gui.views.manifest_panel import ManifestPanel
 from gui.views.summary_bar import FilterBar, SummaryBar
 
@@ -74,12 +75,14 @@ class MainWindow(QMainWindow):
             "add_host": self.add_host_dialog, "scan_range": self.scan_range_dialog,
             "add_serial": self.add_serial_dialog,
             "load_manifest": self.load_manifest_dialog, "export_csv": self.commands.csv_dialog,
-            "verify_firmware": lambda: verify_firmware_dialog(self, self.station.trust, self.station.accepted()),
+            "verify_firmware": lambda: verify_firmware_dialog(self, self.station.trust, self.station.accepted(),
+                                                              self.demo.directory / "firmware" if self.demo else None),
             "export_pdf": self.commands.pdf_dialog, "quit": self.close,
             "verify_selected": self.verify_selected, "verify_all": self.verify_all, "reverify": self.reverify,
             "cancel": self.checks.cancel, "remove_rows": self.remove_selected,
             "scan": lambda: self.filters.scan.setFocus(), "filter": lambda: self.filters.filter.setFocus(),
             "trust_store": self.commands.trust_dialog, "settings": self.commands.settings_dialog,
+            "pool_allow": self.commands.pool_allow_dialog,
             "history": self.log_commands.show_history, "export_log": self.log_commands.export_dialog,
             "save_receipt": self.log_commands.receipt_dialog, "verify_log": self.log_commands.verify_dialog,
             "lock_key": self.station_log.lock})
@@ -95,7 +98,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.filters)
         layout.addWidget(self.summary)
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.table)
+        self.table_area = TableOrFirstSteps(self.table, self.model)
+        split.addWidget(self.table_area)
         split.addWidget(self.detail)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
@@ -122,6 +126,12 @@ class MainWindow(QMainWindow):
         self.table.filtersCleared.connect(self.filters.reset)
         self.table.activated_device.connect(lambda _id: self.detail.tabs.setFocus())
         self.summary.cancelRequested.connect(self.checks.cancel)
+        self.summary.poolsRequested.connect(self.commands.pool_allow_dialog)
+        steps = self.table_area.steps
+        steps.trustRequested.connect(self.commands.trust_dialog)
+        steps.manifestRequested.connect(self.load_manifest_dialog)
+        steps.addHostRequested.connect(self.add_host_dialog)
+        steps.scanRangeRequested.connect(self.scan_range_dialog)
         self.checks.started.connect(self._check_started)
         self.checks.progressed.connect(self._progressed)
         self.checks.rowsChanged.connect(self._rows_changed)
@@ -130,6 +140,7 @@ class MainWindow(QMainWindow):
         self.checks.consoleOutput.connect(lambda c: self.detail.append_console(c.endpoint, c.direction, c.data))
         self.checks.failed.connect(lambda text: self.show_error("The check stopped", text))
         self.intake.rowsAdded.connect(lambda _ids: self.refresh_status())
+        self.station_log.changed.connect(self.refresh_status)
         self.intake.discoveryFinished.connect(self.statusBar().showMessage)
         self.manifests.filesDropped.connect(self.load_manifests)
         self.manifests.loadRequested.connect(self.load_manifest_dialog)
@@ -297,7 +308,8 @@ class MainWindow(QMainWindow):
     # --- chrome ------------------------------------------------------------------------------
     def refresh_status(self) -> None:
         s = self.station
-        parts = [f"Station {self.settings.station}"]
+        parts = [f"Station {self.station_name()}"]
+        self.setWindowTitle(f"Rig Attest — {self.station_name()}")
         if self.settings.operator:
             parts.append(f"operator {self.settings.operator}")
         accepted = len(s.accepted())
@@ -307,8 +319,16 @@ class MainWindow(QMainWindow):
         if s.policy_error:
             parts.append(f"policy error: {s.policy_error}")
         self.station_label_text = " · ".join(parts)
+        self.summary.set_pools_checked(s.policy.pool_allow is not None)
+        self.table_area.steps.set_done(trusted=bool(s.trust and (s.trust.roots or s.trust.keys)), manifests=accepted)
         self.statusBar().setToolTip(self.station_label_text)
         self.commands.update_station_label(self.station_label_text)
+
+    def station_name(self) -> str:
+        """One name for this station everywhere (title, status bar, PDF): its signing key's id once
+        it has a key, since that is the name its signed records carry; else the configured name."""
+        identity = self.station_log.identity()
+        return identity.station_id if identity is not None else self.settings.station
 
     def show_error(self, title: str, text: str) -> None:
         log.error("%s: %s", title, text)

@@ -11,6 +11,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
 from PySide6.QtCore import QSettings
 
 from attest.address import AddressError, PortProfile
@@ -48,6 +49,11 @@ class StationSettings:
 
 _FIELDS = {"station_name": str, "operator": str, "request_timeout": float, "hash_timeout": float,
            "concurrency": int, "theme": str, "ports": str, "trust_dir": str, "policy_path": str}
+
+
+def default_policy_path() -> Path:
+    """Where the app writes a station policy when the operator has none yet."""
+    return Path(platformdirs.user_config_dir("rig-attest")) / "policy.toml"
 
 
 def load_settings(store: QSettings | None = None) -> StationSettings:

@@ -136,3 +136,18 @@ def test_verify_with_log_records_every_verdict_and_the_log_verifies(sim, tmp_pat
     records = [json.loads(line) for line in bundle.read_text().splitlines()]
     verdicts = sorted(r.get("record", r).get("verdict") for r in records if "verdict" in r.get("record", r))
     assert verdicts == ["TRUSTED", "UNTRUSTED"]
+
+
+def test_the_readmes_verify_command_works_as_typed(sim):
+    """The README's own lines, run in a shell against this simulator: no `...` to fill in, and the
+    port profile read from the file the simulator wrote, whichever ports it could bind."""
+    out, fleet, env = sim
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in readme.split("```") if "attest verify @sim-out/hosts.txt" in b)
+    command = block.strip().replace("sim-out", str(out)).replace("attest ", f"{sys.executable} -m attest.cli ", 1)
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, timeout=120,
+                            check=False)
+    assert result.returncode == 4, result.stderr  # the mixed fleet's worst verdict: UNTRUSTED
+    assert (out / "hosts.txt").read_text().split() == [r["host"] for r in fleet["rigs"]]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("127.")]
+    assert len(rows) == len(fleet["rigs"])

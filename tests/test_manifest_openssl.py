@@ -113,3 +113,61 @@ def test_openssl_made_expired_vendor_certificate_is_refused_as_chain_expired(ca_
                         TrustStore.load(ca_dir / "trust"))
     assert info.value.code == "MANIFEST_CHAIN_EXPIRED"
     assert "expired on 2025-01-01 00:00 UTC" in info.value.message
+
+
+# --- refusals explained (issue 18): each chain made as a careless or hostile vendor would ---------
+
+INTERMEDIATE_EXT = """\
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+def refusal(ca_dir: Path, *cert_files: str, key: str = "vendor.key") -> ManifestError:
+    private = serialization.load_pem_private_key((ca_dir / key).read_bytes(), password=None)
+    certs = [x509.load_pem_x509_certificate((ca_dir / f).read_bytes()) for f in cert_files]
+    with pytest.raises(ManifestError) as info:
+        verify_manifest(signed([Signer(private, certs)], live_payload()), TrustStore.load(ca_dir / "trust"))
+    return info.value
+
+
+def test_a_complete_chain_to_a_self_signed_root_outside_the_store_is_not_a_root_in_the_trust_store(ca_dir):
+    openssl(ca_dir, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "stranger.key")
+    openssl(ca_dir, "req", "-x509", "-new", "-key", "stranger.key", "-subj", "/CN=stranger", "-days", "30",
+            "-sha256", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "stranger.pem")
+    openssl(ca_dir, "x509", "-req", "-in", "vendor.csr", "-CA", "stranger.pem", "-CAkey", "stranger.key",
+            "-set_serial", "0x2001", "-days", "30", "-sha256", "-extfile", "vendor.ext", "-out", "by-stranger.pem")
+    error = refusal(ca_dir, "by-stranger.pem", "stranger.pem")
+    assert error.code == "MANIFEST_SIGNER_UNKNOWN"
+    assert "the self-signed root 'CN=stranger'" in error.message
+    assert "not a root in the trust store" in error.message and "did not sign" not in error.message
+
+
+def test_a_sha1_signed_certificate_under_the_trusted_root_says_sha1_is_refused(ca_dir):
+    openssl(ca_dir, "x509", "-req", "-in", "vendor.csr", "-CA", "root.pem", "-CAkey", "root.key",
+            "-set_serial", "0x2002", "-days", "30", "-sha1", "-extfile", "vendor.ext", "-out", "sha1.pem")
+    error = refusal(ca_dir, "sha1.pem")
+    assert error.code == "MANIFEST_CHAIN_WEAK_ALGORITHM"
+    assert "ecdsa-with-SHA1" in error.message and "SHA-1 signatures are refused" in error.message
+    assert "did not sign" not in error.message
+
+
+def test_a_chain_missing_its_intermediate_says_the_intermediate_is_missing(ca_dir):
+    (ca_dir / "intermediate.ext").write_text(INTERMEDIATE_EXT)
+    openssl(ca_dir, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "sub.key")
+    openssl(ca_dir, "req", "-new", "-key", "sub.key", "-subj", "/CN=OpenSSL Test Sub-CA", "-out", "sub.csr")
+    openssl(ca_dir, "x509", "-req", "-in", "sub.csr", "-CA", "root.pem", "-CAkey", "root.key", "-set_serial",
+            "0x2003", "-days", "30", "-sha256", "-extfile", "intermediate.ext", "-out", "sub.pem")
+    openssl(ca_dir, "x509", "-req", "-in", "vendor.csr", "-CA", "sub.pem", "-CAkey", "sub.key", "-set_serial",
+            "0x2004", "-days", "30", "-sha256", "-extfile", "vendor.ext", "-out", "under-sub.pem")
+    error = refusal(ca_dir, "under-sub.pem")
+    assert error.code == "MANIFEST_CHAIN_INCOMPLETE"
+    assert "'CN=OpenSSL Test Sub-CA', which the manifest does not carry" in error.message
+    assert "missing that intermediate certificate" in error.message
+    # With the intermediate carried, the same signer is accepted: the diagnosis named the real gap.
+    private = serialization.load_pem_private_key((ca_dir / "vendor.key").read_bytes(), password=None)
+    certs = [x509.load_pem_x509_certificate((ca_dir / f).read_bytes()) for f in ("under-sub.pem", "sub.pem")]
+    assert verify_manifest(signed([Signer(private, certs)], live_payload()), TrustStore.load(ca_dir / "trust"))

@@ -146,10 +146,10 @@ def test_chain_to_another_vendors_root_is_refused_as_signer_unknown(trust):
     assert "Someone Else Root CA" in message and "not a root in the trust store" in message
 
 
-def test_missing_intermediate_is_refused_as_signer_unknown(pki, trust):
+def test_missing_intermediate_is_refused_as_an_incomplete_chain(pki, trust):
     signer = Signer(pki.vendor_key, [pki.vendor_cert])
-    message = refused(signer, trust, "MANIFEST_SIGNER_UNKNOWN")
-    assert "Sub-CA" in message
+    message = refused(signer, trust, "MANIFEST_CHAIN_INCOMPLETE")
+    assert "Sub-CA" in message and "missing that intermediate certificate" in message
 
 
 def test_store_without_roots_refuses_certificate_signers(pki, tmp_path):

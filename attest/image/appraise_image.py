@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 from attest.appraise import Appraisal, _categories
 from attest.evidence import Assurance, Claim, Evidence, printable
 from attest.image.model import IMAGE, MEMBER, PACKAGE, PARTITION, Finding, Inspection, Node
+from attest.image.wording import file_reason as reason
 from attest.manifest import FirmwareRelease, Manifest
-from attest.verdict import Reason, Status, Verdict, reason
+from attest.verdict import Reason, Status, Verdict
 
 if TYPE_CHECKING:
     from attest.trust import TrustStore
@@ -52,6 +53,9 @@ def appraise_inspection(inspection: Inspection, manifests: Sequence[Manifest]) -
     reasons: list[Reason] = [_finding_reason(f) for f in inspection.findings]
     root = inspection.root
     if not manifests:
+        if _unrecognised(root):  # say so first: a manifest would not make an unknown format readable
+            reasons.append(reason("IMAGE_FORMAT_UNKNOWN", "the format was not recognised: it is no firmware package, "
+                                  "archive or flash image Rig Attest reads (a raw flash dump needs --mtdparts)"))
         reasons.append(reason("NO_MANIFEST"))
     else:
         reasons.extend(_against_manifests(root, manifests))
@@ -107,8 +111,9 @@ def _against_manifests(root: Node, manifests: Sequence[Manifest]) -> list[Reason
     if unvouched:
         return out
     if not matched:
-        if root.problem is None and root.format is None:
-            out.append(reason("IMAGE_FORMAT_UNKNOWN", "the file's digest is not among the signed releases"))
+        if _unrecognised(root):
+            out.append(reason("IMAGE_FORMAT_UNKNOWN", "the format was not recognised, and the file's digest is not "
+                              "among the signed releases"))
         else:
             out.append(reason("IMAGE_NO_RELEASE_MATCH"))
         return out
@@ -125,6 +130,11 @@ def _against_manifests(root: Node, manifests: Sequence[Manifest]) -> list[Reason
     if root.format is None and not root.children:
         out.append(reason("IMAGE_NOT_INSPECTED", "the file's format is not one Rig Attest reads"))
     return out
+
+
+def _unrecognised(root: Node) -> bool:
+    """Nothing Rig Attest reads was found in the file: no known format, nothing inside, no error."""
+    return root.problem is None and root.format is None and not root.children
 
 
 def _judge(node: Node, images: dict[str, list[_Match]], names: set[str], *, covered: bool, signed: bool = False,
@@ -203,7 +213,7 @@ def detail_lines(appraisal: Appraisal) -> list[str]:
     order = {Status.CONTRAINDICATED: 0, Status.NONE: 1, Status.WARNING: 2, Status.AFFIRMING: 3}
     lines = []
     for r in sorted(appraisal.reasons, key=lambda r: order[r.status]):
-        text = f"{r.code}: {r.detail}" if r.detail else r.code
+        text = f"{r.code}: {r.detail or r.message}"
         if r.expected is not None or r.found is not None:
             text += f" (expected {r.expected or '-'}, found {r.found or '-'})"
         lines.append(printable(text, limit=1000).replace("\n", " "))

@@ -41,6 +41,7 @@ from attest.station import (
     public_key_from_pem,
     station_directory,
 )
+from attest.verdict import REASONS
 
 PASSPHRASE_ENV = "ATTEST_PASSPHRASE"
 OPERATOR_ENV = "ATTEST_OPERATOR"
@@ -102,55 +103,107 @@ def default_operator() -> str:
 
 def register(subparsers: Any) -> None:
     """Add ``station`` and ``log`` to the CLI (``subparsers`` from ``add_subparsers()``)."""
-    st = subparsers.add_parser("station", help="this station's signing identity")
+    st = subparsers.add_parser("station", help="this station's signing identity",
+                               description="The station's Ed25519 key signs its verification log. Make it once "
+                                           "with `attest station init`; `attest station show` prints what an "
+                                           "auditor needs to check the log.")
     ssub = st.add_subparsers(metavar="ACTION")
-    si = ssub.add_parser("init", help="make the station's Ed25519 signing key (encrypted at rest)")
+    st.set_defaults(func=_help_of(st))
+    si = ssub.add_parser("init", help="make the station's Ed25519 signing key (encrypted at rest)",
+                         description="Make this station's Ed25519 signing key, once. It is kept encrypted "
+                                     f"with a passphrase (asked twice, or taken from {PASSPHRASE_ENV}) in the "
+                                     "station's data directory (ATTEST_HOME to move it).")
     si.add_argument("--id", dest="station_id", help="station name (default: generated from the key)")
     si.add_argument("--no-input", action="store_true", help=f"never prompt; take {PASSPHRASE_ENV}")
     si.set_defaults(func=_guarded(cmd_station_init))
-    sh = ssub.add_parser("show", help="print the station id, key fingerprint and public key")
-    sh.add_argument("--json", action="store_true")
+    sh = ssub.add_parser("show", help="print the station id, key fingerprint and public key",
+                         description="Print the station id, its key's SHA-256 fingerprint and its public key: "
+                                     "publish these so auditors can check the station's logs and receipts.")
+    sh.add_argument("--json", action="store_true", help="print id, fingerprint and public key as JSON")
     sh.add_argument("--pem", action="store_true", help="print only the public key PEM")
     sh.set_defaults(func=_guarded(cmd_station_show))
 
-    lg = subparsers.add_parser("log", help="export and verify the signed verification log")
+    lg = subparsers.add_parser("log", help="export and verify the signed verification log",
+                               description="Every verdict of `attest verify --log DB` (and of the desktop app) is "
+                                           "a record in a signed, append-only log. Export it for an auditor, "
+                                           "save one rig's receipt, or check either offline.")
     lsub = lg.add_subparsers(metavar="ACTION")
-    ex = lsub.add_parser("export", help="write a signed .attestlog.jsonl bundle (and in-toto statements)")
+    lg.set_defaults(func=_help_of(lg))
+    ex = lsub.add_parser("export", help="write a signed .attestlog.jsonl bundle (and in-toto statements)",
+                         description="Write the log as a signed bundle an auditor checks offline with `attest "
+                                     "log verify`. Records outside --batch/--since/--until/--serial are kept as "
+                                     "hashes only, so the bundle still proves the whole log. Exit 0 written, 2 not.")
     _log_option(ex)
     ex.add_argument("-o", "--output", help="bundle file (.attestlog.jsonl)")
     ex.add_argument("--intoto", help="also write per-rig in-toto statements (DSSE, JSON Lines)")
-    ex.add_argument("--batch", help="show only this batch's records")
-    ex.add_argument("--since", help="show records from this date/time (UTC unless given)")
-    ex.add_argument("--until", help="show records before this time, or up to the end of this date")
-    ex.add_argument("--serial", action="append", default=[], help="show this unit's records (repeatable)")
+    ex.add_argument("--batch", metavar="ID",
+                    help="show this batch's records in full (the rest as hashes only, so the bundle still verifies)")
+    ex.add_argument("--since", metavar="DATE", help="show records from this date/time in full (UTC unless given)")
+    ex.add_argument("--until", metavar="DATE",
+                    help="show records before this time, or up to the end of this date, in full")
+    ex.add_argument("--serial", action="append", default=[],
+                    help="show this unit's records in full (repeatable)")
     ex.add_argument("--no-input", action="store_true", help=f"never prompt; take {PASSPHRASE_ENV}")
     ex.set_defaults(func=_guarded(cmd_log_export))
-    ve = lsub.add_parser("verify", help="check a bundle offline: exit 0 holds, 4 tampered, 2 unreadable")
-    ve.add_argument("file")
-    ve.add_argument("--station-key", help="the station's public key PEM file (or its fingerprint)")
-    ve.add_argument("--since", help="an earlier checkpoint file the log must extend")
-    ve.add_argument("--json", action="store_true")
+    ve = lsub.add_parser("verify", help="check a bundle offline: exit 0 holds, 4 tampered, 2 unreadable",
+                         description="Check an exported bundle offline: every record, the signed checkpoint, and "
+                                     "(with --since) that it extends an earlier one. Exit 0 holds, 4 tampered "
+                                     "(each finding named), 2 unreadable.")
+    ve.add_argument("file", help="the exported bundle (.attestlog.jsonl)")
+    ve.add_argument("--station-key", metavar="PEM|FINGERPRINT",
+                    help="the station's public key PEM file (or its fingerprint), as `attest station show` prints")
+    ve.add_argument("--since", metavar="CHECKPOINT", help="an earlier checkpoint file the log must extend")
+    ve.add_argument("--json", action="store_true", help="print the result as one JSON object")
     ve.set_defaults(func=_guarded(cmd_log_verify))
-    rc = lsub.add_parser("receipt", help="write one unit's receipt: record, inclusion proof, checkpoint")
+    rc = lsub.add_parser("receipt", help="write one unit's receipt: record, inclusion proof, checkpoint",
+                         description="Write one unit's receipt (its record, an inclusion proof and the signed "
+                                     "checkpoint): a buyer keeps it and checks it alone with `attest log "
+                                     "verify-receipt`.")
     _log_option(rc)
     which = rc.add_mutually_exclusive_group(required=True)
     which.add_argument("--serial", help="the unit's serial (its latest record)")
     which.add_argument("--index", type=int, help="a record by its leaf index")
-    rc.add_argument("-o", "--output", required=True)
+    rc.add_argument("-o", "--output", required=True, metavar="FILE", help="the receipt file to write")
     rc.set_defaults(func=_guarded(cmd_log_receipt))
-    vr = lsub.add_parser("verify-receipt", help="check one receipt offline")
-    vr.add_argument("file")
-    vr.add_argument("--station-key", help="the station's public key PEM file (or its fingerprint)")
-    vr.add_argument("--json", action="store_true")
+    vr = lsub.add_parser("verify-receipt", help="check one receipt offline",
+                         description="Check one unit's receipt offline. Exit 0 holds, 4 refused, 2 unreadable.")
+    vr.add_argument("file", help="the receipt file")
+    vr.add_argument("--station-key", metavar="PEM|FINGERPRINT",
+                    help="the station's public key PEM file (or its fingerprint), as `attest station show` prints")
+    vr.add_argument("--json", action="store_true", help="print the result as one JSON object")
     vr.set_defaults(func=_guarded(cmd_log_verify_receipt))
-    cp = lsub.add_parser("checkpoint", help="save the latest signed checkpoint, for a later verify --since")
+    cp = lsub.add_parser("checkpoint", help="save the latest signed checkpoint, for a later verify --since",
+                         description="Save the log's latest signed checkpoint. Kept today, it lets `attest log "
+                                     "verify --since FILE` prove tomorrow's log only grew from it.")
     _log_option(cp)
-    cp.add_argument("-o", "--output", required=True)
+    cp.add_argument("-o", "--output", required=True, metavar="FILE", help="the checkpoint file to write")
     cp.set_defaults(func=_guarded(cmd_log_checkpoint))
 
 
+#: Setup problems a technician fixes with one command or setting: the line names it.
+_SAY_WHAT_TO_DO = frozenset({"STATION_NOT_INITIALISED", "STATION_ALREADY_INITIALISED", "STATION_PASSPHRASE_NEEDED",
+                             "STATION_FILES_UNWRITABLE", "LOG_STORE_READ_ONLY", "LOG_STORE_FULL"})
+
+
+def log_error_text(error: LogError) -> str:
+    """``CODE: message``, and for a setup problem what to do about it, on one line."""
+    text = f"{error.code}: {error.message}"
+    if error.code in _SAY_WHAT_TO_DO:
+        text += f". {REASONS[error.code].remediation}"
+    return text
+
+
+def _help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A group given no action (`attest log`): its own help on stderr, exit 2."""
+    def show(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+    return show
+
+
 def _log_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log", help="log database (default: log.sqlite in the station's data directory)")
+    parser.add_argument("--log", metavar="DB",
+                        help="log database (default: log.sqlite in the station's data directory)")
 
 
 def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -158,7 +211,7 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         try:
             return command(args)
         except LogError as e:
-            print(f"attest: {e.code}: {e.message}", file=sys.stderr)
+            print(f"attest: {log_error_text(e)}", file=sys.stderr)
             return e.exit_code
     run.__name__ = command.__name__
     return run

@@ -196,6 +196,9 @@ def write_artefacts(rigs: Sequence[Rig], out: Path, ports: dict[str, int] | None
         if entry["name"] in firmware:
             entry["firmware_file"] = firmware[entry["name"]]
     (out / "fleet.json").write_text(json.dumps(fleet, indent=2) + "\n")
+    if ports is not None:  # one port profile (Linux): `attest verify @OUT/hosts.txt --ports "$(cat OUT/ports.txt)"`
+        (out / "hosts.txt").write_text("".join(f"{r.host}\n" for r in rigs))
+        (out / "ports.txt").write_text(",".join(f"{k}={v}" for k, v in ports.items()) + "\n")
 
 
 def _rig_entry(rig: Rig, ports: dict[str, int], console: str | None = None) -> dict[str, Any]:
@@ -304,10 +307,22 @@ async def serve_forever(count: int, scenario: str, out: Path, *, base: str = DEF
                         ports: dict[str, int] | None = None, consoles: bool | None = None) -> None:
     fleet = await start_fleet(count, scenario, out, base=base, ports=ports, consoles=consoles)
     print(f"ready {fleet.fleet_json}", flush=True)
+    print(verify_hint(fleet), file=sys.stderr, flush=True)
     try:
         await asyncio.Event().wait()
     finally:
         await fleet.close()
+
+
+def verify_hint(fleet: SimFleet) -> str:
+    """The command that checks this fleet, as a person would type it next."""
+    if fleet.ports is None:
+        return f"attest: the rigs and their ports are listed in {fleet.fleet_json}"
+    out = fleet.out
+    ports = ",".join(f"{k}={v}" for k, v in fleet.ports.items())
+    return (f"attest: verify this fleet with: attest verify @{out / 'hosts.txt'} "
+            f"--manifest {out / 'manifest.dsse.json'} --trust {out / 'trust'} --policy {out / 'policy.toml'} "
+            f"--ports {ports}")
 
 
 def default_out_dir() -> Path:

@@ -186,3 +186,23 @@ def apply_scenario(rig: Rig, scenario: str, rnd: random.Random) -> None:
     else:
         rig.behaviour = rig.behaviour or NORMAL
     # not-in-manifest and cloned-serial are decided when the manifest is written (see fleet).
+
+
+#: One line per scenario for `attest sim --help` (a scenario without one is still listed).
+SCENARIO_HELP: dict[str, str] = {
+    "genuine": "nothing differs from the manifest",
+    "modified-firmware": "a rootfs image no signed release has",
+    "revoked-firmware": "a signed release the manifest has since revoked",
+    "swapped-hashboard": "one hashboard serial is not the manifest's",
+    "replaced-control-board": "control-board serial and MAC differ",
+    "antbleed": "the miner binary holds a known remote-shutdown backdoor",
+    "pool-hijack": "a pool outside the station's allow-list",
+    "api-only": "no SSH, so the firmware is only reported",
+    "not-in-manifest": "a serial no loaded manifest lists",
+    "cloned-serial": "copies another rig's identity: both are flagged",
+    "unresponsive": "accepts connections, never answers",
+    "garbage": "answers with malformed bytes",
+    "slow": "answers every request after about a second",
+    "serial-noisy": "junk, escapes and kernel messages on the console line",
+    "serial-drop": "the console goes dead mid-command",
+}

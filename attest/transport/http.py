@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 import h11
+import httpcore
 import httpx
 
 from attest.transport.errors import (
@@ -77,6 +78,14 @@ class _RefusedReply(Exception):
     """A reply we will not read (e.g. compressed against our request); never escapes this module."""
 
 
+class _NotHttp(Exception):
+    """The peer sent bytes that never formed an HTTP reply head; never escapes this module."""
+
+    def __init__(self, count: int, detail: str) -> None:
+        super().__init__(detail)
+        self.count = count
+
+
 class _CappedBody(httpx.AsyncByteStream):
     """Counts raw body bytes as they arrive and aborts past the cap; records a prefix on close."""
 
@@ -110,21 +119,105 @@ class _CappedBody(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
+class _Received:
+    """The bytes a device sent since the current request went out (the first RECORD_BODY_CAP of
+    them). When no HTTP head came of them, they say whether the peer closed having sent nothing
+    (CONNECTION_RESET) or sent something that is not HTTP (MALFORMED_REPLY): httpx words both the
+    same way ("Server disconnected without sending a response")."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.prefix = bytearray()
+
+    def restart(self) -> None:
+        self.count = 0
+        self.prefix.clear()
+
+    def add(self, data: bytes) -> None:
+        self.count += len(data)
+        room = RECORD_BODY_CAP - len(self.prefix)
+        if room > 0:
+            self.prefix += data[:room]
+
+
+class _CountingStream(httpcore.AsyncNetworkStream):
+    def __init__(self, inner: httpcore.AsyncNetworkStream, received: _Received) -> None:
+        self._inner = inner
+        self._received = received
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data = await self._inner.read(max_bytes, timeout)
+        self._received.add(data)
+        return data
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        return _CountingStream(await self._inner.start_tls(ssl_context, server_hostname, timeout), self._received)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _CountingBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's own asyncio backend, with every byte read counted into ``received``."""
+
+    def __init__(self, received: _Received) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._received = received
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: object = None) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)  # type: ignore[arg-type]
+        return _CountingStream(stream, self._received)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: object = None) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not device endpoints")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _count_received(transport: httpx.AsyncHTTPTransport, ssl_context: ssl.SSLContext | None,
+                    received: _Received) -> None:
+    """Give ``transport`` a connection pool whose sockets count what they read. httpx takes no
+    network backend of its own, so its pool (the ``_pool`` it builds from the same settings) is
+    replaced; tests pin the CONNECTION_RESET / MALFORMED_REPLY split this serves."""
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ssl_context, max_connections=1, max_keepalive_connections=1,
+        network_backend=_CountingBackend(received))
+
+
 class _GuardedTransport(httpx.AsyncBaseTransport):
     """Wraps httpx's transport so every request and every response, even ones httpx handles
     internally during the digest exchange, is recorded and capped."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, max_bytes: int, record: Recorder) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, max_bytes: int, record: Recorder,
+                 received: _Received | None = None) -> None:
         self._inner = inner
         self._max_bytes = max_bytes
         self._record = record
+        self.received = received or _Received()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         line = b"%s %s HTTP/1.1" % (request.method.encode("ascii"), request.url.raw_path)
         if "authorization" in request.headers:
             line += b"  [credentials sent, not recorded]"
         self._record(">", line)
-        response = await self._inner.handle_async_request(request)
+        self.received.restart()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.RemoteProtocolError as exc:
+            if self.received.count:  # what came back instead of an HTTP head: the transcript shows it
+                self._record("<", bytes(self.received.prefix))
+                raise _NotHttp(self.received.count, str(exc)) from exc
+            raise
         reason = response.extensions.get("reason_phrase", b"")
         head = b"HTTP/1.1 %d %s" % (response.status_code, bytes(reason))
         for name, value in response.headers.raw:
@@ -219,13 +312,17 @@ class HttpClient:
         # Certificate checks only mean something over TLS. For plain http, httpx still builds an
         # SSL context per transport (0.6 ms, even with verify=False); one shared, never-used
         # context avoids that per device in a 1,000-rig verify.
+        tls = ssl.create_default_context() if url.scheme == "https" else _unused_tls_context()
         inner = httpx.AsyncHTTPTransport(
-            verify=True if url.scheme == "https" else _unused_tls_context(),
+            verify=tls,
             trust_env=False,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
+        self._received = _Received()
+        self._record = record
+        _count_received(inner, tls, self._received)
         self._client = httpx.AsyncClient(
-            transport=_GuardedTransport(inner, max_bytes, record),
+            transport=_GuardedTransport(inner, max_bytes, record, self._received),
             auth=_GuardedDigestAuth(*auth) if auth is not None else None,
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
@@ -262,6 +359,11 @@ class HttpClient:
                         body += chunk
                     return HttpReply(response.status_code, dict(response.headers), bytes(body))
         except TimeoutError:
+            got = self._received
+            if got.count and not bytes(got.prefix).startswith(b"HTTP/"):  # e.g. an SSH banner on the web port
+                self._record("<", bytes(got.prefix))
+                raise TransportError(MALFORMED_REPLY, f"{what}: not HTTP: {got.count} bytes came back that are no "
+                                     "HTTP reply (the transcript shows them)") from None
             raise TransportError(TIMEOUT, f"{what}: no complete reply within {self._timeout:g} s") from None
         except _BodyTooLarge as exc:
             if exc.declared:
@@ -271,6 +373,9 @@ class HttpClient:
             raise TransportError(REPLY_TOO_LARGE, f"{what}: {why}; the cap is {self._max_bytes}") from None
         except _RefusedReply as exc:
             raise TransportError(MALFORMED_REPLY, f"{what}: {exc}") from None
+        except _NotHttp as exc:
+            raise TransportError(MALFORMED_REPLY, f"{what}: not HTTP: {exc.count} bytes came back that are no "
+                                 "HTTP reply (the transcript shows them)") from None
         except httpx.HTTPError as exc:
             raise _classify(exc, what) from None
 

@@ -18,17 +18,34 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFrame,
+    QPlainTextEdit,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from attest.appraise import Appraisal
 from attest.image.appraise_image import check_file, detail_lines
 from attest.manifest import Manifest
 from attest.trust import TrustStore
+from attest.verdict import Verdict
 from gui.views.reasons import ReasonList, plain_label
 
 log = logging.getLogger(__name__)
 
 _SNIFF_BYTES = 64 * 1024
+#: What a verdict means for a file someone is about to flash.
+FILE_VERDICT = {
+    Verdict.TRUSTED: "the file is a release the manufacturer signed",
+    Verdict.WARNING: "check the findings with the vendor before flashing",
+    Verdict.UNTRUSTED: "do not flash this file",
+    Verdict.UNKNOWN: "not verified; do not rely on this file until it is",
+}
 
 
 def is_manifest(path: Path) -> bool:
@@ -104,15 +121,21 @@ class ImageCheckDialog(QDialog):
         font.setPointSize(font.pointSize() + 4)
         font.setBold(True)
         self.verdict_label.setFont(font)
+        self.top_label = plain_label("")
         self.reasons = ReasonList()
         self.findings = QPlainTextEdit()
         self.findings.setReadOnly(True)
         self.findings.setPlaceholderText("Findings appear here when the check is done.")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
-        for widget in (self.file_label, self.verdict_label, self.reasons):
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.reasons)
+        for widget in (self.file_label, self.verdict_label, self.top_label):
             layout.addWidget(widget)
-        layout.addWidget(plain_label("Every reason and finding, worst first:"))
+        layout.addWidget(scroll, 3)
+        layout.addWidget(plain_label("Every finding as text, worst first (to copy into a report):"))
         layout.addWidget(self.findings, 1)
         layout.addWidget(buttons)
         self.relay = _Relay(self)
@@ -126,7 +149,8 @@ class ImageCheckDialog(QDialog):
     def show_result(self, appraisal: Appraisal) -> None:
         self.appraisal = appraisal
         top = appraisal.top_reason
-        self.verdict_label.setText(f"{appraisal.verdict.value}" + (f" — {top.code}" if top else ""))
+        self.verdict_label.setText(f"{appraisal.verdict.value}: {FILE_VERDICT[appraisal.verdict]}")
+        self.top_label.setText(f"{top.message} ({top.code})" if top else "")
         self.reasons.set_reasons(appraisal.reasons)
         self.findings.setPlainText("\n".join(detail_lines(appraisal)))
         self.finished_check.emit(appraisal)
@@ -149,8 +173,9 @@ def check_files(window: QWidget, paths: Sequence[Path], trust: TrustStore | None
     return dialogs
 
 
-def verify_firmware_dialog(window: QWidget, trust: TrustStore | None,
-                           manifests: Sequence[Manifest]) -> list[ImageCheckDialog]:
-    paths, _ = QFileDialog.getOpenFileNames(window, "Verify firmware file", "",
+def verify_firmware_dialog(window: QWidget, trust: TrustStore | None, manifests: Sequence[Manifest],
+                           start: Path | None = None) -> list[ImageCheckDialog]:
+    """``start``: the folder the file dialog opens in (the demo's firmware files, in demo mode)."""
+    paths, _ = QFileDialog.getOpenFileNames(window, "Verify firmware file", str(start or ""),
                                             "Firmware files and flash dumps (*)")
     return check_files(window, [Path(p) for p in paths], trust, manifests)

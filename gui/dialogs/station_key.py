@@ -26,7 +26,10 @@ class PassphraseDialog(QDialog):
         super().__init__(parent)
         self.create = create
         self.setWindowTitle("Set up the station key" if create else "Unlock the station key")
+        self.setMinimumWidth(560)  # the explanation wraps to a few readable lines, not a narrow column
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 16, 18, 14)
+        layout.setSpacing(12)
         intro = QLabel(
             "Every check is recorded in this station's signed verification log. This station has no "
             f"signing key yet: choose a passphrase to protect the new key (kept in {where})."
@@ -37,6 +40,8 @@ class PassphraseDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         form = QFormLayout()
+        form.setVerticalSpacing(10)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.station_id = QLineEdit()
         self.station_id.setPlaceholderText("e.g. intake-bench-3 (optional)")
         if create:
@@ -52,7 +57,7 @@ class PassphraseDialog(QDialog):
         self.problem = QLabel()
         self.problem.setTextFormat(Qt.TextFormat.PlainText)
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: palette(highlight); font-weight: bold")
+        self.problem.setStyleSheet("font-weight: bold")
         self.problem.hide()
         layout.addWidget(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)

@@ -85,7 +85,11 @@ class TrustStoreDialog(QDialog):
 
     def refresh(self) -> None:
         self.tree.clear()
-        for entry in self.trust.describe():
+        entries = self.trust.describe()
+        if not any(e["kind"] in ("root", "pinned-key") for e in entries) and not self.message.text():
+            self.message.setText("No vendor is trusted yet: import your vendor's root certificate (or its public "
+                                 "key to pin), obtained over a channel you trust, not with the manifest.")
+        for entry in entries:
             item = QTreeWidgetItem(describe_entry(entry))
             removable = entry["kind"] in ("root", "pinned-key")
             item.setData(0, 256, entry["id"] if removable else "")

@@ -73,7 +73,8 @@ def build_document(snap: ReportSnapshot) -> QTextDocument:
            + f" · {snap.created:%Y-%m-%d %H:%M %Z} · Rig Attest {snap.tool_version}")
     w.block(top=4)
     if snap.station_key is not None:
-        w.text(f"Signed log of station {snap.station_key[0]}; its key's SHA-256 fingerprint:", w.fmt(size=9))
+        w.text(f"Recorded in the signed log of station {snap.station_key[0]}; its key's SHA-256 fingerprint:",
+               w.fmt(size=9))
         w.block()
         w.text(snap.station_key[1], w.fmt(mono=True, size=8))
     else:

@@ -157,6 +157,9 @@ class DetailPane(QWidget):
         if appraisal is not None and appraisal.manifest is not None:
             m = appraisal.manifest
             notes.append(f"Judged against the manifest from {m.issuer}, sequence {m.sequence}.")
+        if appraisal is not None and any(r.code == "CONFIGURATION_NOT_CHECKED" for r in appraisal.reasons):
+            notes.append("Pools not checked: the station policy has no pool allow-list, so a hijacked pool would "
+                         "pass (Pool allow-list… in the Station menu sets one).")
         self.note.setText("\n".join(notes))
         self.note.setVisible(bool(notes))
         reasons = appraisal.reasons if appraisal else ()

@@ -38,7 +38,7 @@ def manifest_lines(loaded: LoadedManifest) -> tuple[str, list[str]]:
         if info is not None:
             lines.append(f"What to do: {info.remediation}")
         lines += ["Not used for checks.", f"File: {loaded.path}"]
-        return f"REFUSED — {name}", lines
+        return f"REFUSED — {name} ({loaded.code})", lines
     lines = [f"Sequence {m.sequence}",
              f"Valid {m.issued_at:%Y-%m-%d %H:%M} → {m.expires_at:%Y-%m-%d %H:%M} UTC"
              + (" (EXPIRED)" if loaded.expired else ""),
@@ -79,9 +79,13 @@ class ManifestPanel(QWidget):
         layout.addLayout(row)
 
     def show_manifests(self, manifests: list[LoadedManifest]) -> None:
+        """Accepted manifests first and open, refused ones after them and closed to their one-line
+        title (reason code included), so a refused file never pushes the one in use out of view.
+        A refusal is opened only when no manifest is accepted: then it is what the operator needs."""
         self.tree.clear()
         dark = is_dark()
-        for loaded in manifests:
+        in_use = any(m.accepted for m in manifests)
+        for loaded in sorted(manifests, key=lambda m: not m.accepted):
             title, lines = manifest_lines(loaded)
             item = QTreeWidgetItem([title])
             item.setData(0, PATH_ROLE, str(loaded.path))
@@ -93,8 +97,10 @@ class ManifestPanel(QWidget):
                 child = QTreeWidgetItem([line])
                 child.setData(0, PATH_ROLE, str(loaded.path))
                 item.addChild(child)
+            if not loaded.accepted:
+                item.setToolTip(0, printable(loaded.message, limit=600))
             self.tree.addTopLevelItem(item)
-            item.setExpanded(True)
+            item.setExpanded(loaded.accepted or not in_use)
 
     def text(self) -> str:
         out = []

@@ -32,6 +32,9 @@ STATUS_BADGE = {Status.CONTRAINDICATED: Verdict.UNTRUSTED, Status.WARNING: Verdi
 STATUS_WORD = {Status.CONTRAINDICATED: "contradicts the manifest", Status.WARNING: "weaker evidence",
                Status.AFFIRMING: "matches", Status.NONE: "could not check"}
 _SEVERITY = {Status.CONTRAINDICATED: 0, Status.WARNING: 1, Status.NONE: 2, Status.AFFIRMING: 3}
+#: Above the checks that passed when something else did not: each covers only what it names.
+CAVEAT = ("What did check out: each line below covers only what its detail names; none of them "
+          "outweighs the findings above.")
 
 
 def plain_label(text: str = "", *, wrap: bool = True, selectable: bool = True) -> QLabel:
@@ -89,19 +92,34 @@ class ReasonList(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(6)
+        self._layout.addStretch(1)  # spare height goes below the cards, never between them
         self.cards: list[ReasonCard] = []
+        self.caveat: QLabel | None = None
+        self.caveat_before: ReasonCard | None = None
 
     def set_reasons(self, reasons: Sequence[Reason]) -> None:
         for card in self.cards:
             card.deleteLater()
+        if self.caveat is not None:
+            self.caveat.deleteLater()
+            self.caveat = None
         self.cards = [ReasonCard(r, self) for r in ordered(reasons)]
-        for card in self.cards:
-            self._layout.addWidget(card)
+        findings = any(r.status in (Status.CONTRAINDICATED, Status.WARNING) for r in reasons)
+        for card, r in zip(self.cards, ordered(reasons), strict=True):
+            if findings and r.status is Status.AFFIRMING and self.caveat is None:
+                # A green tick under a red finding reads as "but it's fine": say what it covers.
+                self.caveat = plain_label(CAVEAT)
+                self.caveat.setObjectName("affirming-caveat")
+                self.caveat_before = card
+                self._layout.insertWidget(self._layout.count() - 1, self.caveat)
+            self._layout.insertWidget(self._layout.count() - 1, card)
 
     def text(self) -> str:
         """Everything the cards say, for tests and for copying."""
         parts = []
         for card in self.cards:
+            if self.caveat is not None and card is self.caveat_before:
+                parts.append(self.caveat.text())
             parts += [card.message.text(), card.code.text()]
             parts += [w.text() for w in (card.detail, card.remediation) if w is not None]
         return "\n".join(parts)

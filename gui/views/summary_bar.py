@@ -34,6 +34,7 @@ def summary_text(counts: Counter[str]) -> str:
 
 class SummaryBar(QWidget):
     cancelRequested = Signal()
+    poolsRequested = Signal()  # "Set allow-list…" beside "pools not checked"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,7 +47,18 @@ class SummaryBar(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.35)
         font.setBold(True)
         self.label.setFont(font)
-        layout.addWidget(self.label, 1)
+        layout.addWidget(self.label)
+        self.pools = QLabel("· pools not checked")
+        self.pools.setTextFormat(Qt.TextFormat.PlainText)
+        self.pools.setFont(font)
+        self.pools.setToolTip("The station policy has no pool allow-list, so a rig's pools are not judged: "
+                              "a hijacked pool would pass.")
+        self.pools_button = QPushButton("Set pool allow-list…")
+        self.pools_button.clicked.connect(self.poolsRequested)
+        layout.addWidget(self.pools)
+        layout.addWidget(self.pools_button)
+        layout.addStretch(1)
+        self.set_pools_checked(True)
         self.status = QLabel("")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.status)
@@ -63,6 +75,14 @@ class SummaryBar(QWidget):
 
     def set_counts(self, counts: Counter[str]) -> None:
         self.label.setText(summary_text(counts))
+
+    def set_pools_checked(self, checked: bool) -> None:
+        """Whether the policy has a pool allow-list; without one the line says pools are not checked."""
+        self.pools.setVisible(not checked)
+        self.pools_button.setVisible(not checked)
+
+    def text(self) -> str:
+        return self.label.text() + (f" {self.pools.text()}" if self.pools.isVisibleTo(self) else "")
 
     def start(self, total: int, text: str) -> None:
         self.progress.setRange(0, max(1, total))

@@ -286,6 +286,33 @@ def test_non_http_bytes_are_malformed_reply():
     assert failure(handler).code == http.MALFORMED_REPLY
 
 
+@pytest.mark.parametrize("reply", [b"garbage reply\n", b'{"STATUS":"E","Msg":"invalid cmd"}\x00', b"\x16\x03\x01"])
+def test_a_web_port_answering_non_http_bytes_then_closing_is_malformed_reply_not_a_reset(reply):
+    """httpx says "Server disconnected without sending a response" both when nothing came back and
+    when bytes that are no HTTP head did: the bytes counted on the socket tell them apart."""
+    record = Recorder()
+
+    async def handler(reader, writer):
+        await read_head(reader)
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    error = failure(handler, record=record)
+    assert error.code == http.MALFORMED_REPLY, error
+    assert f"{len(reply)} bytes came back that are no HTTP reply" in str(error)
+    assert ("<", reply) in record.entries  # the transcript shows what came back
+
+
+def test_a_web_port_answering_with_an_ssh_banner_and_waiting_is_malformed_reply_not_a_timeout():
+    async def handler(reader, writer):
+        writer.write(b"SSH-2.0-OpenSSH_9.2p1\r\n")
+        await writer.drain()
+        await reader.read()
+
+    assert failure(handler, timeout=0.5).code == http.MALFORMED_REPLY
+
+
 def test_endless_header_block_is_malformed_reply():
     async def handler(reader, writer):
         await read_head(reader)

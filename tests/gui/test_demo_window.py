@@ -25,7 +25,7 @@ from gui.models.rows import RowKind, RowState
 from gui.settings import StationSettings
 from gui.station import Station
 from gui.verification import BatchLogged
-from tests.gui.conftest import DEMO_BASE
+from tests.conftest import free_loopback_base
 
 CHECK_TIMEOUT_MS = 60_000
 
@@ -55,7 +55,7 @@ def demo(request, qapp):
     bot = QtBot(request)
     jobs = JobRunner()
     win = MainWindow(jobs, StationSettings(station_name="gui-test", operator="tester"), Station())
-    home = start_demo_in(win, base=DEMO_BASE)
+    home = start_demo_in(win, base=free_loopback_base())  # other runs on this machine hold fixed blocks
     win.show()
     with bot.waitSignal(win.demoReady, timeout=30_000):
         pass

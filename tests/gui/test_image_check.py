@@ -45,7 +45,9 @@ def test_dropped_firmware_file_shows_verdict_reasons_and_findings(qtbot, window,
         pass
     appraisal = blocker.args[0] if blocker.args else dialog.appraisal
     assert appraisal is not None and appraisal.verdict is Verdict.UNTRUSTED
-    assert dialog.verdict_label.text() == "UNTRUSTED — BACKDOOR_INDICATOR"
+    assert dialog.verdict_label.text() == "UNTRUSTED: do not flash this file"
+    assert dialog.top_label.text() == "The file holds a known backdoor indicator. (BACKDOOR_INDICATOR)"
+    assert "unit" not in dialog.reasons.text().lower()  # a file has no unit to quarantine
     text = dialog.findings.toPlainText()
     assert "BACKDOOR_INDICATOR: usr/bin/bmminer: antbleed: " in text
     assert "<b>auth.minerlink.com</b>" in text  # file bytes shown as the characters they are
@@ -66,3 +68,45 @@ def test_unreadable_file_says_not_checked(qtbot, window, tmp_path: Path) -> None
     with qtbot.waitSignal(dialog.finished_check, timeout=20000):
         pass
     assert dialog.verdict_label.text() == "Not checked" and "Cannot read" in dialog.findings.toPlainText()
+
+
+def test_a_green_line_beside_an_untrusted_finding_says_what_it_covers(qtbot, tmp_path) -> None:
+    """The demo's antbleed update file: its images match a signed release, its miner binary holds a
+    backdoor. The match is shown under a caveat, worded for a file, naming the images it covers."""
+    import json
+
+    from attest.image.appraise_image import check_file
+    from attest.manifest import load_manifest
+    from attest.trust import TrustStore
+    from gui.dialogs.image_check import ImageCheckDialog
+    from gui.views.reasons import CAVEAT
+    from tests.gui.conftest import write_signed_fleet
+
+    out = tmp_path / "fleet"
+    write_signed_fleet(out, count=13, scenario="mixed")
+    fleet = json.loads((out / "fleet.json").read_text())
+    path = next(r["firmware_file"] for r in fleet["rigs"] if r["scenario"] == "antbleed")
+    trust = TrustStore.load(out / "trust")
+    appraisal = check_file(path, trust, [load_manifest(out / "manifest.dsse.json", trust)])
+    dialog = ImageCheckDialog(Path(path))
+    qtbot.addWidget(dialog)
+    dialog.show_result(appraisal)
+    text = dialog.reasons.text()
+    assert text.index("The file holds a known backdoor indicator.") < text.index(CAVEAT)
+    assert text.index(CAVEAT) < text.index("These images in the file match a release the manufacturer signed")
+    assert "Every measured flash image" not in text and "Quarantine the unit" not in text
+
+
+def test_the_firmware_file_dialog_opens_in_the_demo_firmware_folder(qtbot, window, monkeypatch, tmp_path) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    from gui.demo import DemoFleet
+
+    seen: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *args: (seen.append(args[2]), ([], ""))[1])
+    window.demo = DemoFleet(None, tmp_path / "sim", window.station.ports, [])  # type: ignore[arg-type]
+    try:
+        window.actions["verify_firmware"].trigger()
+    finally:
+        window.demo = None
+    assert seen == [str(tmp_path / "sim" / "firmware")]

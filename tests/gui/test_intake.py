@@ -22,6 +22,9 @@ def test_add_host_dialog_accepts_what_the_cli_accepts(qtbot):
     dialog.address.setText("not a host!")
     assert not dialog.ok.isEnabled()
     assert "not a valid host" in dialog.error.text()
+    dialog.address.setText("10.0.4.300")
+    assert not dialog.ok.isEnabled()
+    assert dialog.error.text() == "'10.0.4.300' is not an IPv4 address: 300 is more than 255"
     dialog.address.setText("10.0.4.0/29")
     assert dialog.ok.isEnabled() and "range of 8 addresses" in dialog.error.text()
     dialog.address.setText("ssh://root:secret@10.0.4.17:2222")

@@ -36,7 +36,7 @@ def test_trusted_file_exits_0_and_prints_table_and_reasons(kit: Kit, capsys: pyt
     assert code == 0
     assert out.splitlines()[0].startswith("ADDRESS")
     assert "FIRMWARE_SIGNED_RELEASE: Antminer S19 2026.09.1" in out
-    assert out.rstrip().endswith("s)") and "1 files: 1 trusted" in out
+    assert out.rstrip().endswith("s)") and "1 file: 1 trusted" in out
 
 
 def test_unknown_exits_3_without_manifest(kit: Kit, capsys: pytest.CaptureFixture[str]) -> None:

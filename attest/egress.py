@@ -47,6 +47,8 @@ class EgressItem:
             return f"looked up {self.name} ({self.qtype}{times})"
         what = {"tls": "TLS", "plain": "a plain connection", "silent": "a connection that sent nothing",
                 "closed": "a connection closed without a byte"}.get(self.outcome or "", f"{self.outcome} connection")
+        if self.checkins:
+            return f"sent {', '.join(self.checkins)}'s check-in to port {self.port}{times}"
         naming = f" naming {self.name}" if self.name else ""
         sent = f", {self.size} bytes" if self.size else ""
         return f"{what} to port {self.port}{naming}{sent}{times}"

@@ -29,15 +29,26 @@ class ConnectionCatcher:
         self.indicators = [i for i in indicators if i.network is not None and i.network.checkins]
         self.open_total = 0
         self._open: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
 
-    def reset_all(self) -> None:
-        """Reset every connection still being read (the watch is closing)."""
+    async def reset_all(self) -> None:
+        """Reset every connection still being read and wait for its handler (the watch is closing):
+        a handler left running would be cancelled by the loop's end, which asyncio reports as an error."""
         for writer in list(self._open):
             writer.transport.abort()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.limits.idle_timeout + 1.0)
 
     def handler(self, port: int) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self.catch(port, reader, writer)
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
+            try:
+                await self.catch(port, reader, writer)
+            finally:
+                if task is not None:
+                    self._tasks.discard(task)
         return handle
 
     async def catch(self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

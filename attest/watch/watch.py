@@ -112,7 +112,7 @@ class Watch:
     async def close(self) -> None:
         for server in self._servers:
             server.close()
-        self._catcher.reset_all()  # connections still being read are reset, not waited for
+        await self._catcher.reset_all()  # connections still being read are reset, not waited for
         for server in self._servers:
             await server.wait_closed()
         self._servers = []

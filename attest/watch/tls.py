@@ -64,17 +64,20 @@ def read_client_hello(data: bytes, *, ended: bool, cap: int) -> HelloReading:
         return HelloReading(Hello.MALFORMED)
     if body is None:
         return HelloReading(Hello.CUT_OFF if ended else Hello.NEED_MORE)
+    too_large = not complete and ((declared is not None and declared + 4 + 5 > cap) or len(data) >= cap)
     try:
         sni, valid = _parse_hello(body[4:])
     except _Short:  # a whole ClientHello that runs short inside is malformed; a partial one is not there yet
         if complete:
             return HelloReading(Hello.MALFORMED)
         sni, valid = None, True
-    except _Bad:
-        return HelloReading(Hello.MALFORMED)
+    except _Bad:  # past the cap nothing more will be read: what it declares is what it is
+        if not too_large:
+            return HelloReading(Hello.MALFORMED)
+        sni, valid = None, True
     if complete:
         return HelloReading(Hello.COMPLETE, sni, valid)
-    if (declared is not None and declared + 4 + 5 > cap) or len(data) >= cap:
+    if too_large:
         return HelloReading(Hello.TOO_LARGE, sni, valid)
     return HelloReading(Hello.CUT_OFF if ended else Hello.NEED_MORE, sni, valid)
 

@@ -4,7 +4,9 @@ together, with the observations they share."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import socket
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -18,6 +20,7 @@ from attest.watch.neighbours import Neighbours
 from attest.watch.observations import Notice, Observation, ObservationLog, WatchLimits
 
 DNS_PORT = 53
+DNS_RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 class WatchError(Exception):
@@ -105,6 +108,10 @@ class Watch:
             raise WatchError(f"cannot answer DNS on {self._host_text()}:{self.dns_port}: "
                              f"{bind_failure(self.dns_port, e)}") from None
         self._dns_transport, self.dns = transport, protocol
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # room for a burst while the loop is busy (the kernel caps it at rmem_max)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, DNS_RECEIVE_BUFFER)
         self._servers, self.not_listening = await start_listeners(self._catcher, self.address, self.tcp_ports)
         self.started_at, self.started_wall = loop.time(), time.time()
         return self

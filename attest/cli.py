@@ -50,7 +50,7 @@ from attest.progress import FleetProgress, progress_mode
 from attest.trust import StationState, TrustError, TrustStore
 from attest.verdict import Verdict, worst
 from attest.watch import WatchError
-from attest.watch_command import add_verify_options, open_verify_watch
+from attest.watch_command import add_verify_options, check_verify_watch_options, open_verify_watch
 from attest.watch_command import register as register_watch_command
 
 EXIT_OK, EXIT_WARNING, EXIT_USAGE, EXIT_UNKNOWN, EXIT_REFUSED = 0, 1, 2, 3, 4
@@ -181,6 +181,10 @@ def _emit_json(obj: dict[str, Any]) -> None:
 # --- attest verify ----------------------------------------------------------------------------
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        check_verify_watch_options(args)
+    except WatchError as e:
+        _fail(e.message)
     policy = _policy(args)
     trust = _trust(args.trust)
     manifests = _manifests(args.manifest, trust)

@@ -67,19 +67,29 @@ class VerifyWatch:
                   "(`attest watch` shows what they did)", file=sys.stderr)
 
 
-async def open_verify_watch(args: argparse.Namespace, policy: Policy) -> VerifyWatch | None:
-    """The watch `attest verify --watch` asked for, started; None without --watch."""
+def check_verify_watch_options(args: argparse.Namespace) -> None:
+    """Refuse --watch options that cannot work before anything is loaded or any rig is read."""
     listen = getattr(args, "watch", None)
     seconds = getattr(args, "watch_seconds", None)
     if listen is None:
         if seconds is not None:
             raise WatchError("--watch-seconds needs --watch ADDR[:PORT]")
-        return None
+        return
+    parse_listen(listen)
     seconds = seconds or DEFAULT_WATCH_SECONDS
     deadline = getattr(args, "deadline", None)
     if deadline is not None and seconds >= deadline:
         raise WatchError(f"--watch-seconds ({seconds:g}) must be shorter than --deadline ({deadline:g}): "
                          "every rig waits for the watch window to close before it is judged")
+
+
+async def open_verify_watch(args: argparse.Namespace, policy: Policy) -> VerifyWatch | None:
+    """The watch `attest verify --watch` asked for, started; None without --watch."""
+    check_verify_watch_options(args)
+    listen = getattr(args, "watch", None)
+    if listen is None:
+        return None
+    seconds = getattr(args, "watch_seconds", None) or DEFAULT_WATCH_SECONDS
     address, port = parse_listen(listen)
     watch = await Watch(address, port, tcp_ports=policy.watch_ports).start()
     if watch.not_listening:

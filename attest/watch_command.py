@@ -24,10 +24,10 @@ from attest.egress import EgressItem, judge
 from attest.evidence import printable
 from attest.fleet import EvidenceSource
 from attest.policy import Policy, PolicyError, load_policy
+from attest.watch import DEFAULT_WINDOW_SECONDS as DEFAULT_WATCH_SECONDS
 from attest.watch import Connection, Lookup, Notice, SourceRecord, Watch, WatchError, parse_listen
 from attest.watch.claims import WatchSource
 
-DEFAULT_WATCH_SECONDS = 30.0
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smh]?)")
 
 

@@ -23,11 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import dns.asyncquery
-import dns.exception
-import dns.message
-import dns.rdatatype
-
 from attest.sim.rig import Rig
 
 NTP_HOST = "pool.ntp.org"
@@ -116,6 +111,11 @@ class RigNetwork:
         await asyncio.gather(*steps, return_exceptions=True)
 
     async def resolve(self, name: str) -> str | None:
+        import dns.asyncquery  # only a fleet given --dns loads dnspython
+        import dns.exception
+        import dns.message
+        import dns.rdatatype
+
         where, port = self.dns_server
         try:
             answer = await dns.asyncquery.udp(dns.message.make_query(name, "A"), where, timeout=STEP_TIMEOUT,

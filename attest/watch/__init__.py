@@ -11,7 +11,7 @@ evidence as ``observed`` claims; ``subscribe`` streams what it sees (``attest wa
 """
 
 from attest.watch.observations import Connection, Lookup, Notice, Observation, SourceRecord, WatchLimits
-from attest.watch.watch import DNS_PORT, Watch, WatchError, parse_listen
+from attest.watch.watch import DEFAULT_WINDOW_SECONDS, DNS_PORT, Watch, WatchError, parse_listen
 
-__all__ = ["DNS_PORT", "Connection", "Lookup", "Notice", "Observation", "SourceRecord", "Watch", "WatchError",
-           "WatchLimits", "parse_listen"]
+__all__ = ["DEFAULT_WINDOW_SECONDS", "DNS_PORT", "Connection", "Lookup", "Notice", "Observation", "SourceRecord",
+           "Watch", "WatchError", "WatchLimits", "parse_listen"]

@@ -14,12 +14,14 @@ from types import TracebackType
 from attest.indicators import Indicator, network_indicators
 from attest.policy import DEFAULT_WATCH_PORTS
 from attest.watch.claims import WatchSource
-from attest.watch.dns import DnsResponder
 from attest.watch.listeners import ConnectionCatcher, bind_failure, start_listeners
 from attest.watch.neighbours import Neighbours
 from attest.watch.observations import Notice, Observation, ObservationLog, WatchLimits
 
 DNS_PORT = 53
+#: How long a check watches the rigs when not told: firmware that phones home every few minutes
+#: needs longer (--watch-seconds), but most check in when they boot and then every minute or so.
+DEFAULT_WINDOW_SECONDS = 30.0
 DNS_RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
@@ -77,7 +79,7 @@ class Watch:
         self.not_listening: dict[int, str] = {}
         self.started_at = 0.0  # loop time
         self.started_wall = 0.0
-        self.dns: DnsResponder | None = None
+        self.dns: asyncio.DatagramProtocol | None = None
         self._dns_transport: asyncio.DatagramTransport | None = None
         self._servers: list[asyncio.Server] = []
         self._catcher = ConnectionCatcher(self.observations, self.neighbours.mac_for, self.indicators)
@@ -99,6 +101,8 @@ class Watch:
                 f"{', '.join(str(p) for p in listening) or 'no port'}")
 
     async def start(self) -> Watch:
+        from attest.watch.dns import DnsResponder  # dnspython loads when a watch starts, not with every command
+
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.create_datagram_endpoint(

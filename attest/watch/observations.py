@@ -39,7 +39,7 @@ class WatchLimits:
     stream_queue: int = 10_000  # observations a slow subscriber may fall behind by
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lookup:
     """A DNS query the watch answered with the sinkhole (the first of its kind from a source)."""
 
@@ -50,7 +50,7 @@ class Lookup:
     qtype: str  # "A", "AAAA", "TXT", "TYPE65534", ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Connection:
     """A TCP connection to the sinkhole: what its first bytes were (never answered, never forwarded)."""
 
@@ -77,7 +77,7 @@ class Notice:
 Observation = Lookup | Connection
 
 
-@dataclass
+@dataclass(slots=True)
 class Tally:
     first: float
     last: float

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 #: first bytes kept per connection kind once the whole watch holds this many bytes of them
@@ -146,7 +145,6 @@ class ObservationLog:
         self.stream_dropped = 0
         self._stored_bytes = 0
         self._subscribers: list[asyncio.Queue[Observation | Notice]] = []
-        self.on_change: Callable[[], None] | None = None
 
     def source(self, address: str) -> SourceRecord | None:
         record = self.sources.get(address)
@@ -213,5 +211,3 @@ class ObservationLog:
                 queue.put_nowait(item)
             except asyncio.QueueFull:
                 self.stream_dropped += 1
-        if self.on_change is not None:
-            self.on_change()

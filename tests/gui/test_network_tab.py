@@ -3,14 +3,20 @@ and a check plan carries the watch to the check process."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QLabel, QTreeWidget
 
+from attest.credentials import Credentials
+from attest.drivers.base import CollectOptions
 from attest.evidence import Assurance, Claim, Evidence
 from attest.policy import policy_from_dict
+from attest.watch import WatchError
 from gui.dialogs.settings_dialog import SettingsDialog
 from gui.settings import StationSettings, load_settings, save_settings
-from gui.verification import watch_plan
+from gui.verification import CheckPlan, WatchPlan, run_check_here, watch_plan
 from gui.views.network import NO_WATCH, NetworkView
 
 OBS = Assurance.OBSERVED
@@ -72,3 +78,14 @@ def test_the_watch_setting_is_checked_kept_and_planned(qtbot, tmp_path):
                                                                                           (7000, 443))
     assert watch_plan("", 0, POLICY) is None
     assert watch_plan("10.0.4.1", 0, POLICY).seconds == 30  # the default window
+
+
+def test_a_watch_that_cannot_listen_stops_the_check_with_the_reason_before_any_rig_is_read():
+    plan = CheckPlan((), (), (), POLICY, Credentials(), CollectOptions(), 1,
+                     watch=WatchPlan("192.0.2.77", 5300, 5.0, (7000,)))
+
+    async def consume():
+        return [e async for e in run_check_here(plan)]
+
+    with pytest.raises(WatchError, match="not one of this station's"):
+        asyncio.run(consume())

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from attest.egress import INDICATOR, NOT_JUDGED, UNLISTED, Judgement, destination, judge_evidence
 from attest.evidence import Assurance, Evidence, normalise_mac
 from attest.history import PriorChecks, Sighting
 from attest.manifest import FirmwareRelease, Manifest, ManifestEntry
@@ -134,6 +135,7 @@ def appraise(ev: Evidence, manifests: Sequence[Manifest], policy: Policy, *,
     if entry is None and manifests and serial is not None:
         # Device checks that need no manifest entry still run: a backdoor is a backdoor.
         _indicators(ev, f)
+    _egress(ev, policy, f)
     categories = _categories(f.reasons)
     verdict = _verdict(ev, f.reasons, categories, identified=entry is not None)
     return Appraisal(ev.address, verdict, tuple(f.reasons), categories, ev, manifest, entry,
@@ -361,6 +363,42 @@ def _indicators(ev: Evidence, f: _Findings) -> None:
         claim = ev.best(name)
         if claim is not None:
             f.add("BACKDOOR_INDICATOR", f"{name.split('.', 1)[1]}: {claim.value}")
+
+
+def _egress(ev: Evidence, policy: Policy, f: _Findings) -> None:
+    """What the station's network watch saw the rig do (``egress.*`` claims, attest.watch): a
+    known backdoor's host or check-in is UNTRUSTED, a host or port off the egress allow-list a
+    WARNING naming it, a rig that tried nothing only a note. Nothing when no watch ran."""
+    watched = ev.best("egress.watch")
+    if watched is None:
+        return
+    judgements = judge_evidence(ev, policy)
+    if not judgements:
+        f.add("EGRESS_NOT_SEEN", str(watched.value))
+    hits: dict[str, list[Judgement]] = defaultdict(list)
+    unlisted: dict[str, list[Judgement]] = defaultdict(list)
+    for j in judgements:
+        if j.status == INDICATOR and j.indicator:
+            hits[j.indicator].append(j)
+        elif j.status == UNLISTED:
+            unlisted[destination(j.item)].append(j)
+    for ident, found in hits.items():
+        names = sorted({j.item.name for j in found if j.item.name})
+        f.add("EGRESS_INDICATOR", f"{ident}: " + "; ".join(j.item.describe() for j in found),
+              found=", ".join(names) or None)
+    for where, found in unlisted.items():
+        ports = sorted({j.item.port for j in found if j.item.port})
+        f.add("EGRESS_UNLISTED", f"{where}: " + "; ".join(j.item.describe() for j in found) + f" ({found[0].why})",
+              found=where + (f":{ports[0]}" if ports and not where.startswith("port ") else ""))
+    if any(j.status == NOT_JUDGED for j in judgements):
+        f.add("EGRESS_NOT_CHECKED")
+    elif judgements and not hits and not unlisted:
+        f.add("EGRESS_ALLOWED", f"{len(judgements)} distinct lookup(s) and connection(s)")
+    reported = normalise_mac(_str(ev.value("net.mac")))
+    seen = [m for m in str(ev.value("egress.mac") or "").split(", ") if m]
+    if reported and any(normalise_mac(m) != reported for m in seen):
+        f.add("CLAIMS_DISAGREE", f"net.mac: {reported} from the rig; {', '.join(seen)} seen on the wire by the "
+              "station's network watch")
 
 
 def _configuration(ev: Evidence, policy: Policy, f: _Findings) -> None:

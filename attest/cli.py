@@ -55,6 +55,9 @@ from attest.policy import Policy, PolicyError, load_policy
 from attest.progress import FleetProgress, progress_mode
 from attest.trust import StationState, TrustError, TrustStore
 from attest.verdict import Verdict, worst
+from attest.watch import WatchError
+from attest.watch_command import add_verify_options, check_verify_watch_options, open_verify_watch
+from attest.watch_command import register as register_watch_command
 
 EXIT_OK, EXIT_WARNING, EXIT_USAGE, EXIT_UNKNOWN, EXIT_REFUSED = 0, 1, 2, 3, 4
 #: What a shell reports for a program ended by SIGINT (128 + 2); scripts already expect it.
@@ -214,6 +217,10 @@ class _Judged:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        check_verify_watch_options(args)
+    except WatchError as e:
+        _fail(e.message)
     policy = _policy(args)
     trust = _trust(args.trust)
     manifests = _manifests(args.manifest, trust)
@@ -289,10 +296,15 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
     judged = judged if judged is not None else _Judged()
     result: list[Appraisal] = []
     discovery: DiscoveryDone | None = None
+    try:  # before the first rig is read: a rig checks in when it boots, and the watch must be up
+        watch = await open_verify_watch(args, policy)
+    except WatchError as e:
+        _fail(e.message)
     try:
         async for event in verify_many(targets, manifests=manifests, policy=policy, ports=ports,
                                        credentials=credentials, options=options, concurrency=concurrency,
-                                       deadline=deadline, host_deadline=getattr(args, "host_deadline", None)):
+                                       deadline=deadline, host_deadline=getattr(args, "host_deadline", None),
+                                       sources=watch.sources if watch else ()):
             progress.on_event(event)
             if isinstance(event, DiscoveryDone):
                 discovery = event
@@ -307,6 +319,8 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
                 judged.appraisals = list(result)
     finally:
         progress.done()
+        if watch is not None:
+            await watch.close()
     _report_deadline(deadline, result, discovery)
     return result
 
@@ -541,13 +555,17 @@ def cmd_manifest_sign(args: argparse.Namespace) -> int:
 # --- attest sim / demo ------------------------------------------------------------------------
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from attest.sim.runner import serve_forever
+    from attest.sim.egress import parse_dns_server
+    from attest.sim.runner import scenario_names, serve_forever
 
     ports = PortProfile.parse(args.ports) if args.ports else None
     try:
-        asyncio.run(serve_forever(args.fleet, args.scenario, Path(args.out), base=args.base_address,
+        dns = parse_dns_server(args.dns) if args.dns else None
+        count = args.fleet or len(scenario_names("mixed"))
+        asyncio.run(serve_forever(count, args.scenario, Path(args.out), base=args.base_address,
                                   ports=None if ports is None else
-                                  {"api": ports.api, "web": ports.web, "ssh": ports.ssh}))
+                                  {"api": ports.api, "web": ports.web, "ssh": ports.ssh},
+                                  dns=dns, dns_every=args.dns_every, binary_indicators=not args.no_binary_indicators))
     except ValueError as e:
         _fail(str(e))
     except OSError as e:
@@ -596,7 +614,7 @@ def _raise_terminated(_signum: int, _frame: object) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from attest.sim.runner import start_fleet
+    from attest.sim.runner import scenario_names, start_fleet
 
     with tempfile.TemporaryDirectory(prefix="attest-demo-") as tmp:
         out = Path(tmp)
@@ -617,7 +635,8 @@ def _run_demo(args: argparse.Namespace) -> int:
                 signal.signal(signal.SIGTERM, _raise_terminated)
 
         async def verify_demo_fleet() -> list[Appraisal]:
-            fleet = await start_fleet(args.fleet, "mixed", out / "sim", base=args.base_address)
+            count = args.fleet or len(scenario_names("mixed"))
+            fleet = await start_fleet(count, "mixed", out / "sim", base=args.base_address)
             scenarios.update({r.host: r.scenario for r in fleet.rigs})
             try:
                 print(f"Simulated fleet of {len(fleet.rigs)} rigs is up ({fleet.fleet_json}).", flush=True)
@@ -687,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="never prompt (the station passphrase then comes from ATTEST_PASSPHRASE)")
     v.add_argument("--host-deadline", type=_seconds, metavar="SECONDS",
                    help="most time one device may take; past it the device is UNKNOWN (TIMEOUT)")
+    add_verify_options(v)
     fleet_options(v)
     device_options(v)
     v.set_defaults(func=cmd_verify)
@@ -738,8 +758,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run virtual rigs that speak the real protocols",
                          **formatted(description=cli_help.SIM,
                                      epilog=cli_help.scenario_epilog(SCENARIOS, SERIAL_SCENARIOS, SCENARIO_HELP)))
-    sim.add_argument("--fleet", type=_count, default=13, metavar="N",
-                     help="how many rigs (default 13); scenarios repeat in order when N is larger")
+    sim.add_argument("--fleet", type=_count, metavar="N",
+                     help="how many rigs (default: one per scenario of the mixed fleet); scenarios repeat in order "
+                          "when N is larger")
     sim.add_argument("--scenario", default="mixed", metavar="NAME",
                      help="what every rig is (listed below); mixed gives every scenario (default)")
     sim.add_argument("--out", default="sim-out", metavar="DIR",
@@ -748,6 +769,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="first rig's loopback address (Linux; default 127.0.1.1); later rigs count up")
     sim.add_argument("--ports", metavar="PROFILE",
                      help="listen on these ports (e.g. api=14028,web=18080,ssh=12222) instead of the real ones")
+    sim.add_argument("--dns", metavar="ADDR:PORT", help="rigs resolve and connect through this DNS server every "
+                     "few seconds, as their scenario's firmware would (the station's watch); default: no traffic")
+    sim.add_argument("--dns-every", type=_seconds, default=5.0, metavar="SECONDS",
+                     help="how often each rig resolves and connects (default 5)")
+    sim.add_argument("--no-binary-indicators", action="store_true",
+                     help="no miner binary carries a backdoor string: the antbleed rig shows only on the network")
     sim.set_defaults(func=cmd_sim)
 
     im = sub.add_parser("image", help="verify firmware files or flash dumps offline, before they touch a rig",
@@ -763,9 +790,11 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=cmd_image)
 
     register_log_commands(sub)
+    register_watch_command(sub)
 
     d = sub.add_parser("demo", help="verify a simulated mixed fleet in this terminal", description=cli_help.DEMO)
-    d.add_argument("--fleet", type=_count, default=13, metavar="N", help="how many rigs (default 13)")
+    d.add_argument("--fleet", type=_count, metavar="N",
+                   help="how many rigs (default: one per scenario of the mixed fleet)")
     d.add_argument("--base-address", default="127.0.1.1", metavar="ADDRESS",
                    help="first rig's loopback address (default 127.0.1.1); later rigs count up")
     d.set_defaults(func=cmd_demo)

@@ -4,6 +4,10 @@ The list ships as ``attest/data/indicators.json``; a station policy may name its
 validated strictly before use because every pattern ends up on a device's command line (as a
 ``grep -F -e`` argument, shell-quoted) and every id in a claim name (``indicator.<id>``): a bad
 entry must stop the station, not silently weaken or break the scan.
+
+An indicator may also say how the backdoor shows itself on the wire (``network``): the host names
+it looks up, the ports it connects to and bytes its check-in always carries. The station's network
+watch (``attest.watch``) and the appraisal of what it saw use those; the ports are listened on.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 #: Printable ASCII only: no newline (grep output is line-based), no NUL (cannot be an argv byte).
 _PATTERN = re.compile(r"[\x20-\x7e]+")
 _KEYS = frozenset({"id", "patterns", "description", "reference"})
+_OPTIONAL_KEYS = frozenset({"network"})
+_NETWORK_KEYS = frozenset({"hosts", "ports", "checkins"})
+#: A host name as DNS spells it (lower-case, no trailing dot): what a lookup is compared with.
+_HOST = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+")
 
 
 class IndicatorError(Exception):
@@ -40,6 +48,24 @@ class IndicatorError(Exception):
 
 
 @dataclass(frozen=True)
+class NetworkIndicator:
+    """How a backdoor shows itself on the wire: any host looked up (or a subdomain of one), or any
+    check-in bytes in a connection's first bytes, means it is there. ``ports`` are where it
+    connects: the watch listens there, but a port alone proves nothing."""
+
+    hosts: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+    checkins: tuple[str, ...] = ()
+
+    def names_host(self, name: str) -> bool:
+        name = name.lower().rstrip(".")
+        return any(name == host or name.endswith("." + host) for host in self.hosts)
+
+    def checkin_in(self, data: bytes) -> bool:
+        return any(c.encode("ascii") in data for c in self.checkins)
+
+
+@dataclass(frozen=True)
 class Indicator:
     """One known-bad thing: any of its ``patterns`` found in a miner binary means it is there."""
 
@@ -47,6 +73,7 @@ class Indicator:
     patterns: tuple[str, ...]
     description: str
     reference: str
+    network: NetworkIndicator | None = None
 
 
 def load_indicators(path: str | os.PathLike[str] | None = None) -> tuple[Indicator, ...]:
@@ -94,14 +121,14 @@ def parse_indicators(data: bytes, *, origin: str = "indicators") -> tuple[Indica
 def _indicator(entry: object, where: str) -> Indicator:
     if not isinstance(entry, dict):
         raise IndicatorError(f"{where}: must be an object")
-    if set(entry) != _KEYS:
-        raise IndicatorError(f"{where}: keys must be exactly {', '.join(sorted(_KEYS))}")
+    if not _KEYS <= set(entry) <= _KEYS | _OPTIONAL_KEYS:
+        raise IndicatorError(f"{where}: keys must be {', '.join(sorted(_KEYS))} (and optionally network)")
     ident = entry["id"]
     if not isinstance(ident, str) or not _ID.fullmatch(ident):
         raise IndicatorError(f"{where}: id must match {_ID.pattern} (it becomes a claim name)")
     patterns = entry["patterns"]
-    if not isinstance(patterns, list) or not patterns:
-        raise IndicatorError(f"{where} ({ident}): patterns must be a non-empty list")
+    if not isinstance(patterns, list) or not (patterns or "network" in entry):
+        raise IndicatorError(f"{where} ({ident}): patterns must be a non-empty list (or empty with network)")
     for pattern in patterns:
         if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
             raise IndicatorError(f"{where} ({ident}): each pattern must be printable ASCII text")
@@ -112,7 +139,36 @@ def _indicator(entry: object, where: str) -> Indicator:
     for key in ("description", "reference"):
         if not isinstance(entry[key], str) or not entry[key].strip():
             raise IndicatorError(f"{where} ({ident}): {key} must be non-empty text")
-    return Indicator(ident, tuple(patterns), entry["description"], entry["reference"])
+    network = _network(entry["network"], f"{where} ({ident})") if "network" in entry else None
+    return Indicator(ident, tuple(patterns), entry["description"], entry["reference"], network)
+
+
+def _network(value: object, where: str) -> NetworkIndicator:
+    """Host names are compared with what rigs look up, ports listened on, check-ins searched for
+    in a connection's first bytes: each is checked so a bad entry cannot match everything."""
+    if not isinstance(value, dict) or not value or not set(value) <= _NETWORK_KEYS:
+        raise IndicatorError(f"{where}: network must be an object with hosts, ports and/or checkins")
+    hosts = value.get("hosts", [])
+    ports = value.get("ports", [])
+    checkins = value.get("checkins", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and _HOST.fullmatch(h) for h in hosts):
+        raise IndicatorError(f"{where}: network.hosts must be lower-case DNS names (a.example.com)")
+    if not isinstance(ports, list) or not all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536
+                                              for p in ports):
+        raise IndicatorError(f"{where}: network.ports must be TCP port numbers")
+    if not isinstance(checkins, list) or not all(
+            isinstance(c, str) and _PATTERN.fullmatch(c) and MIN_PATTERN_CHARS <= len(c) <= MAX_PATTERN_CHARS
+            for c in checkins):
+        raise IndicatorError(f"{where}: network.checkins must be printable ASCII text of "
+                             f"{MIN_PATTERN_CHARS}..{MAX_PATTERN_CHARS} characters")
+    if not hosts and not checkins:
+        raise IndicatorError(f"{where}: network needs hosts or checkins (a port alone proves nothing)")
+    return NetworkIndicator(tuple(hosts), tuple(ports), tuple(checkins))
+
+
+def network_indicators(indicators: tuple[Indicator, ...] | None = None) -> tuple[Indicator, ...]:
+    """The indicators that say how they show on the wire (the shipped list when None)."""
+    return tuple(i for i in (default_indicators() if indicators is None else indicators) if i.network is not None)
 
 
 def _check_across(indicators: tuple[Indicator, ...], origin: str) -> None:

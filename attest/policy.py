@@ -18,6 +18,12 @@ Example::
 
     [verify]
     concurrency = 64
+
+    [egress]                      # what rigs may reach, judged when the network watch runs
+    allow = ["pool.ntp.org", "*.pool.ntp.org"]   # host[:port] rules; the [pools] allow-list counts too
+    vendor_update_hosts = ["firmware.example-mining.net"]
+    allow_vendor_updates = false  # true: the vendor's update hosts are allowed as well
+    watch_ports = [7000, 3333, 4444, 443, 80, 8080, 25, 1883]   # TCP ports the watch listens on
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from urllib.parse import urlsplit
 from attest.canonical import canonical_json
 
 MAX_POLICY_BYTES = 256 * 1024
+#: Where rigs are known to connect: Antbleed's check-in (7000), stratum (3333, 4444), TLS (443),
+#: HTTP (80, 8080), mail (25) and MQTT (1883).
+DEFAULT_WATCH_PORTS = (7000, 3333, 4444, 443, 80, 8080, 25, 1883)
 
 
 class PolicyError(Exception):
@@ -52,6 +61,10 @@ class Policy:
     origin_sites: tuple[str, ...] = ()
     concurrency: int = 64
     source: dict[str, object] = field(default_factory=dict, compare=False)
+    egress_allow: tuple[str, ...] | None = None  # None: no [egress] table, egress not judged
+    egress_vendor_hosts: tuple[str, ...] = ()
+    allow_vendor_updates: bool = False
+    watch_ports: tuple[int, ...] = DEFAULT_WATCH_PORTS
 
     @property
     def digest(self) -> str:
@@ -62,6 +75,37 @@ class Policy:
         if self.pool_allow is None:
             return True
         return any(_pool_matches(url, rule) for rule in self.pool_allow)
+
+    def egress_rules(self) -> tuple[str, ...] | None:
+        """What rigs may reach (host[:port] rules, wildcards allowed), None when not judged: the
+        [egress] allow-list, the [pools] allow-list, and the vendor's update hosts if allowed."""
+        if self.egress_allow is None:
+            return None
+        vendor = self.egress_vendor_hosts if self.allow_vendor_updates else ()
+        return self.egress_allow + (self.pool_allow or ()) + vendor
+
+    def egress_host_allowed(self, host: str, port: int | None = None) -> bool | None:
+        """A name looked up (``port`` None) or reached by TLS name; None when egress is not judged."""
+        rules = self.egress_rules()
+        if rules is None:
+            return None
+        name = host.lower().rstrip(".")
+        for rule in rules:
+            rule_host, rule_port = _host_port(rule.strip())
+            if name and fnmatch.fnmatchcase(name, rule_host) and (port is None or rule_port in (None, port)):
+                return True
+        return False
+
+    def egress_port_allowed(self, port: int) -> bool | None:
+        """A connection that names no host (no TLS name): allowed when a rule names its port."""
+        rules = self.egress_rules()
+        if rules is None:
+            return None
+        return any(_host_port(rule.strip())[1] == port for rule in rules)
+
+    def is_vendor_update_host(self, host: str) -> bool:
+        name = host.lower().rstrip(".")
+        return any(fnmatch.fnmatchcase(name, _host_port(h.strip())[0]) for h in self.egress_vendor_hosts)
 
     def origin_allowed(self, origin: dict[str, str]) -> bool:
         if self.origin_countries and origin.get("assembled_in") not in self.origin_countries:
@@ -105,7 +149,7 @@ def load_policy(path: str | Path | None) -> Policy:
 
 
 def policy_from_dict(data: dict[str, object]) -> Policy:
-    known = {"pools", "credentials", "timeouts", "origin", "verify"}
+    known = {"pools", "credentials", "timeouts", "origin", "verify", "egress"}
     unknown = set(data) - known
     if unknown:
         raise PolicyError(f"unknown policy section(s): {', '.join(sorted(unknown))}")
@@ -114,6 +158,7 @@ def policy_from_dict(data: dict[str, object]) -> Policy:
     timeouts = _table(data, "timeouts")
     origin = _table(data, "origin")
     verify = _table(data, "verify")
+    egress = _table(data, "egress")
     allow = pools.get("allow")
     return Policy(
         pool_allow=None if allow is None else _strings(allow, "pools.allow"),
@@ -124,7 +169,24 @@ def policy_from_dict(data: dict[str, object]) -> Policy:
         origin_sites=_strings(origin.get("sites", []), "origin.sites"),
         concurrency=int(_positive(verify.get("concurrency", 64), "verify.concurrency")),
         source=data,
+        **_egress(egress, judged="egress" in data),
     )
+
+
+def _egress(egress: dict[str, object], *, judged: bool) -> dict[str, object]:
+    unknown = set(egress) - {"allow", "vendor_update_hosts", "allow_vendor_updates", "watch_ports"}
+    if unknown:
+        raise PolicyError(f"unknown [egress] setting(s): {', '.join(sorted(unknown))}")
+    ports = egress.get("watch_ports", list(DEFAULT_WATCH_PORTS))
+    if (not isinstance(ports, list) or not ports or len(ports) > 64
+            or not all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports)):
+        raise PolicyError("egress.watch_ports must be a list of 1 to 64 TCP port numbers")
+    return {
+        "egress_allow": _strings(egress.get("allow", []), "egress.allow") if judged else None,
+        "egress_vendor_hosts": _strings(egress.get("vendor_update_hosts", []), "egress.vendor_update_hosts"),
+        "allow_vendor_updates": _bool(egress.get("allow_vendor_updates", False), "egress.allow_vendor_updates"),
+        "watch_ports": tuple(dict.fromkeys(ports)),
+    }
 
 
 def _table(data: dict[str, object], name: str) -> dict[str, object]:

@@ -80,6 +80,8 @@ REASONS: dict[str, ReasonInfo] = {
                           "Enable SSH, add its credentials, or check the unit over the serial console."),
     "INTERNAL_ERROR": _r(EVIDENCE, "none", "Rig Attest hit an unexpected error while reading this unit (a bug in Rig Attest, not a finding).",
                          "Verify again; if it repeats, report it with the unit's transcript."),
+    "EGRESS_NOT_SEEN": _r(EVIDENCE, "none", "The station's network watch saw this rig look up no name and open no connection, so its network behaviour was not observed (a firmware may just wait longer than the watch).",
+                          "Nothing to do for the verdict; to observe it, watch longer (--watch-seconds) and check the intake network gives rigs the station as their DNS server."),
     "HISTORY_UNAVAILABLE": _r(EVIDENCE, "none", "Earlier checks of this unit could not be consulted, so changes since then were not looked for.",
                               "Check the station log or warehouse store named in the detail, then verify again."),
     "DRIVER_UNAVAILABLE": _r(EVIDENCE, "none", "Rig Attest cannot read this kind of endpoint yet, so nothing was checked there.",
@@ -156,6 +158,8 @@ REASONS: dict[str, ReasonInfo] = {
                                  "Check the named region with the vendor; it may be settings or padding, but nothing vouches for it."),
     "BACKDOOR_INDICATOR": _r("firmware", "contraindicated", "The miner software holds a known backdoor indicator.",
                              "Quarantine the unit, keep it off the network, and reflash with a clean signed release."),
+    "EGRESS_INDICATOR": _r("firmware", "contraindicated", "On the intake network the rig looked up or checked in with a known backdoor's server (seen by the station's network watch, whatever the firmware says about itself).",
+                           "Quarantine the unit, keep it off the internet, and reflash with a clean signed release."),
     # --- firmware files and flash dumps, offline (attest image) ---
     "IMAGE_CHECKSUM_MISMATCH": _r("firmware", "contraindicated", "A checksum the file's own format carries (CRC32 or FIT hash) does not match its data: damaged or altered.",
                                   "Do not flash the file; get a fresh copy from the vendor."),
@@ -194,6 +198,10 @@ REASONS: dict[str, ReasonInfo] = {
                                     "Set the pools your operation uses: [pools] allow in policy.toml, or the app's Pool allow-list… (Station menu)."),
     "POOL_NOT_ALLOWED": _r("configuration", "warning", "A mining pool outside the station's allow-list is configured.",
                            "Reset the pool settings before the unit goes live."),
+    "EGRESS_ALLOWED": _r("configuration", "affirming", "Every name the rig looked up and every connection it opened during the network watch is on the station's egress allow-list.", ""),
+    "EGRESS_NOT_CHECKED": _r("configuration", "none", "The station policy sets no egress allow-list, so what the rig reached was only compared with known backdoors.", ""),
+    "EGRESS_UNLISTED": _r("configuration", "warning", "During the network watch the rig tried to reach a host or port that is not on the station's egress allow-list.",
+                          "Find out what the named host is (vendor telemetry, a hidden pool, a backdoor) before the unit goes live; add it to the policy's [egress] allow-list only if it is wanted."),
     # --- provenance ---
     "MANIFEST_ACCEPTED": _r("provenance", "affirming", "The unit is listed in a manifest whose signature and validity were checked.", ""),
     "ORIGIN_NOT_ALLOWED": _r("provenance", "contraindicated", "The manifest says the unit was assembled somewhere the station policy does not accept.",

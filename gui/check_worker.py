@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from attest.evidence import Evidence
 from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event
+from attest.watch import WatchError
 from gui.check_frames import BatchFinished, read_frame, slim, write_frame
 from gui.verification import CheckPlan, run_check_here
 
@@ -73,7 +74,11 @@ def main() -> int:
     if not isinstance(plan, CheckPlan):
         print(f"expected a CheckPlan, got {type(plan).__name__}", file=sys.stderr)
         return 2
-    asyncio.run(_stream(run_check_here(plan), stdout))
+    try:
+        asyncio.run(_stream(run_check_here(plan), stdout))
+    except WatchError as e:  # the station shows the last line it reads from here
+        print(f"the network watch could not start: {e.message}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -13,12 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attest.address import PortProfile
-from attest.sim.runner import SimFleet, start_fleet
+from attest.sim.runner import SimFleet, scenario_names, start_fleet
 from attest.sim.runner import free_base as sim_free_base
-from attest.sim.scenarios import SCENARIOS
+from attest.sim.scenarios import SCENARIOS, UNDER_WATCH
 
-DEMO_FLEET = 13  # one rig per scenario: every verdict kind within a minute
+DEMO_FLEET = len(scenario_names("mixed"))  # one rig per scenario: every verdict kind within a minute
 DEMO_BASE = "127.0.1.1"
+#: The demo watches its rigs' network: each looks up and connects every two seconds, so a six-second
+#: window, which runs alongside the ten or so seconds the rigs take to read, sees each a few times.
+DEMO_DNS_EVERY = 2.0
+DEMO_WATCH_SECONDS = 6.0
+DEMO_DNS_PORT = 5300
 
 
 @dataclass
@@ -27,6 +32,7 @@ class DemoFleet:
     directory: Path
     ports: PortProfile
     hosts: list[tuple[str, str]]  # (host, scenario) in fleet order
+    watch: str | None = None  # "ADDR:PORT": the sinkhole the rigs resolve through (the check's watch)
 
     @property
     def manifest(self) -> Path:
@@ -41,9 +47,10 @@ class DemoFleet:
         return self.directory / "policy.toml"
 
 
-def expected_verdict(scenario: str) -> str:
-    """The verdict DESIGN.md says a full verification of ``scenario`` gives (what the self-test checks)."""
-    return SCENARIOS[scenario]
+def expected_verdict(scenario: str, *, watched: bool = True) -> str:
+    """The verdict DESIGN.md says a full verification of ``scenario`` gives (what the self-test
+    checks); the demo watches its rigs' network, which changes what ``UNDER_WATCH`` names."""
+    return UNDER_WATCH[scenario][0] if watched and scenario in UNDER_WATCH else SCENARIOS[scenario]
 
 
 def free_base(preferred: str = DEMO_BASE) -> str:
@@ -61,6 +68,9 @@ def demo_home() -> Path:
 async def start_demo(home: Path, *, count: int = DEMO_FLEET, base: str | None = None) -> DemoFleet:
     """Start the fleet and write its artefacts under ``home``; runs on the job thread."""
     chosen = base or free_base()
-    fleet = await start_fleet(count, "mixed", home / "sim", base=chosen)
+    sinkhole = sim_free_base(None)  # a loopback block of its own: its ports are free for the watch
+    fleet = await start_fleet(count, "mixed", home / "sim", base=chosen, dns=(sinkhole, DEMO_DNS_PORT),
+                              dns_every=DEMO_DNS_EVERY)
     ports = PortProfile(**fleet.ports) if fleet.ports else PortProfile()
-    return DemoFleet(fleet, home / "sim", ports, [(r.host, r.scenario) for r in fleet.rigs])
+    return DemoFleet(fleet, home / "sim", ports, [(r.host, r.scenario) for r in fleet.rigs],
+                     f"{sinkhole}:{DEMO_DNS_PORT}")

@@ -16,10 +16,11 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QSplitter, 
 from attest.address import HostTarget
 from attest.log.commands import default_operator
 from attest.log.errors import LogError
+from attest.watch import WatchError
 from gui.actions import build_actions
 from gui.check_controller import CheckController
 from gui.commands import StationCommands
-from gui.demo import DemoFleet
+from gui.demo import DEMO_WATCH_SECONDS, DemoFleet
 from gui.dialogs.add_host import AddHostDialog
 from gui.dialogs.add_serial import AddSerialDialog
 from gui.dialogs.image_check import check_files, split_drop, verify_firmware_dialog
@@ -32,7 +33,7 @@ from gui.models.device_table import DeviceTableModel
 from gui.settings import StationSettings
 from gui.station import LoadedManifest, Station, check_manifest_file
 from gui.station_log import StationLog
-from gui.verification import plan_check
+from gui.verification import WatchPlan, plan_check, watch_plan
 from gui.views.detail import DetailPane
 from gui.views.device_table import DeviceTableView
 from gui.views.first_steps import TableOrFirstSteps
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.proxy.setSourceModel(self.model)
         self.table = DeviceTableView(self.model, self.proxy)
         self.detail = DetailPane()
+        self.detail.policy_for_network = lambda: self.station.policy
         self.filters = FilterBar()
         self.summary = SummaryBar()
         self.manifests = ManifestPanel()
@@ -217,10 +219,20 @@ class MainWindow(QMainWindow):
         plan = plan_check(rows, manifests=self.station.accepted(), policy=self.station.policy,
                           default_ports=self.station.ports, request_timeout=s.request_timeout or None,
                           hash_timeout=s.hash_timeout or None, concurrency=s.concurrency or None,
-                          log=self.station_log.plan(s.operator or default_operator()))
+                          log=self.station_log.plan(s.operator or default_operator()), watch=self._watch_plan())
         if plan.skipped:
             self.statusBar().showMessage(f"{len(plan.skipped)} scanned serial(s) have no address yet: skipped.")
         return self.checks.start(plan)
+
+    def _watch_plan(self) -> WatchPlan | None:
+        """The demo watches its own rigs; a station watches where its settings say (off when empty)."""
+        try:
+            if self.demo is not None and self.demo.watch:
+                return watch_plan(self.demo.watch, DEMO_WATCH_SECONDS, self.station.policy)
+            return watch_plan(self.settings.watch_address, self.settings.watch_seconds, self.station.policy)
+        except WatchError as e:
+            self.statusBar().showMessage(f"Network watch off: {e.message}")
+            return None
 
     def _check_started(self, total: int) -> None:
         self.summary.start(total, "Checking…")

@@ -32,6 +32,8 @@ class StationSettings:
     ports: str = ""  # "api=4028,web=80,ssh=22"; empty: the real firmware defaults
     trust_dir: str = ""
     policy_path: str = ""
+    watch_address: str = ""  # "10.0.4.1" or "10.0.4.1:53": the network watch during checks; empty: off
+    watch_seconds: float = 0.0  # 0: the default window (attest.watch_command.DEFAULT_WATCH_SECONDS)
 
     @property
     def station(self) -> str:
@@ -48,7 +50,8 @@ class StationSettings:
 
 
 _FIELDS = {"station_name": str, "operator": str, "request_timeout": float, "hash_timeout": float,
-           "concurrency": int, "theme": str, "ports": str, "trust_dir": str, "policy_path": str}
+           "concurrency": int, "theme": str, "ports": str, "trust_dir": str, "policy_path": str,
+           "watch_address": str, "watch_seconds": float}
 
 
 def default_policy_path() -> Path:

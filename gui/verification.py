@@ -29,13 +29,14 @@ from attest.appraise import Appraisal
 from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions, ConsoleOutput
 from attest.evidence import Evidence
-from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event, verify_many
+from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event, EvidenceSource, verify_many
 from attest.log.append import new_batch_id
 from attest.log.commands import log_appraisals
 from attest.log.errors import LogError
 from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem
+from attest.watch import DEFAULT_WINDOW_SECONDS, Watch, parse_listen
 from gui.check_frames import BatchFinished, SlimAppraised, encode_frame, read_frame_async, rebuild
 from gui.console_feed import merge_console_output
 from gui.models.rows import DeviceRow, RowKind
@@ -93,6 +94,25 @@ class LogFailed:
 
 
 @dataclass(frozen=True)
+class WatchPlan:
+    """The network watch a check runs (attest.watch): on this station address and DNS port, for
+    ``seconds`` from the check's start, listening on the policy's ``ports``."""
+
+    address: str
+    dns_port: int
+    seconds: float
+    ports: tuple[int, ...]
+
+
+def watch_plan(listen: str, seconds: float, policy: Policy) -> WatchPlan | None:
+    """From the station setting (``ADDR[:PORT]``, empty: no watch); raises WatchError when unusable."""
+    if not listen.strip():
+        return None
+    address, port = parse_listen(listen)
+    return WatchPlan(address, port, seconds or DEFAULT_WINDOW_SECONDS, policy.watch_ports)
+
+
+@dataclass(frozen=True)
 class CheckPlan:
     groups: tuple[tuple[PortProfile, tuple[HostTarget | EndpointTarget, ...]], ...]
     skipped: tuple[str, ...]  # pending rows: nothing to reach yet
@@ -102,6 +122,7 @@ class CheckPlan:
     options: CollectOptions
     concurrency: int
     log: LogPlan | None = None
+    watch: WatchPlan | None = None
 
     @property
     def total(self) -> int:
@@ -113,7 +134,7 @@ class CheckPlan:
 
 def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], policy: Policy,
                default_ports: PortProfile, request_timeout: float | None, hash_timeout: float | None,
-               concurrency: int | None, log: LogPlan | None = None) -> CheckPlan:
+               concurrency: int | None, log: LogPlan | None = None, watch: WatchPlan | None = None) -> CheckPlan:
     groups: dict[PortProfile, list[HostTarget | EndpointTarget]] = {}
     consoles: list[EndpointTarget] = []
     skipped: list[str] = []
@@ -139,17 +160,33 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
                              hash_timeout=hash_timeout or policy.hash_timeout)
     return CheckPlan(tuple((p, tuple(t)) for p, t in groups.items()), tuple(skipped),
                      tuple(manifests), policy, Credentials(tuple(rules), policy.allow_vendor_defaults),
-                     options, concurrency or policy.concurrency, log)
+                     options, concurrency or policy.concurrency, log, watch)
 
 
 async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
-    """The check in this process: every group through ``verify_many``; one BatchDone at the end."""
+    """The check in this process: every group through ``verify_many``; one BatchDone at the end.
+    With a watch, it listens from the start and every group's rigs are judged over its window."""
+    watch = None
+    if plan.watch is not None:
+        watch = await Watch(plan.watch.address, plan.watch.dns_port, tcp_ports=plan.watch.ports).start()
+    try:
+        sources = (watch.evidence_source(plan.watch.seconds),) if watch is not None and plan.watch else ()
+        async for event in _run_groups(plan, sources):
+            yield event
+    finally:
+        if watch is not None:
+            await watch.close()
+
+
+async def _run_groups(plan: CheckPlan, sources: Sequence[EvidenceSource]
+                      ) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
     appraisals: list[Appraisal] = []
     for ports, targets in plan.groups:
         def stream(options: CollectOptions, ports: PortProfile = ports,
                    targets: tuple[HostTarget | EndpointTarget, ...] = targets) -> AsyncIterator[Event]:
             return verify_many(targets, manifests=plan.manifests, policy=plan.policy, ports=ports,
-                               credentials=plan.credentials, options=options, concurrency=plan.concurrency)
+                               credentials=plan.credentials, options=options, concurrency=plan.concurrency,
+                               sources=sources)
 
         consoles = any(isinstance(t, EndpointTarget) and t.kind == "serial" for t in targets)
         events = merge_console_output(stream, plan.options) if consoles else stream(plan.options)

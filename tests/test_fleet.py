@@ -252,7 +252,7 @@ def test_cli_refuses_an_unreadable_address_file_and_a_bad_deadline(tmp_path):
 
 def test_scan_takes_a_file_of_ranges_and_hosts(sim, tmp_path):
     _, fleet, env = sim
-    genuine = [r["host"] for r in fleet["rigs"] if r["scenario"] == "genuine"]
+    genuine = [r["host"] for r in fleet["rigs"] if r["scenario"] == "genuine" and r["model"].startswith("Antminer")]
     listing = tmp_path / "ranges.txt"
     listing.write_text(f"{genuine[0]}/32\n{genuine[1]}\n")
     ports = ",".join(f"{k}={v}" for k, v in fleet["ports"].items())

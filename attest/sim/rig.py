@@ -92,6 +92,7 @@ class Rig:
     as_built: AsBuilt | None = None  # what the factory built: the manifest's entry for this unit
     console: str = NORMAL  # serial console behaviour: normal | silent | noisy | drop | reboot
     uboot_env: dict[str, str] = field(default_factory=dict)  # U-Boot variables added or replaced
+    beacons: tuple[str, ...] = ()  # what it reaches beyond its pool and NTP (attest.sim.egress): antbleed, phone-home
 
     def pool_config_json(self) -> bytes:
         """The miner's config file as the SSH shell serves it (/config/bmminer.conf style)."""

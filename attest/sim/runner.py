@@ -26,10 +26,19 @@ from attest.evidence import identity_document, identity_fingerprint, normalise_m
 from attest.manifest import sign_envelope
 from attest.sim import api_server, ssh_server, web_server
 from attest.sim.console import HAS_PTY, RigConsole
+from attest.sim.egress import DEFAULT_EVERY, NTP_HOST, fleet_network
 from attest.sim.firmware_file import write_firmware_files
 from attest.sim.pki import make_vendor_pki, write_trust_store
 from attest.sim.rig import Rig
-from attest.sim.scenarios import ALLOWED_POOL, SCENARIOS, SERIAL_SCENARIOS, make_rig, releases, revoked_releases
+from attest.sim.scenarios import (
+    ALLOWED_POOL,
+    SCENARIOS,
+    SERIAL_SCENARIOS,
+    make_rig,
+    releases,
+    revoked_releases,
+    without_binary_indicators,
+)
 
 ISSUER = "Demo Mining Hardware Ltd"
 DEFAULT_BASE = "127.0.1.1"
@@ -175,11 +184,18 @@ allow_vendor_defaults = true
 [timeouts]
 request = 5.0
 hash = 60.0
+
+# What rigs may reach, judged when `attest verify --watch` watches them (the pool above counts too).
+[egress]
+allow = ["{NTP_HOST}", "*.{NTP_HOST}"]
+vendor_update_hosts = ["firmware.demo-mining.example"]
+allow_vendor_updates = false
 """
 
 
 def write_artefacts(rigs: Sequence[Rig], out: Path, ports: dict[str, int] | None,
-                    rig_ports: dict[str, dict[str, int]], consoles: dict[str, str] | None = None) -> None:
+                    rig_ports: dict[str, dict[str, int]], consoles: dict[str, str] | None = None,
+                    dns: tuple[str, int] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     pki = make_vendor_pki(ISSUER, now=now)
@@ -189,7 +205,10 @@ def write_artefacts(rigs: Sequence[Rig], out: Path, ports: dict[str, int] | None
     envelope = sign_envelope(payload, [pki.signer()])
     (out / "manifest.dsse.json").write_text(json.dumps(envelope, indent=2) + "\n")
     (out / "policy.toml").write_text(POLICY_TOML)
-    fleet = {"ports": ports, "rigs": [_rig_entry(r, rig_ports[r.name], (consoles or {}).get(r.name)) for r in rigs]}
+    fleet: dict[str, Any] = {"ports": ports, "rigs": [_rig_entry(r, rig_ports[r.name], (consoles or {}).get(r.name))
+                                                      for r in rigs]}
+    if dns is not None:  # where the rigs send their DNS queries (the station's watch, attest verify --watch)
+        fleet["dns"] = f"{dns[0]}:{dns[1]}" if ":" not in dns[0] else f"[{dns[0]}]:{dns[1]}"
     # Firmware-scenario rigs hand out their update file, for `attest image` (issue #9).
     firmware = write_firmware_files(list(rigs), out)
     for entry in fleet["rigs"]:
@@ -271,9 +290,18 @@ def _raise_fd_limit(rigs: int) -> None:
 
 
 async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
-                      ports: dict[str, int] | None = None, consoles: bool | None = None) -> SimFleet:
-    """``consoles``: a serial console (pty) per rig; None gives them to fleets of up to CONSOLE_LIMIT."""
+                      ports: dict[str, int] | None = None, consoles: bool | None = None,
+                      dns: tuple[str, int] | None = None, dns_every: float = DEFAULT_EVERY,
+                      binary_indicators: bool = True) -> SimFleet:
+    """``consoles``: a serial console (pty) per rig; None gives them to fleets of up to CONSOLE_LIMIT.
+    ``dns``: the rigs resolve and connect through this server every ``dns_every`` seconds as their
+    scenario's firmware would (attest.sim.egress); None: they do nothing on the network.
+    ``binary_indicators`` False: no rig's miner binary carries a backdoor string (an antbleed rig
+    still checks in on the network)."""
     rigs = plan_fleet(count, scenario, base)
+    if not binary_indicators:
+        for rig in rigs:
+            without_binary_indicators(rig)
     _raise_fd_limit(len(rigs))
     profile, rig_ports = choose_ports(rigs, ports)
     fleet = SimFleet(out, rigs, profile, rig_ports)
@@ -285,7 +313,7 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
             console = await RigConsole(rig).start()
             fleet.servers.append(console)
             paths[rig.name] = console.path
-    write_artefacts(rigs, out, profile, rig_ports, paths)
+    write_artefacts(rigs, out, profile, rig_ports, paths, dns)
     host_key = ssh_server.make_host_key()
     try:
         for rig in rigs:
@@ -297,6 +325,8 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
                 server = await ssh_server.start_ssh_server(rig, rig.host, p["ssh"], host_key)
                 if server is not None:
                     fleet.servers.append(server)
+        if dns is not None:
+            fleet.servers.append(fleet_network(rigs, dns, dns_every))
     except BaseException:
         await fleet.close()
         raise
@@ -304,8 +334,11 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
 
 
 async def serve_forever(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
-                        ports: dict[str, int] | None = None, consoles: bool | None = None) -> None:
-    fleet = await start_fleet(count, scenario, out, base=base, ports=ports, consoles=consoles)
+                        ports: dict[str, int] | None = None, consoles: bool | None = None,
+                        dns: tuple[str, int] | None = None, dns_every: float = DEFAULT_EVERY,
+                        binary_indicators: bool = True) -> None:
+    fleet = await start_fleet(count, scenario, out, base=base, ports=ports, consoles=consoles, dns=dns,
+                              dns_every=dns_every, binary_indicators=binary_indicators)
     print(f"ready {fleet.fleet_json}", flush=True)
     print(verify_hint(fleet), file=sys.stderr, flush=True)
     try:

@@ -24,6 +24,13 @@ SCENARIOS: dict[str, str] = {
     "unresponsive": "UNKNOWN",
     "garbage": "UNKNOWN",
     "slow": "TRUSTED",
+    "phone-home": "TRUSTED",  # genuine firmware that also reaches an unlisted host: only the watch sees it
+}
+
+#: Where a scenario's verdict differs when `attest verify --watch` watches the rigs' network (the
+#: simulator given --dns): scenario -> (verdict, the reason code that decides it).
+UNDER_WATCH: dict[str, tuple[str, str]] = {
+    "phone-home": ("WARNING", "EGRESS_UNLISTED"),
 }
 
 #: Console-only trouble (attest.sim.console), not part of `mixed` (whose table DESIGN.md fixes):
@@ -151,6 +158,12 @@ def make_rig(index: int, scenario: str, host: str, *, seed: str = "rigattest-dem
     return rig
 
 
+def without_binary_indicators(rig: Rig) -> None:
+    """The rig's miner binary as the genuine release has it, whatever it does on the network: an
+    antbleed rig then hides from the binary scan and only its check-in gives it away."""
+    rig.miner_binary = _miner_binary(MODEL_BY_NAME[rig.model], rig.firmware_version, antbleed=False)
+
+
 def apply_scenario(rig: Rig, scenario: str, rnd: random.Random) -> None:
     """Change a genuine rig so it shows what the scenario says (identity kept unless stated)."""
     if scenario == "modified-firmware":
@@ -169,6 +182,9 @@ def apply_scenario(rig: Rig, scenario: str, rnd: random.Random) -> None:
     elif scenario == "antbleed":
         model = MODEL_BY_NAME[rig.model]
         rig.miner_binary = _miner_binary(model, rig.firmware_version, antbleed=True)
+        rig.beacons = ("antbleed",)
+    elif scenario == "phone-home":
+        rig.beacons = ("phone-home",)
     elif scenario == "pool-hijack":
         rig.pools.insert(0, Pool(HIJACK_POOL, "bc1qhijacked"))
     elif scenario == "api-only":
@@ -203,6 +219,7 @@ SCENARIO_HELP: dict[str, str] = {
     "unresponsive": "accepts connections, never answers",
     "garbage": "answers with malformed bytes",
     "slow": "answers every request after about a second",
+    "phone-home": "genuine firmware that also reaches an unlisted host over TLS (caught only by --watch)",
     "serial-noisy": "junk, escapes and kernel messages on the console line",
     "serial-drop": "the console goes dead mid-command",
 }

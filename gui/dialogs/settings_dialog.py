@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from attest.address import AddressError, PortProfile
+from attest.watch import DEFAULT_WINDOW_SECONDS, WatchError, parse_listen
 from gui.settings import StationSettings
 from gui.theme import THEMES
 from gui.views.reasons import plain_label
@@ -59,6 +60,14 @@ class SettingsDialog(QDialog):
         form.addRow("Trust &store:", self.trust_dir[0])
         self.policy = _path_row(settings.policy_path, directory=False)
         form.addRow("Po&licy file:", self.policy[0])
+        self.watch_address = QLineEdit(settings.watch_address)
+        self.watch_address.setPlaceholderText("off (this station's intake address, e.g. 10.0.4.1 or 10.0.4.1:53)")
+        self.watch_address.setToolTip("Answer the rigs' DNS and watch what they connect to during each check "
+                                      "(the rigs must get this station as their DNS server)")
+        form.addRow("Network &watch:", self.watch_address)
+        self.watch_seconds = _seconds(settings.watch_seconds, 0, 3600)
+        self.watch_seconds.setSpecialValueText(f"default ({DEFAULT_WINDOW_SECONDS:g} s)")
+        form.addRow("Watch w&indow:", self.watch_seconds)
         layout.addLayout(form)
         self.error = plain_label("")
         layout.addWidget(self.error)
@@ -73,7 +82,8 @@ class SettingsDialog(QDialog):
                        request_timeout=self.request_timeout.value(), hash_timeout=self.hash_timeout.value(),
                        concurrency=self.concurrency.value(), ports=self.ports.text().strip(),
                        theme=self.theme.currentText(), trust_dir=self.trust_dir[1].text().strip(),
-                       policy_path=self.policy[1].text().strip())
+                       policy_path=self.policy[1].text().strip(), watch_address=self.watch_address.text().strip(),
+                       watch_seconds=self.watch_seconds.value())
 
     def _accept(self) -> None:
         try:
@@ -81,6 +91,12 @@ class SettingsDialog(QDialog):
         except AddressError as e:
             self.error.setText(e.message)
             return
+        if self.watch_address.text().strip():
+            try:
+                parse_listen(self.watch_address.text())
+            except WatchError as e:
+                self.error.setText(e.message)
+                return
         self.accept()
 
 

@@ -7,6 +7,8 @@ also gets its console, live while it is checked (gui/views/console_log.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
@@ -24,10 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from attest.evidence import Claim, Evidence, printable
+from attest.policy import Policy
 from gui.icons import verdict_pixmap
 from gui.models.rows import DeviceRow, RowKind, RowState, cell_text
 from gui.theme import is_dark, verdict_colours
 from gui.views.console_log import ConsoleLogView, console_label
+from gui.views.network import NetworkView
 from gui.views.reasons import MismatchTable, ReasonList, plain_label
 
 CLAIM_GROUPS = (("identity", ("unit.", "net.")), ("hardware", ("control_board.", "hashboard.", "psu.")),
@@ -86,6 +90,9 @@ class DetailPane(QWidget):
         self.transcript.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.transcript.setAccessibleName("Transcript")
         self.tabs.addTab(self.transcript, "&Transcript")
+        self.network = NetworkView()
+        self.tabs.addTab(self.network, "&Network")
+        self.policy_for_network: Callable[[], Policy] = Policy  # the station's policy judges the tab's rows
         self.console = ConsoleLogView()
         self.console_tab = self.tabs.addTab(self.console, "C&onsole")
         self.show_row(None)
@@ -174,6 +181,7 @@ class DetailPane(QWidget):
             self.categories.setText("")
         evidence = row.evidence if row else None
         self._claims(evidence)
+        self.network.show_evidence(evidence, self.policy_for_network())
         self.transcript.setPlainText(evidence.transcript.to_text() if evidence else "")
 
     def _claims(self, evidence: Evidence | None) -> None:

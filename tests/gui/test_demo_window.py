@@ -19,6 +19,7 @@ from attest.log.store import open_store
 from attest.log.verify import verify_bundle
 from attest.sim.scenarios import SCENARIOS
 from gui.app import start_demo_in
+from gui.demo import expected_verdict
 from gui.jobs import JobRunner
 from gui.main_window import MainWindow
 from gui.models.rows import RowKind, RowState
@@ -91,10 +92,24 @@ def test_every_scenario_gets_its_designed_verdict(demo):
     win, _, _ = demo
     scenarios = scenario_of(win)
     got = {scenarios[r.device_id]: (r.verdict.value if r.verdict else None) for r in win.model.rows()}
-    assert got == SCENARIOS
+    assert got == {s: expected_verdict(s) for s in SCENARIOS}  # the demo watches its rigs' network
     assert all(r.state is RowState.DONE for r in win.model.rows())
     summary = win.summary.label.text()
-    assert summary.startswith("2 trusted · 2 warning · 7 untrusted · 2 unknown"), summary
+    assert summary.startswith("2 trusted · 3 warning · 7 untrusted · 2 unknown"), summary
+
+
+def test_the_network_tab_shows_what_the_watch_saw_with_its_judgement(demo):
+    win, _, _ = demo
+    antbleed = row_for(win, "antbleed")
+    assert win.table.select_device(antbleed.device_id)
+    text = win.detail.network.text()
+    assert "auth.minerlink.com" in text and "indicator: antbleed" in text and "check-in of antbleed" in text
+    phone = row_for(win, "phone-home")
+    assert win.table.select_device(phone.device_id)
+    text = win.detail.network.text()
+    assert "TLS name telemetry.example.org" in text or "telemetry.example.org\tA" in text
+    assert "unlisted: not on the egress allow-list" in text
+    assert "pool.ntp.org\tA" in text and "allowed: on the egress allow-list" in text
 
 
 def test_untrusted_row_shows_the_mismatch_in_the_detail_pane(demo):

@@ -101,7 +101,12 @@ async def open_verify_watch(args: argparse.Namespace, policy: Policy) -> VerifyW
 # --- attest watch -------------------------------------------------------------------------------
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    w = sub.add_parser("watch", help="answer the rigs' DNS and watch what they connect to (the egress watch)")
+    w = sub.add_parser("watch", help="answer the rigs' DNS and watch what they connect to (the egress watch)",
+                       description="Answer every DNS query on the intake network with this station's address and "
+                       "accept the connections that follow, printing each lookup and connection as it happens "
+                       "(names, ports, TLS server names, first bytes). Nothing is forwarded. See docs/watch.md for "
+                       "giving rigs the station as their DNS. Exit 0 when the watch ran its duration, 2 when it "
+                       "could not listen.")
     w.add_argument("--listen", required=True, metavar="ADDR[:PORT]",
                    help="this station's address on the intake network, and the DNS port (default 53)")
     w.add_argument("--duration", type=parse_duration, default=600.0, metavar="D",

@@ -102,7 +102,8 @@ def _policy(args: argparse.Namespace) -> Policy:
 
 def _options(args: argparse.Namespace, policy: Policy) -> CollectOptions:
     timeout = getattr(args, "timeout", None) or policy.request_timeout
-    return CollectOptions(timeout=timeout, hash_timeout=policy.hash_timeout)
+    return CollectOptions(timeout=timeout, hash_timeout=policy.hash_timeout,
+                          max_measured_bytes=policy.measure_max_bytes, measure_timeout=policy.measure_timeout)
 
 
 def _credentials(args: argparse.Namespace, policy: Policy) -> Any:

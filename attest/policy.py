@@ -12,6 +12,10 @@ Example::
     request = 5.0    # seconds for one request/reply
     hash = 120.0     # seconds for hashing flash partitions on the device
 
+    [measure]
+    max_bytes = 1073741824   # flash and miner binaries one rig may stream to the station
+    seconds = 600.0          # ... and how long that may take, first byte to last
+
     [origin]
     countries = ["US"]           # accept only units whose signed origin is one of these
     sites = ["Houston TX"]
@@ -34,6 +38,12 @@ from attest.canonical import canonical_json
 MAX_POLICY_BYTES = 256 * 1024
 
 
+#: Defaults of [measure]: CollectOptions' own (attest.drivers.base), repeated so a policy file
+#: that sets nothing keeps them.
+MEASURE_MAX_BYTES = 1024 * 1024 * 1024
+MEASURE_SECONDS = 600.0
+
+
 class PolicyError(Exception):
     """The policy file cannot be used; ``message`` says which setting and why."""
 
@@ -51,6 +61,8 @@ class Policy:
     origin_countries: tuple[str, ...] = ()
     origin_sites: tuple[str, ...] = ()
     concurrency: int = 64
+    measure_max_bytes: int = MEASURE_MAX_BYTES  # per rig: flash and binaries streamed to the station
+    measure_timeout: float = MEASURE_SECONDS
     source: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -105,7 +117,7 @@ def load_policy(path: str | Path | None) -> Policy:
 
 
 def policy_from_dict(data: dict[str, object]) -> Policy:
-    known = {"pools", "credentials", "timeouts", "origin", "verify"}
+    known = {"pools", "credentials", "timeouts", "origin", "verify", "measure"}
     unknown = set(data) - known
     if unknown:
         raise PolicyError(f"unknown policy section(s): {', '.join(sorted(unknown))}")
@@ -114,6 +126,7 @@ def policy_from_dict(data: dict[str, object]) -> Policy:
     timeouts = _table(data, "timeouts")
     origin = _table(data, "origin")
     verify = _table(data, "verify")
+    measure = _table(data, "measure")
     allow = pools.get("allow")
     return Policy(
         pool_allow=None if allow is None else _strings(allow, "pools.allow"),
@@ -123,6 +136,8 @@ def policy_from_dict(data: dict[str, object]) -> Policy:
         origin_countries=_strings(origin.get("countries", []), "origin.countries"),
         origin_sites=_strings(origin.get("sites", []), "origin.sites"),
         concurrency=int(_positive(verify.get("concurrency", 64), "verify.concurrency")),
+        measure_max_bytes=int(_positive(measure.get("max_bytes", MEASURE_MAX_BYTES), "measure.max_bytes")),
+        measure_timeout=_positive(measure.get("seconds", MEASURE_SECONDS), "measure.seconds"),
         source=data,
     )
 

@@ -136,7 +136,8 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
     if consoles:
         groups.setdefault(next(iter(groups), default_ports), []).extend(consoles)
     options = CollectOptions(timeout=request_timeout or policy.request_timeout,
-                             hash_timeout=hash_timeout or policy.hash_timeout)
+                             hash_timeout=hash_timeout or policy.hash_timeout,
+                             max_measured_bytes=policy.measure_max_bytes, measure_timeout=policy.measure_timeout)
     return CheckPlan(tuple((p, tuple(t)) for p, t in groups.items()), tuple(skipped),
                      tuple(manifests), policy, Credentials(tuple(rules), policy.allow_vendor_defaults),
                      options, concurrency or policy.concurrency, log)

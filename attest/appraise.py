@@ -329,9 +329,9 @@ def _history(ev: Evidence, prior: PriorChecks, station: str | None, now: datetim
                   found="; ".join(f"{part} {_part_text(now_is)}" for part, _, now_is in differences))
             changed = True
             break
-    host_key = _str(ev.value("ssh.host_key"))
+    host_key = _fingerprint(_str(ev.value("ssh.host_key")))
     keyed = next((s for s in sightings if s.ssh_host_key), None)
-    if host_key is not None and keyed is not None and keyed.ssh_host_key != host_key:
+    if host_key is not None and keyed is not None and _fingerprint(keyed.ssh_host_key) != host_key:
         f.add("SSH_HOST_KEY_CHANGED", f"since the check of {_when(keyed)} at station {keyed.station} "
               f"(record {keyed.record})", expected=keyed.ssh_host_key, found=host_key)
     if not changed and not elsewhere:
@@ -341,6 +341,12 @@ def _history(ev: Evidence, prior: PriorChecks, station: str | None, now: datetim
         times = "once" if len(sightings) == 1 else f"{len(sightings)} times"
         f.add("IDENTITY_SEEN_BEFORE", f"checked {times} before at {where}, first {_when(first)}"
               + ("" if first is last else f", last {_when(last)}") + "; same identity")
+
+
+def _fingerprint(host_key: str | None) -> str | None:
+    """``SHA256:...`` whether a record holds it alone or after the key's algorithm (records made
+    before the claim became the bare fingerprint)."""
+    return None if host_key is None else (host_key.split() or [""])[-1]
 
 
 def _current_parts(ev: Evidence) -> dict[str, Any]:

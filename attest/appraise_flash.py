@@ -81,6 +81,10 @@ def cross_checks(ev: Evidence, add: Add) -> None:
         add("FIRMWARE_SELF_REPORT_DIFFERS", f"miner binary: the rig's own sha256sum says {said_miner.value}; "
             f"the bytes streamed to the station hash to {miner.value}", expected=str(miner.value),
             found=str(said_miner.value))
+    named, unit = ev.best("firmware.dump.unit_serial"), ev.value("unit.serial")
+    if named is not None and unit is not None and str(named.value) != str(unit):
+        add("FIRMWARE_DUMP_DIFFERS", f"the attached dump's U-Boot environment names unit {named.value}, "
+            f"not this unit ({unit})", expected=str(unit), found=str(named.value))
     device = _device_readings(ev)
     for name, readings in sorted(image_readings(ev).items()):
         dumped = {str(c.value) for c in readings if c.assurance >= Assurance.OFFLINE}

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from attest import __version__
 from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, RangeTarget, parse_address
@@ -49,6 +49,9 @@ from attest.policy import Policy, PolicyError, load_policy
 from attest.progress import FleetProgress, progress_mode
 from attest.trust import StationState, TrustError, TrustStore
 from attest.verdict import Verdict, worst
+
+if TYPE_CHECKING:  # attest.image loads only when a dump is attached: `attest verify` starts fast
+    from attest.image.attach import AttachedDumps, DumpReading
 
 EXIT_OK, EXIT_WARNING, EXIT_USAGE, EXIT_UNKNOWN, EXIT_REFUSED = 0, 1, 2, 3, 4
 
@@ -190,9 +193,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
             signer = unlock_station(no_input=args.no_input)
         except LogError as e:
             _fail(f"{e.code}: {e.message}")
+    dumps = _attached_dumps(getattr(args, "attach", None) or [], trust, manifests)
     started = time.monotonic()
-    appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency))
+    appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency, dumps))
     elapsed = time.monotonic() - started
+    for key in dumps.unused():
+        print(f"attest: no checked unit answered with serial {printable(key)}: its flash dump was not used",
+              file=sys.stderr)
     if args.json:
         for a in appraisals:
             _emit_json(a.to_json())
@@ -214,8 +221,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return worst([a.verdict for a in appraisals]).exit_code
 
 
+def _attached_dumps(specs: Sequence[str], trust: TrustStore, manifests: Sequence[Manifest]) -> AttachedDumps:
+    """``--attach SERIAL=DUMP``: each dump read and split before the check (a bad file stops the
+    run with exit 2 before a single rig is asked)."""
+    from attest.image.attach import AttachedDumps, DumpError, read_dump
+
+    by_serial: dict[str, DumpReading] = {}
+    for spec in specs:
+        serial, sep, path = spec.partition("=")
+        if not sep or not serial.strip() or not path:
+            _fail(f"--attach {spec!r}: expected SERIAL=DUMP.bin (the unit's serial number, then its flash dump)")
+        if serial.strip() in by_serial:
+            _fail(f"--attach: serial {serial.strip()} is given two dumps")
+        try:
+            reading = read_dump(path, trust, manifests)
+        except OSError as e:
+            _fail(f"cannot read flash dump {path}: {e.strerror or e}")
+        except DumpError as e:
+            _fail(f"--attach {serial.strip()}: {e.message}")
+        by_serial[serial.strip()] = reading
+        print(f"attest: flash dump for {printable(serial.strip())}: {reading.summary}", file=sys.stderr)
+    return AttachedDumps(by_serial=by_serial)
+
+
 async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
-                  args: argparse.Namespace, concurrency: int) -> list[Appraisal]:
+                  args: argparse.Namespace, concurrency: int, dumps: AttachedDumps | None = None) -> list[Appraisal]:
     """Ranges go to verify_many as they are: each host found is collected while the rest of the
     range is still being probed."""
     ports = _ports(args)
@@ -229,7 +259,8 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
     try:
         async for event in verify_many(targets, manifests=manifests, policy=policy, ports=ports,
                                        credentials=credentials, options=options, concurrency=concurrency,
-                                       deadline=deadline, host_deadline=getattr(args, "host_deadline", None)):
+                                       deadline=deadline, host_deadline=getattr(args, "host_deadline", None),
+                                       sources=[dumps] if dumps is not None and dumps.by_serial else ()):
             progress.on_event(event)
             if isinstance(event, DiscoveryDone):
                 discovery = event
@@ -539,6 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--log", metavar="DB", help="append every verdict to this signed verification log")
     v.add_argument("--no-input", action="store_true",
                    help="never prompt (the station passphrase then comes from ATTEST_PASSPHRASE)")
+    v.add_argument("--attach", action="append", metavar="SERIAL=DUMP",
+                   help="a flash dump read with an external programmer, for the unit with this serial "
+                        "(repeatable): its images count at assurance offline")
     v.add_argument("--host-deadline", type=_seconds, metavar="SECONDS",
                    help="most time one device may take; past it the device is UNKNOWN (TIMEOUT)")
     fleet_options(v)

@@ -129,3 +129,17 @@ def _why(words: list[str]) -> str | None:
     if name == "usb" and words[1:2] in (["start"], ["reset"]):
         return "starts USB to boot from it"
     return None
+
+
+#: Variables vendors keep the unit's own serial number in (Bitmain: miner_sn), first found speaks.
+UNIT_SERIAL_VARS = ("miner_sn", "minersn", "unit_sn", "sn", "serialno")
+_SERIAL = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def unit_serial(variables: Mapping[str, str]) -> str | None:
+    """The unit serial an environment names, or None (absent, or not a plain serial)."""
+    for name in UNIT_SERIAL_VARS:
+        value = variables.get(name, "")
+        if _SERIAL.fullmatch(value):
+            return value
+    return None

@@ -73,6 +73,11 @@ def partitions(rig: Rig) -> list[tuple[str, bytes]]:
     return parts
 
 
+def flash_dump(rig: Rig) -> bytes:
+    """The whole flash chip as an external programmer reads it: every partition, back to back."""
+    return b"".join(data for _, data in partitions(rig))
+
+
 @functools.lru_cache(maxsize=4096)
 def env_image(variables: tuple[tuple[str, str], ...], size: int = ENV_SIZE) -> bytes:
     """The environment as ``saveenv`` writes it to flash: CRC-32 (little-endian) over the data,
@@ -129,7 +134,7 @@ class UBootShell:
     def __post_init__(self) -> None:
         self.build = build_for(self.rig)
         self.env = environment(self.rig)
-        self.flash = b"".join(data for _, data in partitions(self.rig))
+        self.flash = flash_dump(self.rig)
 
     def run(self, line: str) -> tuple[str, str | None]:
         """Output of one command line, and ``"boot"`` / ``"reset"`` when it leaves the prompt."""

@@ -30,6 +30,7 @@ from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions, ConsoleOutput
 from attest.evidence import Evidence
 from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event, verify_many
+from attest.image.attach import AttachedDumps, DumpReading
 from attest.log.append import new_batch_id
 from attest.log.commands import log_appraisals
 from attest.log.errors import LogError
@@ -102,6 +103,7 @@ class CheckPlan:
     options: CollectOptions
     concurrency: int
     log: LogPlan | None = None
+    dumps: tuple[tuple[str, DumpReading], ...] = ()  # device id -> the flash dump attached to it
 
     @property
     def total(self) -> int:
@@ -138,19 +140,22 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
     options = CollectOptions(timeout=request_timeout or policy.request_timeout,
                              hash_timeout=hash_timeout or policy.hash_timeout,
                              max_measured_bytes=policy.measure_max_bytes, measure_timeout=policy.measure_timeout)
+    dumps = tuple((row.device_id, row.dump) for row in rows if row.dump is not None)
     return CheckPlan(tuple((p, tuple(t)) for p, t in groups.items()), tuple(skipped),
                      tuple(manifests), policy, Credentials(tuple(rules), policy.allow_vendor_defaults),
-                     options, concurrency or policy.concurrency, log)
+                     options, concurrency or policy.concurrency, log, dumps)
 
 
 async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
     """The check in this process: every group through ``verify_many``; one BatchDone at the end."""
     appraisals: list[Appraisal] = []
+    sources = (AttachedDumps(by_address=dict(plan.dumps)),) if plan.dumps else ()
     for ports, targets in plan.groups:
         def stream(options: CollectOptions, ports: PortProfile = ports,
                    targets: tuple[HostTarget | EndpointTarget, ...] = targets) -> AsyncIterator[Event]:
             return verify_many(targets, manifests=plan.manifests, policy=plan.policy, ports=ports,
-                               credentials=plan.credentials, options=options, concurrency=plan.concurrency)
+                               credentials=plan.credentials, options=options, concurrency=plan.concurrency,
+                               sources=sources)
 
         consoles = any(isinstance(t, EndpointTarget) and t.kind == "serial" for t in targets)
         events = merge_console_output(stream, plan.options) if consoles else stream(plan.options)

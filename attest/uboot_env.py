@@ -40,6 +40,7 @@ _KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "!", "w
 _SPLIT = re.compile(r";|&&|\|\||\n")
 _REFERENCE = re.compile(r"\$\{?([A-Za-z0-9_]{1,64})\}?")
 _INIT = re.compile(r"(?:^|\s)(r?dinit|init)=(\S+)")
+_FIRST_ENTRY = re.compile(rb"[\x21-\x3c\x3e-\x7e]{1,256}=")
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,14 @@ class Environment:
 
 
 def parse_environment(head: bytes) -> Environment | None:
-    """The environment at the start of ``head``, or None when no size gives a CRC that checks."""
-    for size in (*[s for s in SIZES if s <= len(head)], len(head)):
-        for header in (4, 5):
+    """The environment at the start of ``head``, or None when no size gives a CRC that checks.
+
+    A CRC is only computed where the data starts as an entry does (``name=``): every partition of
+    every rig is offered here, and almost none is an environment.
+    """
+    headers = [h for h in (4, 5) if _FIRST_ENTRY.match(head, h)]
+    for size in (*[s for s in SIZES if s <= len(head)], len(head)) if headers else ():
+        for header in headers:
             if size <= header + 2:
                 continue
             data = head[header:size]

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from attest.drivers.base import MEASUREMENT_LIMIT_EXCEEDED, REPLY_TOO_LARGE, TIMEOUT, CollectError, CollectOptions
 from attest.evidence import printable
 from attest.flash_content import Content, ContentScanner
 from attest.indicators import IndicatorScan
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,69 @@ async def read_partition(stream: Streamer, device: str, size: int, budget: Measu
         return PartitionReading(None, None, f"cat gave {status} after {result.size} of {size} bytes"
                                 + (f": {said}" if said else ""))
     return PartitionReading("sha256:" + digest.hexdigest(), scanner.finish(), "")
+
+
+class _Splitter:
+    """Routes one concatenated stream to each partition's digest and scanner by its offset."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        self.sizes = sizes
+        self.digests = [hashlib.sha256() for _ in sizes]
+        self.scanners = [ContentScanner() for _ in sizes]
+        self.index = 0
+        self.left = sizes[0] if sizes else 0
+
+    def __call__(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view and self.index < len(self.sizes):
+            if self.left == 0:
+                self.index += 1
+                self.left = self.sizes[self.index] if self.index < len(self.sizes) else 0
+                continue
+            part = view[: self.left]
+            self.digests[self.index].update(part)
+            self.scanners[self.index].feed(part)
+            self.left -= len(part)
+            view = view[len(part):]
+
+
+async def read_partitions(stream: Streamer, partitions: list[tuple[str, int]],
+                          budget: MeasureBudget) -> list[PartitionReading]:
+    """Every partition in one ``cat DEV0 DEV1 ...``, split on the station by the sizes /proc/mtd
+    gave: one channel instead of one per partition (channels, not bytes, are most of what a
+    thousand rigs cost). Exactly the total must arrive with exit status 0, or the split proves
+    nothing: then each partition is read on its own, so a read error is pinned to its partition."""
+    if not partitions:
+        return []
+    sizes = [size for _, size in partitions]
+    splitter = _Splitter(sizes)
+    devices = " ".join(device for device, _ in partitions)
+    try:
+        result = await _stream(stream, f"cat {devices}", splitter, budget, sum(sizes), "the flash partitions")
+    except CollectError as e:
+        if e.code == REPLY_TOO_LARGE:
+            raise CollectError(REPLY_TOO_LARGE, f"{devices} streamed more than the {sum(sizes)} bytes /proc/mtd "
+                               "gives them: the rig's answers about its own flash disagree") from None
+        raise
+    if result.exit_status == 0 and result.size == sum(sizes):
+        return [PartitionReading("sha256:" + d.hexdigest(), s.finish(), "")
+                for d, s in zip(splitter.digests, splitter.scanners, strict=True)]
+    return await all_of(*(read_partition(stream, device, size, budget) for device, size in partitions))
+
+
+async def all_of(*steps: Awaitable[T]) -> list[T]:
+    """Run the steps at once and return their results in order; the first failure cancels the
+    rest and is raised as it is (a CollectError ends the collection, as one step alone would)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(step)) for step in steps]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def _awaited(step: Awaitable[T]) -> T:
+    return await step
 
 
 @dataclass(frozen=True)

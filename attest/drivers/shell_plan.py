@@ -12,13 +12,18 @@ that does not parse) only loses its own claims; the others stand, and the transc
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 from attest.drivers.base import Claim, CollectOptions
-from attest.drivers.flash_read import BinaryReading, MeasureBudget, Streamer, read_binary, read_partition
+from attest.drivers.flash_read import (
+    BinaryReading,
+    MeasureBudget,
+    Streamer,
+    all_of,
+    read_binary,
+    read_partitions,
+)
 from attest.drivers.shell import (
     CMD_CPUINFO,
     CMD_MAC,
@@ -41,8 +46,6 @@ from attest.drivers.shell import (
 )
 from attest.evidence import Assurance, printable
 from attest.indicators import Indicator, IndicatorScan, default_indicators
-
-T = TypeVar("T")
 
 # --- the plan ----------------------------------------------------------------------------------
 
@@ -70,21 +73,6 @@ async def collect_shell_evidence(
     if stream is not None:
         claims.append(plan.claim("firmware.stream.bytes", plan.budget.streamed, "streamed to the station"))
     return claims
-
-
-async def all_of(*steps: Awaitable[T]) -> list[T]:
-    """Run the steps at once and return their results in order; the first failure cancels the
-    rest and is raised as it is (a CollectError ends the collection, as one step alone would)."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(_awaited(step)) for step in steps]
-    except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-    return [task.result() for task in tasks]
-
-
-async def _awaited(step: Awaitable[T]) -> T:
-    return await step
 
 
 class _Plan:
@@ -149,8 +137,7 @@ class _Plan:
         self.budget.refuse_total(sum(p.size for p in partitions), f"the {len(partitions)} flash partitions")
         claims: list[Claim] = []
         named = {p.index for p in hashable}
-        stream = self._stream
-        readings = await all_of(*(read_partition(stream, p.device, p.size, self.budget) for p in partitions))
+        readings = await read_partitions(self._stream, [(p.device, p.size) for p in partitions], self.budget)
         for partition, reading in zip(partitions, readings, strict=True):
             key = f"firmware.partition.mtd{partition.index}"
             what = f"cat {partition.device} (hashed by the station)"
@@ -176,13 +163,9 @@ class _Plan:
 
     async def measure_miner(self, indicators: Sequence[Indicator]) -> list[Claim]:
         """The miner binaries' digests and the indicator scan: over SSH streamed to the station,
-        hashed and searched there (and the rig's sha256sum kept as a cross-check); on a console,
+        hashed and searched there (the rig's sha256sum kept as a cross-check); on a console,
         the rig's own sha256sum and grep (``device``)."""
-        asked = self._command(CMD_MINER_DIGESTS, timeout=self._options.hash_timeout)
-        if self._stream is None:
-            result, streamed = await asked, []
-        else:
-            result, streamed = await all_of(asked, self._stream_miner(indicators))
+        result = await self._command(CMD_MINER_DIGESTS, timeout=self._options.hash_timeout)
         digests = parse_sha256sum(result.stdout, MINER_BINARIES)
         present = [path for path in MINER_BINARIES if path in digests]
         claims: list[Claim] = []
@@ -191,24 +174,26 @@ class _Plan:
             claims.append(self.claim("firmware.miner.device_sha256", "sha256:" + digests[first],
                                      f"sha256sum {first} (the rig's own tool)", Assurance.DEVICE))
         if self._stream is not None:
-            return claims + streamed
+            # Which binaries exist is the rig's word either way (a lying cat can say "No such file"
+            # as well as a lying sha256sum); without an answer, every candidate is read.
+            answered = result.exit_status in (0, 1)
+            return claims + await self._stream_miner(indicators, present if answered else list(MINER_BINARIES))
         if present:
             claims.append(self.claim("firmware.miner.path", present[0], CMD_MINER_DIGESTS, Assurance.DEVICE))
         return claims + await self._grep_on_device(indicators, present)
 
-    async def _stream_miner(self, indicators: Sequence[Indicator]) -> list[Claim]:
-        """Each miner binary that is there, streamed: the first one's digest, and every indicator
-        pattern looked for in all of them by the station. Presence is what ``cat`` finds, not what
-        the rig's sha256sum said."""
+    async def _stream_miner(self, indicators: Sequence[Indicator], paths: list[str]) -> list[Claim]:
+        """Each miner binary streamed: the first one's digest, and every indicator pattern looked
+        for in all of them by the station."""
         assert self._stream is not None
         found: list[BinaryReading] = []
         failures: list[str] = []
         matches: list[tuple[str, str]] = []
-        scans = [IndicatorScan(tuple(indicators)) for _ in MINER_BINARIES]
+        scans = [IndicatorScan(tuple(indicators)) for _ in paths]
         stream = self._stream
         readings = await all_of(*(read_binary(stream, path, scan, self.budget)
-                                  for path, scan in zip(MINER_BINARIES, scans, strict=True)))
-        for path, scan, reading in zip(MINER_BINARIES, scans, readings, strict=True):
+                                  for path, scan in zip(paths, scans, strict=True)))
+        for path, scan, reading in zip(paths, scans, readings, strict=True):
             matches += [(pattern, path) for pattern in scan.found]
             if reading.sha256 is not None:
                 found.append(reading)

@@ -47,12 +47,12 @@ class FakeStreamer:
         self.commands.append(command)
         if self.delay:
             await asyncio.sleep(self.delay)
-        path = command.removeprefix("cat ")
-        data = self.files.get(path)
-        if data is None:
-            return StreamedOutput(1, 0, f"cat: {path}: No such file or directory\n".encode())
-        if isinstance(data, Exception):
-            raise data
+        data, errors = b"", b""
+        for path in command.removeprefix("cat ").split():  # cat goes on past a missing file, as cat does
+            if path in self.files:
+                data += self.files[path]
+            else:
+                errors += f"cat: {path}: No such file or directory\n".encode()
         sent = 0
         while sent < len(data):
             chunk = data[sent:sent + self.rnd.choice([1, 100, 4096, 32768])]
@@ -60,7 +60,7 @@ class FakeStreamer:
                 raise CollectError("REPLY_TOO_LARGE", f"the output of {command!r} passed {max_bytes} bytes")
             sink(chunk)
             sent += len(chunk)
-        return StreamedOutput(0, sent, b"")
+        return StreamedOutput(1 if errors else 0, sent, errors)
 
 
 def replies(**change: object) -> dict[str, object]:
@@ -95,15 +95,33 @@ def test_a_pattern_split_across_chunks_is_still_found():
     for i in range(len(pattern)):
         scan.feed(pattern[i:i + 1])
     assert ANTBLEED.patterns[0] in scan.found
-    claims = measure(FakeStreamer({**FLASH, "/usr/bin/btminer": MINER + pattern + MINER}))
+    claims = measure(FakeStreamer({**FLASH, "/usr/bin/btminer": MINER + pattern + MINER}),
+                     **{CMD_MINER_DIGESTS: ok(f"{sha(MINER)[7:]}  /usr/bin/btminer\n".encode(), 1)})
     assert claims["indicator.antbleed"].value == f"{ANTBLEED.patterns[0]} in /usr/bin/btminer"
     assert claims["indicator.antbleed"].assurance is Assurance.MEASURED
 
 
-def test_binaries_are_found_by_reading_them_not_by_what_the_rigs_sha256sum_admits():
-    claims = measure(FakeStreamer({**FLASH, "/usr/bin/cgminer": MINER}), **{CMD_MINER_DIGESTS: ok(b"", 1)})
+def test_the_flash_streams_in_one_channel_split_by_proc_mtd_sizes():
+    streamer = FakeStreamer({**FLASH, "/usr/bin/bmminer": MINER})
+    measure(streamer)
+    assert [c for c in streamer.commands if c.startswith("cat /dev")] == ["cat /dev/mtd0 /dev/mtd1 /dev/mtd2"]
+    assert [c for c in streamer.commands if c.startswith("cat /usr")] == ["cat /usr/bin/bmminer"]  # what sha256sum saw
+
+
+def test_a_failing_partition_is_pinned_down_by_reading_each_on_its_own():
+    streamer = FakeStreamer({"/dev/mtd0": BOOT, "/dev/mtd2": CONFIG, "/usr/bin/bmminer": MINER})
+    claims = measure(streamer)
+    assert "cat /dev/mtd1" in streamer.commands
+    assert str(claims["firmware.partition.mtd1.read"].value).startswith("failed: cat gave exit status 1 after 0 of")
+    assert claims["firmware.image.boot.sha256"].value == sha(BOOT)
+
+
+def test_without_a_sha256sum_every_miner_binary_is_read():
+    streamer = FakeStreamer({**FLASH, "/usr/bin/cgminer": MINER})
+    claims = measure(streamer, **{CMD_MINER_DIGESTS: ok(b"", 127, b"sh: sha256sum: not found\n")})
     assert claims["firmware.miner.path"].value == "/usr/bin/cgminer"
     assert "firmware.miner.device_sha256" not in claims
+    assert sum(c.startswith("cat /usr/bin/") for c in streamer.commands) == 3
 
 
 def test_a_binary_that_cannot_be_read_makes_the_scan_failed_not_clean():
@@ -111,12 +129,12 @@ def test_a_binary_that_cannot_be_read_makes_the_scan_failed_not_clean():
     streamer = FakeStreamer(files)
 
     async def broken(command: str, sink: Callable[[bytes], None], **kwargs: object) -> StreamedOutput:
-        if command == "cat /usr/bin/btminer":
+        if command == "cat /usr/bin/bmminer":
             return StreamedOutput(1, 10, b"cat: read error: Input/output error\n")
         return await FakeStreamer.__call__(streamer, command, sink, **kwargs)  # type: ignore[arg-type]
 
     claims = measure(broken)  # type: ignore[arg-type]
-    assert str(claims["scan.indicators"].value).startswith("failed: cat /usr/bin/btminer gave exit status 1")
+    assert str(claims["scan.indicators"].value).startswith("failed: cat /usr/bin/bmminer gave exit status 1")
 
 
 def test_a_binary_past_its_cap_or_a_flash_past_the_rigs_byte_cap_is_a_clear_limit():

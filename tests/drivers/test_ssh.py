@@ -111,7 +111,7 @@ def test_genuine_antminer_is_measured_in_full():
     assert host_key.assurance is Assurance.REPORTED and "ssh-ed25519" in host_key.source
     text = transcript.to_text()
     assert "cat /proc/mtd" in text and "sha256sum /dev/mtd0 /dev/mtd1" in text
-    assert "cat /dev/mtd1" in text and f"[{len(rig.images['rootfs'])} bytes streamed to the station]" in text
+    assert "cat /dev/mtd0 /dev/mtd1 /dev/mtd2 /dev/mtd3" in text and f"[{flash} bytes streamed to the station]" in text
     assert "s3cret" not in text
 
 

@@ -88,7 +88,9 @@ def cross_checks(ev: Evidence, add: Add) -> None:
     device = _device_readings(ev)
     for name, readings in sorted(image_readings(ev).items()):
         dumped = {str(c.value) for c in readings if c.assurance >= Assurance.OFFLINE}
-        running = {str(c.value) for c in readings if _live(c)} | {str(c.value) for c in device.get(name, [])}
+        # The live unit: what the station or U-Boot read; the rig's own word only when nothing
+        # better was read (a lie against a good reading is FIRMWARE_SELF_REPORT_DIFFERS already).
+        running = {str(c.value) for c in readings if _live(c)} or {str(c.value) for c in device.get(name, [])}
         if dumped and running and running != dumped:
             add("FIRMWARE_DUMP_DIFFERS", f"image {name}: the attached dump holds {', '.join(sorted(dumped))}; "
                 f"the unit read live gives {', '.join(sorted(running - dumped) or sorted(running))}",

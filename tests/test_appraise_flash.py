@@ -164,3 +164,15 @@ def test_a_partition_that_could_not_be_read_is_never_trusted(rig, manifest):
               Claim("firmware.partition.mtd4.read", "failed: cat gave exit status 1 after 0 of 4096 bytes", "ssh", M)]
     verdict, reasons = judged(rig, manifest, digests(rig, M), failed)
     assert verdict is Verdict.WARNING and "could not be read" in reasons["FIRMWARE_UNSIGNED_DATA"].detail
+
+
+def test_a_dump_that_agrees_with_the_measured_flash_is_not_blamed_for_the_rigs_lie(rig, manifest):
+    genuine = digests(rig, D, suffix="device_sha256")
+    verdict, reasons = judged(rig, manifest, digests(rig, M, rootfs=BAD), digests(rig, OFF, rootfs=BAD), genuine)
+    assert verdict is Verdict.UNTRUSTED
+    assert "FIRMWARE_SELF_REPORT_DIFFERS" in reasons and "FIRMWARE_DUMP_DIFFERS" not in reasons
+
+
+def test_with_only_the_rigs_word_live_a_dump_is_checked_against_it(rig, manifest):
+    verdict, reasons = judged(rig, manifest, digests(rig, D, suffix="device_sha256"), digests(rig, OFF, rootfs=BAD))
+    assert verdict is Verdict.UNTRUSTED and "FIRMWARE_DUMP_DIFFERS" in reasons

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from attest.appraise_flash import cross_checks, image_readings, judge_device_digests, uncovered
 from attest.egress import INDICATOR, NOT_JUDGED, UNLISTED, Judgement, destination, judge_evidence
 from attest.evidence import Assurance, Evidence, normalise_mac
 from attest.history import PriorChecks, Sighting
@@ -228,10 +229,13 @@ def _hardware(ev: Evidence, entry: ManifestEntry, f: _Findings) -> None:
 
 def _firmware(ev: Evidence, entry: ManifestEntry, manifest: Manifest,
               manifests: Sequence[Manifest], f: _Findings) -> None:
+    """Digests at ``measured`` or better judged against the signed releases; the rig's own digests
+    only cross-check them (attest.appraise_flash says how each kind of reading counts)."""
     _indicators(ev, f)
     revoked = {r.digest: r.reason for m in manifests for r in m.revoked_firmware}
     model = entry.model
     releases = [r for r in manifest.firmware if r.model.strip().lower() == model.strip().lower()]
+    known_names = {name for r in releases for name in r.images}
     measured = {
         name.split(".", 2)[2].rsplit(".", 1)[0]: c
         for name in ev.names(r"firmware\.image\..+\.sha256")
@@ -242,26 +246,29 @@ def _firmware(ev: Evidence, entry: ManifestEntry, manifest: Manifest,
             if (image := n.split(".", 2)[2].rsplit(".", 1)[0]) not in measured]
     if weak:
         f.add("FIRMWARE_WEAK_INTEGRITY", "only a crc32 for: " + ", ".join(weak))
-    for name in measured:  # U-Boot and the running OS read the same flash: they must agree
-        reads = {str(c.value): c.source for c in ev.claims
-                 if c.name == f"firmware.image.{name}.sha256" and c.assurance >= Assurance.MEASURED}
+    live = image_readings(ev, live_only=True)
+    for name, claims in live.items():  # U-Boot and the running OS read the same flash: they must agree
+        reads = {str(c.value): c.source for c in claims}
         if len(reads) > 1:
             said = "; ".join(f"{value} from {source}" for value, source in reads.items())
             f.add("CLAIMS_DISAGREE", f"firmware.image.{name}.sha256: {said}")
+    cross_checks(ev, f.add)
+    uncovered(ev, known_names, f.add)
     if not measured:
-        _reported_firmware(ev, releases, f)
+        if not judge_device_digests(ev, releases, revoked, f.add):
+            _reported_firmware(ev, releases, f)
         return
-    known_names = {name for r in releases for name in r.images}
-    judged = {n: str(c.value) for n, c in measured.items() if n in known_names or str(c.value) in revoked}
     bad = False
-    for name, digest in sorted(judged.items()):
-        if digest in revoked:
-            f.add("FIRMWARE_REVOKED", f"image {name}: {revoked[digest]}", found=digest)
-            bad = True
-        elif not any(r.images.get(name) == digest for r in releases):
-            expected = ", ".join(sorted({r.images[name] for r in releases if name in r.images}))
-            f.add("FIRMWARE_DIGEST_UNKNOWN", f"image {name}", expected=expected or None, found=digest)
-            bad = True
+    for name, readings in sorted(image_readings(ev).items()):  # every reading, not only the strongest
+        for digest in dict.fromkeys(str(c.value) for c in readings):
+            if digest in revoked:
+                f.add("FIRMWARE_REVOKED", f"image {name}: {revoked[digest]}", found=digest)
+                bad = True
+            elif name in known_names and not any(r.images.get(name) == digest for r in releases):
+                expected = ", ".join(sorted({r.images[name] for r in releases if name in r.images}))
+                f.add("FIRMWARE_DIGEST_UNKNOWN", f"image {name}", expected=expected or None, found=digest)
+                bad = True
+    judged = {n: str(c.value) for n, c in measured.items() if n in known_names}
     if bad:
         return
     if not judged:
@@ -280,7 +287,8 @@ def _firmware(ev: Evidence, entry: ManifestEntry, manifest: Manifest,
     reported = _str(ev.value("firmware.version"))
     if reported is not None and reported != best.version:
         f.add("FIRMWARE_VERSION_MISMATCH", expected=best.version, found=reported)
-    f.add("FIRMWARE_SIGNED_RELEASE", f"{best.model} {best.version}")
+    weakest = min(measured[n].assurance for n in judged)
+    f.add("FIRMWARE_SIGNED_RELEASE", f"{best.model} {best.version} (every image {weakest.label} or better)")
 
 
 def _reported_firmware(ev: Evidence, releases: list[FirmwareRelease], f: _Findings) -> None:
@@ -323,9 +331,9 @@ def _history(ev: Evidence, prior: PriorChecks, station: str | None, now: datetim
                   found="; ".join(f"{part} {_part_text(now_is)}" for part, _, now_is in differences))
             changed = True
             break
-    host_key = _str(ev.value("ssh.host_key"))
+    host_key = _fingerprint(_str(ev.value("ssh.host_key")))
     keyed = next((s for s in sightings if s.ssh_host_key), None)
-    if host_key is not None and keyed is not None and keyed.ssh_host_key != host_key:
+    if host_key is not None and keyed is not None and _fingerprint(keyed.ssh_host_key) != host_key:
         f.add("SSH_HOST_KEY_CHANGED", f"since the check of {_when(keyed)} at station {keyed.station} "
               f"(record {keyed.record})", expected=keyed.ssh_host_key, found=host_key)
     if not changed and not elsewhere:
@@ -335,6 +343,12 @@ def _history(ev: Evidence, prior: PriorChecks, station: str | None, now: datetim
         times = "once" if len(sightings) == 1 else f"{len(sightings)} times"
         f.add("IDENTITY_SEEN_BEFORE", f"checked {times} before at {where}, first {_when(first)}"
               + ("" if first is last else f", last {_when(last)}") + "; same identity")
+
+
+def _fingerprint(host_key: str | None) -> str | None:
+    """``SHA256:...`` whether a record holds it alone or after the key's algorithm (records made
+    before the claim became the bare fingerprint)."""
+    return None if host_key is None else (host_key.split() or [""])[-1]
 
 
 def _current_parts(ev: Evidence) -> dict[str, Any]:
@@ -444,8 +458,8 @@ def _verdict(ev: Evidence, reasons: Sequence[Reason], categories: dict[str, Stat
         return Verdict.WARNING
     if categories["configuration"] is Status.WARNING:
         return Verdict.WARNING
-    firmware_claims = [c for c in ev.claims if c.name.startswith("firmware.image.") and c.name.endswith(".sha256")]
-    if not firmware_claims or max(c.assurance for c in firmware_claims) < Assurance.MEASURED:
+    # TRUSTED needs firmware at measured or better: never the rig's own digests (device_sha256).
+    if not any(r.code == "FIRMWARE_SIGNED_RELEASE" for r in reasons) or not image_readings(ev):
         return Verdict.WARNING
     return Verdict.TRUSTED
 

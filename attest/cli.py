@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from attest import __version__, cli_help
 from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, RangeTarget, parse_address
@@ -58,6 +58,9 @@ from attest.verdict import Verdict, worst
 from attest.watch import WatchError
 from attest.watch_command import add_verify_options, check_verify_watch_options, open_verify_watch
 from attest.watch_command import register as register_watch_command
+
+if TYPE_CHECKING:  # attest.image loads only when a dump is attached: `attest verify` starts fast
+    from attest.image.attach import AttachedDumps, DumpReading
 
 EXIT_OK, EXIT_WARNING, EXIT_USAGE, EXIT_UNKNOWN, EXIT_REFUSED = 0, 1, 2, 3, 4
 #: What a shell reports for a program ended by SIGINT (128 + 2); scripts already expect it.
@@ -114,7 +117,8 @@ def _policy(args: argparse.Namespace) -> Policy:
 
 def _options(args: argparse.Namespace, policy: Policy) -> CollectOptions:
     timeout = getattr(args, "timeout", None) or policy.request_timeout
-    return CollectOptions(timeout=timeout, hash_timeout=policy.hash_timeout)
+    return CollectOptions(timeout=timeout, hash_timeout=policy.hash_timeout,
+                          max_measured_bytes=policy.measure_max_bytes, measure_timeout=policy.measure_timeout)
 
 
 def _credentials(args: argparse.Namespace, policy: Policy) -> Any:
@@ -232,12 +236,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
             signer = unlock_station(no_input=args.no_input)
         except LogError as e:
             _fail(log_error_text(e))
+    dumps = _attached_dumps(getattr(args, "attach", None) or [], trust, manifests)
     started = time.monotonic()
     judged = _Judged()
     try:
-        appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency, judged))
+        appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency, judged, dumps))
     except KeyboardInterrupt:
         return _verify_interrupted(judged, args, signer, time.monotonic() - started)
+    for key in dumps.unused():
+        print(f"attest: no checked unit answered with serial {printable(key)}: its flash dump was not used",
+              file=sys.stderr)
     _print_appraisals(appraisals, args, time.monotonic() - started)
     if signer is not None and appraisals and not _record(args.log, appraisals, signer):
         return EXIT_USAGE
@@ -283,8 +291,32 @@ def _verify_interrupted(judged: _Judged, args: argparse.Namespace, signer: Any, 
     return EXIT_INTERRUPTED
 
 
+def _attached_dumps(specs: Sequence[str], trust: TrustStore, manifests: Sequence[Manifest]) -> AttachedDumps:
+    """``--attach SERIAL=DUMP``: each dump read and split before the check (a bad file stops the
+    run with exit 2 before a single rig is asked)."""
+    from attest.image.attach import AttachedDumps, DumpError, read_dump
+
+    by_serial: dict[str, DumpReading] = {}
+    for spec in specs:
+        serial, sep, path = spec.partition("=")
+        if not sep or not serial.strip() or not path:
+            _fail(f"--attach {spec!r}: expected SERIAL=DUMP.bin (the unit's serial number, then its flash dump)")
+        if serial.strip() in by_serial:
+            _fail(f"--attach: serial {serial.strip()} is given two dumps")
+        try:
+            reading = read_dump(path, trust, manifests)
+        except OSError as e:
+            _fail(f"cannot read flash dump {path}: {e.strerror or e}")
+        except DumpError as e:
+            _fail(f"--attach {serial.strip()}: {e.message}")
+        by_serial[serial.strip()] = reading
+        print(f"attest: flash dump for {printable(serial.strip())}: {reading.summary}", file=sys.stderr)
+    return AttachedDumps(by_serial=by_serial)
+
+
 async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
-                  args: argparse.Namespace, concurrency: int, judged: _Judged | None = None) -> list[Appraisal]:
+                  args: argparse.Namespace, concurrency: int, judged: _Judged | None = None,
+                  dumps: AttachedDumps | None = None) -> list[Appraisal]:
     """Ranges go to verify_many as they are: each host found is collected while the rest of the
     range is still being probed."""
     ports = _ports(args)
@@ -304,7 +336,8 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
         async for event in verify_many(targets, manifests=manifests, policy=policy, ports=ports,
                                        credentials=credentials, options=options, concurrency=concurrency,
                                        deadline=deadline, host_deadline=getattr(args, "host_deadline", None),
-                                       sources=watch.sources if watch else ()):
+                                       sources=[*(watch.sources if watch else ()),
+                                                *([dumps] if dumps is not None and dumps.by_serial else [])]):
             progress.on_event(event)
             if isinstance(event, DiscoveryDone):
                 discovery = event
@@ -704,6 +737,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--log", metavar="DB", help="append every verdict to this signed verification log")
     v.add_argument("--no-input", action="store_true",
                    help="never prompt (the station passphrase then comes from ATTEST_PASSPHRASE)")
+    v.add_argument("--attach", action="append", metavar="SERIAL=DUMP",
+                   help="a flash dump read with an external programmer, for the unit with this serial "
+                        "(repeatable): its images count at assurance offline")
     v.add_argument("--host-deadline", type=_seconds, metavar="SECONDS",
                    help="most time one device may take; past it the device is UNKNOWN (TIMEOUT)")
     add_verify_options(v)

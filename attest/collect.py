@@ -45,9 +45,12 @@ def endpoints_for(target: HostTarget | EndpointTarget, ports: PortProfile,
 def device_deadline(options: CollectOptions, kind: str = "") -> float:
     """A backstop over the drivers' own per-read timeouts: no device may hold a batch forever.
 
-    A serial console may also wait for a boot, and hashes flash twice (in U-Boot, then Linux).
+    A serial console may also wait for a boot, and hashes flash twice (in U-Boot, then Linux); SSH
+    streams the flash to the station within ``measure_timeout`` besides.
     """
     backstop = options.timeout * 12 + options.hash_timeout
+    if kind in ("ssh", ""):
+        backstop += options.measure_timeout
     return backstop + options.boot_timeout + options.hash_timeout if kind == "serial" else backstop
 
 

@@ -24,8 +24,25 @@ TRANSCRIPT_CAP_BYTES = 64 * 1024
 class Assurance(enum.IntEnum):
     """How the fact was obtained; higher is harder for a backdoored firmware to fake.
 
-    The order is what appraisal relies on ("firmware at ``measured`` or better"); the labels are
-    what logs and the CLI carry, so a level may be inserted but a label never renamed.
+    The order is what appraisal relies on ("firmware at ``measured`` or better" for TRUSTED); the
+    labels are what logs and the CLI carry, so a level may be inserted but a label never renamed.
+    What each resists, and what a tampered rig must do to fake it (docs/assurance.md):
+
+    - REPORTED: the running firmware's API or web page says so. Resists nothing: edit a string.
+    - DEVICE: the rig's own tools computed it (its ``sha256sum`` of a partition, its ``grep``).
+      Resists only an untouched userland: a modified rootfs ships a busybox that prints the
+      genuine digests. A cross-check, never enough for TRUSTED.
+    - MEASURED: the station read the raw bytes (``cat /dev/mtdN`` over SSH, sizes checked against
+      ``/proc/mtd``) and hashed them itself as they streamed. Resists every lying tool output; to
+      fake it the rig must intercept every read of its flash (a kernel module, or a patched
+      busybox/libc all readers go through) and serve the original bytes it kept of what it changed.
+    - OBSERVED: what the rig did on the intake network, seen by the station's watch. Resists a
+      firmware that hides what it is but not what it does; faked by staying quiet for the watch.
+    - BOOTLOADER: read through U-Boot before the OS starts (``hash sha256`` of flash in RAM,
+      ``printenv``). Resists anything in the rootfs or kernel; faked by replacing the bootloader.
+    - OFFLINE: a flash dump read by an external programmer, attached to the unit. The rig's
+      software is not involved; only handing over another unit's chip or dump fakes it.
+    - HARDWARE: signed by a device key over our fresh nonce. Faked by breaking the key.
     """
 
     REPORTED = 1  # the running firmware's API or web page says so: editing a string fakes it

@@ -187,3 +187,24 @@ def _check_across(indicators: tuple[Indicator, ...], origin: str) -> None:
         raise IndicatorError(f"{origin}: more than {MAX_PATTERNS} patterns")
     if sum(len(p) for p in patterns) > MAX_PATTERN_BYTES_TOTAL:
         raise IndicatorError(f"{origin}: patterns total more than {MAX_PATTERN_BYTES_TOTAL} bytes")
+
+
+class IndicatorScan:
+    """Every pattern of the indicators looked for in a stream of bytes, chunk by chunk.
+
+    For a miner binary streamed to the station (never held whole): each chunk is searched with the
+    last ``longest pattern - 1`` bytes of the one before it, so no match falls between two chunks.
+    """
+
+    def __init__(self, indicators: tuple[Indicator, ...] | list[Indicator]) -> None:
+        self._needles = [(p.encode("ascii"), p) for ind in indicators for p in ind.patterns]
+        self._overlap = max((len(n) for n, _ in self._needles), default=1) - 1
+        self._tail = b""
+        self.found: dict[str, None] = {}  # patterns seen, first-seen order
+
+    def feed(self, data: bytes | memoryview) -> None:
+        window = self._tail + bytes(data)
+        for needle, pattern in self._needles:
+            if pattern not in self.found and needle in window:
+                self.found[pattern] = None
+        self._tail = window[-self._overlap:] if self._overlap else b""

@@ -12,6 +12,10 @@ Example::
     request = 5.0    # seconds for one request/reply
     hash = 120.0     # seconds for hashing flash partitions on the device
 
+    [measure]
+    max_bytes = 1073741824   # flash and miner binaries one rig may stream to the station
+    seconds = 600.0          # ... and how long that may take, first byte to last
+
     [origin]
     countries = ["US"]           # accept only units whose signed origin is one of these
     sites = ["Houston TX"]
@@ -43,6 +47,12 @@ MAX_POLICY_BYTES = 256 * 1024
 DEFAULT_WATCH_PORTS = (7000, 3333, 4444, 443, 80, 8080, 25, 1883)
 
 
+#: Defaults of [measure]: CollectOptions' own (attest.drivers.base), repeated so a policy file
+#: that sets nothing keeps them.
+MEASURE_MAX_BYTES = 1024 * 1024 * 1024
+MEASURE_SECONDS = 600.0
+
+
 class PolicyError(Exception):
     """The policy file cannot be used; ``message`` says which setting and why."""
 
@@ -60,6 +70,8 @@ class Policy:
     origin_countries: tuple[str, ...] = ()
     origin_sites: tuple[str, ...] = ()
     concurrency: int = 64
+    measure_max_bytes: int = MEASURE_MAX_BYTES  # per rig: flash and binaries streamed to the station
+    measure_timeout: float = MEASURE_SECONDS
     source: dict[str, object] = field(default_factory=dict, compare=False)
     egress_allow: tuple[str, ...] | None = None  # None: no [egress] table, egress not judged
     egress_vendor_hosts: tuple[str, ...] = ()
@@ -149,7 +161,7 @@ def load_policy(path: str | Path | None) -> Policy:
 
 
 def policy_from_dict(data: dict[str, object]) -> Policy:
-    known = {"pools", "credentials", "timeouts", "origin", "verify", "egress"}
+    known = {"pools", "credentials", "timeouts", "origin", "verify", "egress", "measure"}
     unknown = set(data) - known
     if unknown:
         raise PolicyError(f"unknown policy section(s): {', '.join(sorted(unknown))}")
@@ -159,6 +171,7 @@ def policy_from_dict(data: dict[str, object]) -> Policy:
     origin = _table(data, "origin")
     verify = _table(data, "verify")
     egress = _table(data, "egress")
+    measure = _table(data, "measure")
     allow = pools.get("allow")
     return Policy(
         pool_allow=None if allow is None else _strings(allow, "pools.allow"),
@@ -168,6 +181,8 @@ def policy_from_dict(data: dict[str, object]) -> Policy:
         origin_countries=_strings(origin.get("countries", []), "origin.countries"),
         origin_sites=_strings(origin.get("sites", []), "origin.sites"),
         concurrency=int(_positive(verify.get("concurrency", 64), "verify.concurrency")),
+        measure_max_bytes=int(_positive(measure.get("max_bytes", MEASURE_MAX_BYTES), "measure.max_bytes")),
+        measure_timeout=_positive(measure.get("seconds", MEASURE_SECONDS), "measure.seconds"),
         source=data,
         **_egress(egress, judged="egress" in data),
     )

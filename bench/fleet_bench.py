@@ -13,9 +13,11 @@ work and single runs vary by tens of percent. What each figure is:
     fleet), interpreter start included.
 (b) full verification: the wall time of `attest verify RANGE --concurrency N` (N defaults to the
     station policy's default, 64: more only adds scheduling and GC work on two cores), interpreter start
-    included: discovery, then per rig the API, the web CGIs and SSH (flash hashed on the device,
-    binaries grepped for backdoor indicators), then appraisal against the signed manifest. Its
-    peak memory is the child's ru_maxrss (from wait4).
+    included: discovery, then per rig the API, the web CGIs and SSH (every flash partition and
+    the miner binaries streamed to the station and hashed and scanned there, the rig's own
+    sha256sum asked as a cross-check), then appraisal against the signed manifest. Its peak
+    memory is the child's ru_maxrss (from wait4); the bytes streamed per rig are read back from
+    each verdict's ``firmware.stream.bytes`` claim.
 (c) pyasic: `MinerNetwork.from_subnet(RANGE).scan()`, then `get_data()` on every miner it found,
     N at once (the same concurrency as ours); each timed inside the child.
 (d) our identity collection, the figure compared with pyasic's get_data: inside one child, every
@@ -252,6 +254,7 @@ def main() -> int:
                   + f"; sim CPU {min(r['sim_cpu'] for r in scans):.1f} s")
 
             verdicts: Counter[str] = Counter()
+            streamed: list[int] = []  # per rig: flash and miner bytes the station streamed and hashed
 
             def verify() -> dict[str, float]:
                 c0 = cpu.seconds()
@@ -259,8 +262,12 @@ def main() -> int:
                     [py, "-m", "attest.cli", "verify", network, "--manifest", str(out / "manifest.dsse.json"),
                      "--trust", str(out / "trust"), "--policy", str(out / "policy.toml"), "--ports", port_text,
                      "--json", "--concurrency", str(args.concurrency)], env)
+                lines = [json.loads(x) for x in run.stdout.splitlines()]
                 verdicts.clear()
-                verdicts.update(json.loads(x)["verdict"] for x in run.stdout.splitlines())
+                verdicts.update(line["verdict"] for line in lines)
+                streamed.clear()
+                streamed.extend(int(line["claims"]["firmware.stream.bytes"]["value"]) for line in lines
+                                if "firmware.stream.bytes" in line["claims"])
                 return {"wall": run.wall, "rss": run.peak_rss_kib / 1024, "cpu": run.cpu,
                         "sim_cpu": cpu.seconds() - c0, "code": run.code}
 
@@ -271,6 +278,10 @@ def main() -> int:
             print(figure("    peak memory of the verifier", [r["rss"] for r in verifies], unit="MB"))
             print("    verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
                   + f" (exit {verifies[-1]['code']:.0f})")
+            if streamed:
+                print(f"    streamed to the station and hashed there: {len(streamed)} rigs, "
+                      f"{min(streamed)}-{max(streamed)} bytes per rig (mean {sum(streamed) / len(streamed):.0f}), "
+                      f"{sum(streamed) / 1e6:.1f} MB in all")
 
             spec = json.dumps({"hosts": hosts, "ports": ports})
 

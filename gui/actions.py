@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str, str, bool, str]] = {
     "reverify": ("&Re-verify last batch", "F5", "&Check", True, "Check the rigs of the last check again"),
     "cancel": ("&Cancel check", "Esc", "&Check", True, "Stop the running check"),
     "remove_rows": ("Re&move selected rigs", "Del", "&Check", False, "Remove the selected rows"),
+    "attach_dump": ("Attach flash &dump…", "Ctrl+Shift+D", "&Check", False,
+                    "Attach a flash dump read with an external programmer to the selected rig: its next check "
+                    "counts the dump's images at assurance offline"),
     "scan": ("&Scan serial", "Ctrl+L", "&Station", False, "Put the cursor in the barcode field"),
     "filter": ("&Filter", "Ctrl+F", "&Station", False, "Put the cursor in the filter box"),
     "trust_store": ("&Trust store…", "Ctrl+T", "&Station", True, "Vendor roots and pinned keys"),

@@ -23,6 +23,7 @@ from gui.commands import StationCommands
 from gui.demo import DEMO_WATCH_SECONDS, DemoFleet
 from gui.dialogs.add_host import AddHostDialog
 from gui.dialogs.add_serial import AddSerialDialog
+from gui.dialogs.attach_dump import DumpAttacher
 from gui.dialogs.image_check import check_files, split_drop, verify_firmware_dialog
 from gui.dialogs.scan_range import ScanRangeDialog
 from gui.intake import Intake
@@ -72,6 +73,8 @@ class MainWindow(QMainWindow):
         self.scan_range: ScanRangeDialog | None = None
         self.commands = StationCommands(self)
         self.log_commands = LogCommands(self)
+        self.dumps = DumpAttacher(self, self.model, self.station, self.table.current_device, self._rows_changed,
+                                  self.statusBar().showMessage, self.show_error)
         self._layout()
         self.actions = build_actions(self, {
             "add_host": self.add_host_dialog, "scan_range": self.scan_range_dialog,
@@ -81,7 +84,7 @@ class MainWindow(QMainWindow):
                                                               self.demo.directory / "firmware" if self.demo else None),
             "export_pdf": self.commands.pdf_dialog, "quit": self.close,
             "verify_selected": self.verify_selected, "verify_all": self.verify_all, "reverify": self.reverify,
-            "cancel": self.checks.cancel, "remove_rows": self.remove_selected,
+            "cancel": self.checks.cancel, "remove_rows": self.remove_selected, "attach_dump": self.dumps.choose,
             "scan": lambda: self.filters.scan.setFocus(), "filter": lambda: self.filters.filter.setFocus(),
             "trust_store": self.commands.trust_dialog, "settings": self.commands.settings_dialog,
             "pool_allow": self.commands.pool_allow_dialog,

@@ -30,6 +30,7 @@ from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions, ConsoleOutput
 from attest.evidence import Evidence
 from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event, EvidenceSource, verify_many
+from attest.image.attach import AttachedDumps, DumpReading
 from attest.log.append import new_batch_id
 from attest.log.commands import log_appraisals
 from attest.log.errors import LogError
@@ -123,6 +124,7 @@ class CheckPlan:
     concurrency: int
     log: LogPlan | None = None
     watch: WatchPlan | None = None
+    dumps: tuple[tuple[str, DumpReading], ...] = ()  # device id -> the flash dump attached to it
 
     @property
     def total(self) -> int:
@@ -157,10 +159,12 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
     if consoles:
         groups.setdefault(next(iter(groups), default_ports), []).extend(consoles)
     options = CollectOptions(timeout=request_timeout or policy.request_timeout,
-                             hash_timeout=hash_timeout or policy.hash_timeout)
+                             hash_timeout=hash_timeout or policy.hash_timeout,
+                             max_measured_bytes=policy.measure_max_bytes, measure_timeout=policy.measure_timeout)
+    dumps = tuple((row.device_id, row.dump) for row in rows if row.dump is not None)
     return CheckPlan(tuple((p, tuple(t)) for p, t in groups.items()), tuple(skipped),
                      tuple(manifests), policy, Credentials(tuple(rules), policy.allow_vendor_defaults),
-                     options, concurrency or policy.concurrency, log, watch)
+                     options, concurrency or policy.concurrency, log, watch, dumps)
 
 
 async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
@@ -181,6 +185,8 @@ async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput
 async def _run_groups(plan: CheckPlan, sources: Sequence[EvidenceSource]
                       ) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
     appraisals: list[Appraisal] = []
+    if plan.dumps:
+        sources = (*sources, AttachedDumps(by_address=dict(plan.dumps)))
     for ports, targets in plan.groups:
         def stream(options: CollectOptions, ports: PortProfile = ports,
                    targets: tuple[HostTarget | EndpointTarget, ...] = targets) -> AsyncIterator[Event]:

@@ -30,6 +30,7 @@ def test_origin_rules_follow_the_signed_origin():
     ("[pools]\nallow = 'x'\n", "pools.allow"),
     ("[timeouts]\nrequest = -1\n", "timeouts.request"),
     ("[bogus]\n", "unknown policy section"),
+    ("[measure]\nmax_bytes = 0\n", "measure.max_bytes"),
     ("not toml = = =", "not valid TOML"),
 ])
 def test_bad_policy_files_say_which_setting(tmp_path, text, words):
@@ -41,3 +42,13 @@ def test_bad_policy_files_say_which_setting(tmp_path, text, words):
 
 def test_policy_digest_changes_with_content():
     assert policy_from_dict({"pools": {"allow": ["a:1"]}}).digest != policy_from_dict({}).digest
+
+
+def test_measure_limits_default_to_the_collectors_and_can_be_set():
+    from attest.drivers.base import CollectOptions
+
+    default = policy_from_dict({})
+    assert (default.measure_max_bytes, default.measure_timeout) == (CollectOptions().max_measured_bytes,
+                                                                    CollectOptions().measure_timeout)
+    set_ = policy_from_dict({"measure": {"max_bytes": 4096, "seconds": 9}})
+    assert (set_.measure_max_bytes, set_.measure_timeout) == (4096, 9.0)

@@ -18,6 +18,7 @@ MALFORMED_REPLY = "MALFORMED_REPLY"  # bytes that are not the protocol
 REPLY_TOO_LARGE = "REPLY_TOO_LARGE"  # over the size cap
 AUTH_FAILED = "AUTH_FAILED"  # credentials refused
 NOT_THIS_FAMILY = "NOT_THIS_FAMILY"  # answers, but is not a device this driver reads
+MEASUREMENT_LIMIT_EXCEEDED = "MEASUREMENT_LIMIT_EXCEEDED"  # flash to stream past the per-rig bytes or time
 
 
 class CollectError(Exception):
@@ -59,6 +60,12 @@ class CollectOptions:
 
     timeout: float = 5.0  # seconds for one request/reply
     hash_timeout: float = 120.0  # seconds for an on-device sha256sum of a flash partition
+    #: Per rig, what the station may stream off it to measure (flash partitions and miner
+    #: binaries, hashed as they arrive): bytes in all, and seconds from the first byte to the last.
+    #: A 256 MB NAND over a 100 Mbit/s control board takes about 25 s alone.
+    max_measured_bytes: int = 1024 * 1024 * 1024
+    measure_timeout: float = 600.0
+    max_binary_bytes: int = 64 * 1024 * 1024  # one miner binary (real ones are 2-20 MB)
     max_reply_bytes: int = 1024 * 1024
     max_partitions: int = 32
     boot_timeout: float = 120.0  # seconds a serial console may take to boot to U-Boot or a login

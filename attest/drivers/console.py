@@ -55,7 +55,7 @@ from attest.drivers.console_text import (
     noise_ratio,
     tail,
 )
-from attest.drivers.shell import collect_shell_evidence
+from attest.drivers.shell_plan import collect_shell_evidence
 from attest.drivers.uboot import UBoot, collect_bootloader_evidence, parse_version
 from attest.evidence import Assurance, printable
 from attest.transport.serial import SerialLink, TransportError, open_link, quote

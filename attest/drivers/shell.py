@@ -1,14 +1,9 @@
 """What Rig Attest runs in a rig's Linux shell and how it reads the answers, whatever the wire.
 
-The command plan and parsers of docs/protocols.md ("Linux shell over SSH"), written against a
-runner so the SSH driver and the serial-console shell share one implementation: the transport
-only has to run one command and hand back its exit status and (capped) output.
-
-Failure policy. A runner raises CollectError when the *transport* fails (timeout, output over the
-cap, connection lost): that ends the whole collection, because claims here are only meaningful
-as a complete set — no ``indicator.*`` claim must mean "the scan ran and found nothing", never
-"the scan was cut short". A *command* that runs but fails (nonzero exit, missing file, output
-that does not parse) only loses its own claims; the others stand, and the transcript shows why.
+The commands and parsers of docs/protocols.md ("Linux shell over SSH"); the plan that runs them is
+attest.drivers.shell_plan. Both are written against a runner so the SSH driver and the
+serial-console shell share one implementation: the transport only has to run one command and hand
+back its exit status and (capped) output.
 
 Every byte from the device is untrusted: parsers are strict (a line is the documented format or
 it is ignored), device text is only put into claim values through ``printable``, and partition
@@ -20,20 +15,15 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from attest.drivers.base import Claim, CollectOptions
-from attest.evidence import Assurance, printable
-from attest.indicators import Indicator, default_indicators
+from attest.evidence import printable
+from attest.flash_content import is_mutable
 
 MINER_BINARIES = ("/usr/bin/bmminer", "/usr/bin/btminer", "/usr/bin/cgminer")
 POOL_CONFIG_FILES = ("/config/bmminer.conf", "/config/cgminer.conf")
-#: Partitions a running rig rewrites (settings, logs): their digests say nothing about firmware.
-MUTABLE_PARTITIONS = frozenset({"config", "configs", "data", "env"})
-MUTABLE_PREFIX = "reserve"
 
 CMD_PROC_MTD = "cat /proc/mtd"
 CMD_MAC = "cat /sys/class/net/eth0/address"
@@ -45,6 +35,7 @@ MAX_POOLS = 16
 MAX_POOL_URL_CHARS = 512
 MAX_CONFIG_DOCUMENTS = len(POOL_CONFIG_FILES)
 MAX_NAME_CHARS = 64
+MAX_CONTENT_CHARS = 600
 
 _SAFE_NAME = re.compile(rb"[A-Za-z0-9._-]{1,%d}" % MAX_NAME_CHARS)
 _MTD_HEADER = re.compile(rb"dev:\s+size\s+erasesize\s+name")
@@ -90,8 +81,7 @@ class MtdPartition:
 
     @property
     def mutable(self) -> bool:
-        lowered = self.name.lower()
-        return lowered in MUTABLE_PARTITIONS or lowered.startswith(MUTABLE_PREFIX)
+        return is_mutable(self.name)
 
 
 @dataclass(frozen=True)
@@ -223,138 +213,3 @@ def indicator_scan_command(patterns: Sequence[str], files: Sequence[str]) -> str
     """``-H`` keeps the ``FILE:`` prefix even when only one file is searched."""
     arguments = " ".join(f"-e {shlex.quote(pattern)}" for pattern in patterns)
     return f"grep -a -o -H -F {arguments} {' '.join(shlex.quote(f) for f in files)} 2>/dev/null"
-
-
-# --- the plan ----------------------------------------------------------------------------------
-
-
-async def collect_shell_evidence(
-    run: Runner,
-    source: str,
-    options: CollectOptions,
-    *,
-    indicators: Sequence[Indicator] | None = None,
-) -> list[Claim]:
-    """Run the docs/protocols.md command plan; ``source`` is the endpoint label for claims."""
-    plan = _Plan(run, source, options)
-    claims = await plan.measure_flash()
-    claims += await plan.read_identity()
-    claims += await plan.measure_miner(default_indicators() if indicators is None else indicators)
-    claims += await plan.read_pools()
-    return claims
-
-
-class _Plan:
-    def __init__(self, run: Runner, source: str, options: CollectOptions) -> None:
-        self._run = run
-        self._source = source
-        self._options = options
-
-    def _claim(self, name: str, value: str | int, what: str) -> Claim:
-        return Claim(name, value, f"{self._source} {what}", Assurance.MEASURED)
-
-    async def _command(self, command: str, *, timeout: float | None = None) -> ShellResult:
-        return await self._run(
-            command,
-            timeout=self._options.timeout if timeout is None else timeout,
-            max_bytes=self._options.max_reply_bytes,
-        )
-
-    async def measure_flash(self) -> list[Claim]:
-        """Digest every firmware partition on the device with one ``sha256sum``."""
-        result = await self._command(CMD_PROC_MTD)
-        if result.exit_status != 0:
-            return []
-        table = parse_proc_mtd(result.stdout, limit=self._options.max_partitions)
-        claims = [self._claim("firmware.partition.count", table.total, CMD_PROC_MTD)]
-        names = Counter(p.name for p in table.partitions if p.safe)
-        to_hash: list[MtdPartition] = []
-        for partition in table.partitions:
-            reason = _not_hashed_because(partition, names)
-            if reason is not None:
-                claims.append(self._claim(f"firmware.partition.mtd{partition.index}.rejected", reason, CMD_PROC_MTD))
-            elif not partition.mutable:
-                to_hash.append(partition)
-        if not to_hash:
-            return claims
-        command = hash_command([p.device for p in to_hash])
-        hashed = await self._command(command, timeout=self._options.hash_timeout)
-        # Exit 1 with some digests is a read error on another partition: keep the good ones.
-        digests = parse_sha256sum(hashed.stdout, [p.device for p in to_hash])
-        for partition in to_hash:
-            if partition.device in digests:
-                claims.append(
-                    self._claim(
-                        f"firmware.image.{partition.name}.sha256",
-                        "sha256:" + digests[partition.device],
-                        f"sha256sum {partition.device}",
-                    )
-                )
-        return claims
-
-    async def read_identity(self) -> list[Claim]:
-        claims: list[Claim] = []
-        result = await self._command(CMD_MAC)
-        mac = parse_mac(result.stdout) if result.exit_status == 0 else None
-        if mac is not None:
-            claims.append(self._claim("net.mac", mac, CMD_MAC))
-        result = await self._command(CMD_CPUINFO)
-        serial = parse_cpuinfo_serial(result.stdout) if result.exit_status == 0 else None
-        if serial is not None:
-            claims.append(self._claim("control_board.serial", serial, CMD_CPUINFO))
-        return claims
-
-    async def measure_miner(self, indicators: Sequence[Indicator]) -> list[Claim]:
-        """Digest the miner binaries present, then look for indicator strings in them.
-
-        sha256sum first tells which binaries exist, so grep only gets files that do: grep exits
-        2 whenever any named file is missing, which would hide a real error behind the normal
-        case of a rig carrying one miner of the three.
-        """
-        result = await self._command(CMD_MINER_DIGESTS, timeout=self._options.hash_timeout)
-        digests = parse_sha256sum(result.stdout, MINER_BINARIES)
-        present = [path for path in MINER_BINARIES if path in digests]
-        claims: list[Claim] = []
-        if present:
-            first = present[0]
-            claims.append(self._claim("firmware.miner.sha256", "sha256:" + digests[first], f"sha256sum {first}"))
-            claims.append(self._claim("firmware.miner.path", first, CMD_MINER_DIGESTS))
-        patterns = [pattern for indicator in indicators for pattern in indicator.patterns]
-        if not present or not patterns:
-            what = "no miner binary found" if not present else "no indicators configured"
-            return [*claims, self._claim("scan.indicators", f"not run: {what}", CMD_MINER_DIGESTS)]
-        command = indicator_scan_command(patterns, present)
-        scan = await self._command(command, timeout=self._options.hash_timeout)
-        if scan.exit_status not in (0, 1):
-            status = "no status" if scan.exit_status is None else f"exit status {scan.exit_status}"
-            return [*claims, self._claim("scan.indicators", f"failed: grep gave {status}", "grep -F (indicators)")]
-        matches = parse_grep_matches(scan.stdout, present, patterns)
-        found = 0
-        for indicator in indicators:
-            hits = [f"{pattern} in {file}" for pattern, file in matches if pattern in indicator.patterns]
-            if hits:
-                found += 1
-                claims.append(self._claim(f"indicator.{indicator.id}", "; ".join(hits), "grep -F (indicators)"))
-        summary = f"{len(indicators)} indicators ({len(patterns)} patterns) over {', '.join(present)}: {found} found"
-        return [*claims, self._claim("scan.indicators", summary, "grep -F (indicators)")]
-
-    async def read_pools(self) -> list[Claim]:
-        """Exit 1 is normal here: a rig has one of the two config files, cat complains of the other."""
-        result = await self._command(CMD_POOL_CONFIG)
-        if result.exit_status not in (0, 1):
-            return []
-        return [
-            self._claim(f"config.pool.{n}.url", url, CMD_POOL_CONFIG)
-            for n, url in enumerate(parse_pool_urls(result.stdout))
-        ]
-
-
-def _not_hashed_because(partition: MtdPartition, safe_names: Counter[str]) -> str | None:
-    """Why a listed partition gets no digest claim, or None when it can be hashed (or is mutable)."""
-    if not partition.safe:
-        return f'name "{partition.name}" is not a plain partition name; not hashed'
-    if safe_names[partition.name] > 1:
-        # Two partitions one name: whichever digest the appraiser picked, the other could be the
-        # one that boots. Neither is reported.
-        return f'name "{partition.name}" is listed more than once; not hashed'
-    return None

@@ -1,14 +1,19 @@
 """The Linux shell of a rig's control board over SSH: measured flash digests, identity, indicators.
 
-The command plan and its parsers live in attest.drivers.shell (shared with the serial console);
-this module adds only what is SSH's own: logging in, the server's host key, and turning
-transport errors into CollectError. One SSH connection serves the whole collection.
+The command plan lives in attest.drivers.shell_plan (shared with the serial console); this module
+adds only what is SSH's own: logging in, the server's host key, a channel that streams raw flash
+to the station (so the station, not the rig, hashes it), and turning transport errors into
+CollectError. One SSH connection serves the whole collection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from attest.drivers.base import Claim, CollectError, Endpoint, Session
-from attest.drivers.shell import ShellResult, collect_shell_evidence
+from attest.drivers.flash_read import StreamedOutput
+from attest.drivers.shell import ShellResult
+from attest.drivers.shell_plan import collect_shell_evidence
 from attest.evidence import Assurance
 from attest.transport.ssh import SSHShell, TransportError, open_shell, read_banner
 
@@ -36,12 +41,14 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
         raise CollectError(exc.code, exc.message) from None
     async with shell:
         claims = [
-            # What the server says its key is; we cannot check it against anything at intake, so
-            # it is reported, for the log and for spotting a key that changes between visits.
-            Claim("ssh.host_key", shell.host_key, f"{label} host key", Assurance.REPORTED),
+            # The server's key fingerprint (SHA256:...): nothing to check it against at intake, so
+            # it is reported, recorded in the log, and compared with the unit's later checks.
+            Claim("ssh.host_key", shell.host_key, f"{label} host key ({shell.host_key_algorithm})",
+                  Assurance.REPORTED),
             Claim("service.ssh", "open", f"{label} login as {shell.username}", Assurance.MEASURED),
         ]
-        claims += await collect_shell_evidence(_SSHRunner(shell), label, session.options)
+        runner = _SSHRunner(shell)
+        claims += await collect_shell_evidence(runner, label, session.options, stream=runner.stream)
     return claims
 
 
@@ -57,6 +64,14 @@ class _SSHRunner:
         except TransportError as exc:
             raise CollectError(exc.code, exc.message) from None
         return ShellResult(result.exit_status, result.stdout, result.stderr)
+
+    async def stream(self, command: str, sink: Callable[[bytes], None], *, timeout: float, idle: float,
+                     max_bytes: int) -> StreamedOutput:
+        try:
+            result = await self._shell.stream(command, sink, timeout=timeout, idle=idle, max_bytes=max_bytes)
+        except TransportError as exc:
+            raise CollectError(exc.code, exc.message) from None
+        return StreamedOutput(result.exit_status, result.size, result.stderr)
 
 
 async def identify(host: str, port: int, session: Session) -> str | None:

@@ -28,9 +28,11 @@ from typing import TypeVar
 
 from attest.drivers.base import MALFORMED_REPLY, Claim, CollectError, CollectOptions
 from attest.drivers.console_text import UBOOT_REBOOT_SIGNS, FrameScan, lines
-from attest.drivers.shell import MAX_NAME_CHARS, MUTABLE_PARTITIONS, MUTABLE_PREFIX, unique_pairs
+from attest.drivers.shell import MAX_NAME_CHARS, unique_pairs
 from attest.evidence import Assurance, printable
+from attest.flash_content import CODE, DATA, Content, is_mutable
 from attest.transport.serial import SerialLink
+from attest.uboot_env import judge_environment
 
 #: A U-Boot command line is at most CONFIG_SYS_CBSIZE (256 on older boards) long; the four
 #: marker echoes around a command take about 80 of that.
@@ -147,8 +149,7 @@ class FlashRegion:
 
     @property
     def mutable(self) -> bool:
-        lowered = self.name.lower()
-        return lowered in MUTABLE_PARTITIONS or lowered.startswith(MUTABLE_PREFIX)
+        return is_mutable(self.name)
 
 
 def _size(text: str) -> int | None:
@@ -252,6 +253,10 @@ async def read_environment(uboot: UBoot) -> dict[str, str]:
 
 def _environment_claims(env: dict[str, str], claim: Callable[[str, str | int, str], Claim]) -> list[Claim]:
     claims = [claim("uboot.env.count", len(env), "printenv")]
+    # What U-Boot runs by itself at power-on, judged as a flash dump's saved environment is.
+    found = judge_environment(env)
+    content = Content(CODE, "; ".join(found)) if found else Content(DATA, "boot commands read only flash")
+    claims.append(claim("uboot.env.content", printable(content.text, MAX_VALUE_CHARS * 2), "printenv (boot commands)"))
     for name in REPORTED_VARS:
         if name in env:
             claims.append(claim(f"uboot.env.{name}", printable(env[name], MAX_VALUE_CHARS), "printenv"))

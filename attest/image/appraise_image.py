@@ -182,19 +182,21 @@ def _verdict(reasons: Sequence[Reason], have_manifest: bool) -> Verdict:
 
 
 def _evidence(inspection: Inspection) -> Evidence:
-    """The file's layers as claims, named as a rig's flash measurements are."""
-    claims = [Claim("image.sha256", inspection.root.sha256, SOURCE, Assurance.MEASURED),
-              Claim("image.format", inspection.root.format or "unknown", SOURCE, Assurance.MEASURED)]
+    """The file's layers as claims, named as a rig's flash measurements are: hashed by the station
+    itself, and for a flash dump (read by a programmer, not by the rig's software) ``offline``."""
+    level = Assurance.OFFLINE if inspection.dump_layout else Assurance.MEASURED
+    claims = [Claim("image.sha256", inspection.root.sha256, SOURCE, level),
+              Claim("image.format", inspection.root.format or "unknown", SOURCE, level)]
     for node in inspection.root.walk():
         if node.role in (IMAGE, PARTITION, PACKAGE) and node.sha256 and node.path:
-            claims.append(Claim(f"firmware.image.{node.path}.sha256", node.sha256, SOURCE, Assurance.MEASURED))
+            claims.append(Claim(f"firmware.image.{node.path}.sha256", node.sha256, SOURCE, level))
     seen: set[str] = set()
     for f in inspection.findings:
         if f.code == "BACKDOOR_INDICATOR":
             ident = f.detail.split(":", 1)[0]
             if ident not in seen:
                 seen.add(ident)
-                claims.append(Claim(f"indicator.{ident}", f"{f.path}", SOURCE, Assurance.MEASURED))
+                claims.append(Claim(f"indicator.{ident}", f"{f.path}", SOURCE, level))
     return Evidence(inspection.file, tuple(claims))
 
 

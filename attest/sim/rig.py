@@ -93,6 +93,14 @@ class Rig:
     console: str = NORMAL  # serial console behaviour: normal | silent | noisy | drop | reboot
     uboot_env: dict[str, str] = field(default_factory=dict)  # U-Boot variables added or replaced
     beacons: tuple[str, ...] = ()  # what it reaches beyond its pool and NTP (attest.sim.egress): antbleed, phone-home
+    #: Partitions after the genuine ones that no signed release lists (name -> contents).
+    extra_partitions: dict[str, bytes] = field(default_factory=dict)
+    #: What the rig's own ``sha256sum`` hashes in place of a partition (name -> bytes): a modified
+    #: rootfs whose busybox prints the genuine digests. ``cat`` still reads the real flash.
+    self_report: dict[str, bytes] = field(default_factory=dict)
+    #: The rig's SSH host key is derived from this (attest.sim.ssh_server.host_key_for): each rig
+    #: its own, the same on every run; change it to give the rig a new key (a reflash does).
+    host_key_seed: str = ""
 
     def pool_config_json(self) -> bytes:
         """The miner's config file as the SSH shell serves it (/config/bmminer.conf style)."""

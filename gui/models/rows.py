@@ -14,6 +14,7 @@ from attest.address import EndpointTarget, HostTarget, PortProfile
 from attest.appraise import Appraisal
 from attest.drivers.base import Credential
 from attest.evidence import Evidence, printable
+from attest.image.attach import DumpReading
 from attest.verdict import Verdict
 
 CELL_LIMIT = 200  # a table cell never holds more than this many characters of device text
@@ -79,6 +80,7 @@ class DeviceRow:
     appraisal: Appraisal | None = None
     evidence: Evidence | None = None
     label: str = ""  # extra context for the host tooltip (e.g. the demo's scenario name)
+    dump: DumpReading | None = field(default=None, repr=False)  # a flash dump attached to this rig
 
     @property
     def checked_text(self) -> str:

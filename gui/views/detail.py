@@ -161,6 +161,9 @@ class DetailPane(QWidget):
         if row and row.state is RowState.PENDING:
             notes.append("This serial was scanned but no address reaches it yet: add its host or serial "
                          "console, then verify.")
+        if row is not None and row.dump is not None:
+            notes.append(f"Flash dump attached: {row.dump.summary}. Its images count at assurance offline "
+                         "from the rig's next check.")
         if appraisal is not None and appraisal.manifest is not None:
             m = appraisal.manifest
             notes.append(f"Judged against the manifest from {m.issuer}, sequence {m.sequence}.")

@@ -20,7 +20,6 @@ from attest.drivers.shell import (
     CMD_PROC_MTD,
     MAX_POOLS,
     ShellResult,
-    collect_shell_evidence,
     hash_command,
     indicator_scan_command,
     parse_cpuinfo_serial,
@@ -30,6 +29,7 @@ from attest.drivers.shell import (
     parse_proc_mtd,
     parse_sha256sum,
 )
+from attest.drivers.shell_plan import collect_shell_evidence
 from attest.evidence import Assurance
 from attest.indicators import IndicatorError, default_indicators, load_indicators, parse_indicators
 
@@ -83,27 +83,37 @@ def genuine_replies() -> dict[str, Reply]:
     }
 
 
+#: What the rig's own tools computed (its sha256sum, its grep): never more than ``device``.
+SELF_REPORTED = ("firmware.image.", "firmware.miner.", "scan.indicators", "indicator.")
+
+
 def collect(runner: FakeRunner, options: CollectOptions | None = None, **kwargs: object) -> dict[str, object]:
+    """The plan as a serial console runs it (no stream): the rig's own digests, at ``device``."""
     claims = asyncio.run(collect_shell_evidence(runner, SOURCE, options or CollectOptions(), **kwargs))  # type: ignore[arg-type]
     names = [c.name for c in claims]
     assert len(names) == len(set(names)), f"duplicate claim names: {names}"
-    assert all(c.assurance is Assurance.MEASURED and c.source.startswith(SOURCE) for c in claims)
+    assert all(c.source.startswith(SOURCE) for c in claims)
+    for c in claims:
+        expected = Assurance.DEVICE if c.name.startswith(SELF_REPORTED) else Assurance.MEASURED
+        assert c.assurance is expected, c
     return {c.name: c.value for c in claims}
 
 
 # --- the plan ----------------------------------------------------------------------------------
 
 
-def test_genuine_rig_gives_measured_digests_identity_pools_and_no_indicator():
+def test_without_a_stream_the_digests_are_the_rigs_own_and_never_called_measured():
     runner = FakeRunner(genuine_replies())
     claims = collect(runner)
-    assert claims["firmware.image.boot.sha256"] == "sha256:" + digest(BOOT)
-    assert claims["firmware.image.rootfs.sha256"] == "sha256:" + digest(ROOTFS)
-    assert "firmware.image.config.sha256" not in claims
+    assert claims["firmware.image.boot.device_sha256"] == "sha256:" + digest(BOOT)
+    assert claims["firmware.image.rootfs.device_sha256"] == "sha256:" + digest(ROOTFS)
+    assert not [name for name in claims if name.endswith(".sha256")]  # nothing the station hashed
+    assert "firmware.image.config.device_sha256" not in claims
     assert claims["firmware.partition.count"] == 3
+    assert claims["firmware.partition.mtd2.name"] == "config" and claims["firmware.partition.mtd2.size"] == 0x4000
     assert claims["net.mac"] == "02:a7:00:11:22:33"
     assert claims["control_board.serial"] == "CB0123456789"
-    assert claims["firmware.miner.sha256"] == "sha256:" + digest(MINER)
+    assert claims["firmware.miner.device_sha256"] == "sha256:" + digest(MINER)
     assert claims["firmware.miner.path"] == "/usr/bin/bmminer"
     assert claims["config.pool.0.url"] == "stratum+tcp://pool.example:3333"
     assert not [name for name in claims if name.startswith("indicator.")]
@@ -146,7 +156,7 @@ def test_grep_failure_is_reported_as_a_scan_that_did_not_run_not_as_clean():
     replies["grep *"] = ok(b"", 2, b"grep: /usr/bin/bmminer: I/O error\n")
     claims = collect(FakeRunner(replies))
     assert claims["scan.indicators"] == "failed: grep gave exit status 2"
-    assert claims["firmware.image.rootfs.sha256"]  # the rest stands
+    assert claims["firmware.image.rootfs.device_sha256"]  # the rest stands
 
 
 def test_no_miner_binary_means_no_scan_and_says_so():
@@ -155,7 +165,7 @@ def test_no_miner_binary_means_no_scan_and_says_so():
     runner = FakeRunner(replies)
     claims = collect(runner)
     assert claims["scan.indicators"] == "not run: no miner binary found"
-    assert "firmware.miner.sha256" not in claims
+    assert "firmware.miner.device_sha256" not in claims
     assert not any(command.startswith("grep") for command, _, _ in runner.calls)
 
 
@@ -165,7 +175,7 @@ def test_a_failing_command_loses_only_its_own_claims():
     replies[CMD_CPUINFO] = ok(b"", 1, b"cat: /proc/cpuinfo: No such file or directory\n")
     claims = collect(FakeRunner(replies))
     assert "net.mac" not in claims and "control_board.serial" not in claims
-    assert claims["firmware.image.rootfs.sha256"] and claims["config.pool.0.url"]
+    assert claims["firmware.image.rootfs.device_sha256"] and claims["config.pool.0.url"]
 
 
 def test_a_transport_failure_ends_the_collection():
@@ -196,13 +206,13 @@ def test_weird_and_duplicate_partition_names_are_reported_not_hashed():
     runner = FakeRunner(replies)
     claims = collect(runner)
     assert [c for c, _, _ in runner.calls if c.startswith("sha256sum /dev")] == ["sha256sum /dev/mtd4"]
-    assert claims["firmware.image.kernel.sha256"] == "sha256:" + "ab" * 32
+    assert claims["firmware.image.kernel.device_sha256"] == "sha256:" + "ab" * 32
     assert "../../x" in str(claims["firmware.partition.mtd0.rejected"])
     assert "more than once" in str(claims["firmware.partition.mtd1.rejected"])
     assert "more than once" in str(claims["firmware.partition.mtd2.rejected"])
     rejected = str(claims["firmware.partition.mtd3.rejected"])
     assert "\x1b" not in rejected and "\\x1b" in rejected
-    assert not [n for n in claims if n.startswith("firmware.image.") and n != "firmware.image.kernel.sha256"]
+    assert not [n for n in claims if n.startswith("firmware.image.") and n != "firmware.image.kernel.device_sha256"]
 
 
 def test_ten_thousand_partitions_are_capped_at_max_partitions():

@@ -27,7 +27,7 @@ from attest.drivers.base import (
 from attest.evidence import Assurance, Transcript
 from attest.sim.rig import Rig
 from attest.sim.scenarios import make_rig, release
-from attest.sim.ssh_server import make_host_key, start_ssh_server
+from attest.sim.ssh_server import host_key_for, make_host_key, start_ssh_server
 from attest.transport import ssh as ssh_transport
 
 HOST = "127.0.0.1"
@@ -90,10 +90,16 @@ def test_genuine_antminer_is_measured_in_full():
     transcript = Transcript()
     claims = collect(rig, credentials=(Credential("root", "s3cret-Pa55word"),), transcript=transcript)
     for name, data in rig.images.items():
-        claim = claims[f"firmware.image.{name}.sha256"]
+        claim = claims[f"firmware.image.{name}.sha256"]  # streamed to the station and hashed there
         assert claim.value == "sha256:" + hashlib.sha256(data).hexdigest()
-        assert claim.assurance is Assurance.MEASURED
+        assert claim.assurance is Assurance.MEASURED and "hashed by the station" in claim.source
+        said = claims[f"firmware.image.{name}.device_sha256"]  # the rig's own answer: a cross-check
+        assert said.value == claim.value and said.assurance is Assurance.DEVICE
     assert "firmware.image.config.sha256" not in claims
+    assert claims["firmware.partition.mtd2.content"].value == "data"  # config: mutable, looked into
+    assert str(claims["firmware.partition.mtd3.content"].value).startswith("data: a U-Boot environment")
+    flash = sum(len(data) for data in rig.images.values()) + len(rig.config_partition) + 0x4000
+    assert claims["firmware.stream.bytes"].value == flash + len(rig.miner_binary)
     assert claims["net.mac"].value == rig.mac.lower()
     assert claims["control_board.serial"].value == rig.control_board_serial
     assert claims["config.pool.0.url"].value == rig.pools[0].url
@@ -101,10 +107,11 @@ def test_genuine_antminer_is_measured_in_full():
     assert not [n for n in claims if n.startswith("indicator.")]
     assert claims["service.ssh"].value == "open"
     host_key = claims["ssh.host_key"]
-    assert host_key.value == f"ssh-ed25519 {HOST_KEY.get_fingerprint('sha256')}"
-    assert host_key.assurance is Assurance.REPORTED
+    assert host_key.value == HOST_KEY.get_fingerprint("sha256") and host_key.value.startswith("SHA256:")
+    assert host_key.assurance is Assurance.REPORTED and "ssh-ed25519" in host_key.source
     text = transcript.to_text()
     assert "cat /proc/mtd" in text and "sha256sum /dev/mtd0 /dev/mtd1" in text
+    assert "cat /dev/mtd0 /dev/mtd1 /dev/mtd2 /dev/mtd3" in text and f"[{flash} bytes streamed to the station]" in text
     assert "s3cret" not in text
 
 
@@ -226,3 +233,53 @@ def test_identify_reads_the_banner():
         return found
 
     assert run(scenario()) == ["ssh", None, None, None]
+
+
+def test_a_lying_sha256sum_is_kept_only_as_the_rigs_word_beside_what_the_station_measured():
+    rig = make_rig(0, "lying-sha256sum", HOST)
+    claims = collect(rig)
+    signed = release(rig.model, rig.firmware_version).digests()["rootfs"]
+    assert claims["firmware.image.rootfs.device_sha256"].value == signed  # what the rig says
+    assert claims["firmware.image.rootfs.sha256"].value == "sha256:" + hashlib.sha256(rig.images["rootfs"]).hexdigest()
+    assert claims["firmware.image.rootfs.sha256"].value != signed
+
+
+def test_a_partition_shorter_than_proc_mtd_says_gets_no_digest_and_a_longer_one_ends_the_check():
+    rig = make_rig(0, "genuine", HOST)
+    rig.files["/dev/mtd1"] = rig.images["rootfs"][:1000]
+    claims = collect(rig)
+    assert "firmware.image.rootfs.sha256" not in claims
+    assert claims["firmware.partition.mtd1.read"].value == f"failed: cat gave exit status 0 after 1000 of " \
+                                                           f"{len(rig.images['rootfs'])} bytes"
+    rig.files["/dev/mtd1"] = rig.images["rootfs"] + b"\x00"
+    error = failure(rig)
+    assert error.code == REPLY_TOO_LARGE and "/dev/mtd1" in error.message and "/proc/mtd" in error.message
+
+
+def test_the_per_rig_byte_cap_and_time_budget_are_clear_problems():
+    rig = make_rig(0, "genuine", HOST)
+    error = failure(rig, CollectOptions(max_measured_bytes=100_000))
+    assert error.code == "MEASUREMENT_LIMIT_EXCEEDED" and "max_measured_bytes" in error.message
+    slow = make_rig(0, "slow", HOST)
+    error = failure(slow, CollectOptions(timeout=5, measure_timeout=0.5))
+    assert error.code == "MEASUREMENT_LIMIT_EXCEEDED" and "measure_timeout" in error.message
+
+
+def test_each_rig_presents_its_own_host_key_as_a_sha256_fingerprint():
+    async def fingerprints() -> list[str]:
+        out = []
+        for rig in (make_rig(0, "genuine", HOST), make_rig(1, "genuine", HOST)):
+            handle = await start_ssh_server(rig, HOST, 0)
+            assert handle is not None
+            try:
+                claims = await ssh.collect(Endpoint("ssh", HOST, handle.port, (ROOT,)),
+                                           Session(CollectOptions(), Transcript()))
+            finally:
+                handle.close()
+                await handle.wait_closed()
+            out.append(next(str(c.value) for c in claims if c.name == "ssh.host_key"))
+        return out
+
+    first, second = run(fingerprints())  # type: ignore[misc]
+    assert first == host_key_for(make_rig(0, "genuine", HOST)).get_fingerprint("sha256")
+    assert first.startswith("SHA256:") and second.startswith("SHA256:") and first != second

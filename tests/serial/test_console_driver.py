@@ -100,11 +100,12 @@ def test_a_fresh_power_on_is_caught_in_its_countdown_and_read_from_uboot_then_li
     assert claims["uboot.version"].startswith("U-Boot 2022.01")
     assert claims["console.login"] == "as root"
     assert claims["console.shell.checked"] == "every output checked with the device's cksum"
-    # U-Boot and Linux read the same flash, and agree.
+    # U-Boot and Linux read the same flash, and agree; Linux's digest is the rig's own sha256sum.
     by_assurance = {(c.name, c.assurance): c.value for c in got.evidence.claims}
     for image in ("boot", "rootfs"):
-        name = f"firmware.image.{image}.sha256"
-        assert by_assurance[(name, Assurance.BOOTLOADER)] == by_assurance[(name, Assurance.MEASURED)]
+        said = by_assurance[(f"firmware.image.{image}.device_sha256", Assurance.DEVICE)]
+        assert by_assurance[(f"firmware.image.{image}.sha256", Assurance.BOOTLOADER)] == said
+    assert not any(c.name.endswith(".sha256") and c.assurance is Assurance.MEASURED for c in got.evidence.claims)
 
 
 def test_a_console_left_at_the_uboot_prompt_is_read_there_and_stays_there() -> None:
@@ -135,7 +136,7 @@ def test_a_console_at_its_login_prompt_is_logged_into() -> None:
     claims = got.claims()
     assert claims["console.found"] == "linux login prompt"
     assert claims["console.login"] == "as root"
-    assert claims["firmware.image.rootfs.sha256"].startswith("sha256:")
+    assert claims["firmware.image.rootfs.device_sha256"].startswith("sha256:")
 
 
 def test_a_console_left_at_a_root_shell_is_used_as_it_is() -> None:
@@ -283,11 +284,13 @@ def test_a_shell_without_cksum_is_read_unverified_each_output_taken_twice(monkey
     assert got.evidence.problems == ()
     assert claims["console.shell.checked"].startswith("outputs unverified")
     rootfs = hashlib.sha256(genuine_rig(ANTMINER_S21).images["rootfs"]).hexdigest()
-    measured = {c.name: c.value for c in got.evidence.claims if c.assurance is Assurance.MEASURED}
-    assert measured["firmware.image.rootfs.sha256"] == f"sha256:{rootfs}"
+    said = {c.name: c.value for c in got.evidence.claims if c.assurance is Assurance.DEVICE}
+    assert said["firmware.image.rootfs.device_sha256"] == f"sha256:{rootfs}"
     sent = b"".join(c.data for c in seen if c.direction == ">")
     assert sent.count(b"sha256sum /dev/mtd0 /dev/mtd1; echo") == 2  # the flash hash, read twice to agree
-    assert verdict_of(got, signed)[0] is Verdict.TRUSTED
+    # The Linux shell alone: only the rig's own sha256sum vouches for the flash, never a TRUSTED.
+    verdict, reasons = verdict_of(got, signed)
+    assert verdict is Verdict.WARNING and "FIRMWARE_DEVICE_DIGEST_ONLY" in reasons
 
 
 def wait_for_countdown(path: str) -> None:

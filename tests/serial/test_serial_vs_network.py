@@ -58,12 +58,18 @@ def test_serial_alone_gets_the_network_verdict(scenario: str, tmp_path: Path) ->
     assert {r.code for r in console.reasons} == {r.code for r in network.reasons}
     assert all(c.source.startswith("serial://") for c in console.evidence.claims)
 
-    def measured(appraisal: Appraisal) -> set[tuple[str, object]]:
-        return {(c.name, c.value) for c in appraisal.evidence.claims
-                if c.assurance is Assurance.MEASURED and c.name.startswith(("firmware.", "scan.", "config.pool"))}
+    def claims(appraisal: Appraisal, assurance: Assurance, suffix: str = "") -> dict[str, object]:
+        return {c.name.removesuffix(suffix): c.value for c in appraisal.evidence.claims
+                if c.assurance is assurance and c.name.startswith(("firmware.image.", "config.pool", "control_board"))
+                and c.name.endswith(suffix)}
 
-    # One shell plan, two wires: the same measured claims (MAC case aside, which the web UI reports).
-    assert measured(console) == measured(network)
+    # One shell plan, two wires. Over SSH the station streamed the flash and hashed it itself; over
+    # the console (115200 baud) only the rig's own sha256sum could: the same digests, but `device`.
+    assert claims(console, Assurance.DEVICE, ".device_sha256") == claims(network, Assurance.MEASURED, ".sha256")
+    assert not claims(console, Assurance.MEASURED, ".sha256")
+    # What the shell reads raw (the board's serial, the pools) is the same claim either way.
+    assert {k: v for k, v in claims(console, Assurance.MEASURED).items() if not k.startswith("firmware.")} \
+        == {k: v for k, v in claims(network, Assurance.MEASURED).items() if not k.startswith("firmware.")}
     assert any(c.assurance is Assurance.BOOTLOADER for c in console.evidence.claims)
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import shlex
 import time
+import zlib
 from collections.abc import Awaitable
 
 import asyncssh
@@ -18,14 +19,16 @@ from attest.sim.ssh_server import (
     GARBAGE_BYTES,
     ShellSyntaxError,
     execute,
+    host_key_for,
     make_host_key,
     rig_files,
     split_command,
     start_ssh_server,
 )
+from attest.sim.uboot import ENV_SIZE, env_image, environment
 
 HOST = "127.0.0.1"
-HOST_KEY = make_host_key()  # one per test module, as a fleet shares one
+HOST_KEY = make_host_key()  # one per test module: a thousand listeners need not derive a thousand
 
 
 def run(coro: Awaitable[object]) -> object:
@@ -45,15 +48,52 @@ def whatsminer() -> Rig:
 # --- the userland ------------------------------------------------------------------------------
 
 
-def test_proc_mtd_lists_images_then_config_with_exact_hex_sizes(antminer: Rig):
+def test_proc_mtd_lists_images_then_config_then_env_with_exact_hex_sizes(antminer: Rig):
     out = execute(antminer, "cat /proc/mtd")
     assert out.exit_status == 0 and out.stderr == b""
     lines = out.stdout.decode().splitlines()
     assert lines[0] == "dev:    size   erasesize  name"
-    expected = [*antminer.images.items(), ("config", antminer.config_partition)]
+    env = env_image(tuple(environment(antminer).items()))
+    expected = [*antminer.images.items(), ("config", antminer.config_partition), ("env", env)]
     for index, (line, (name, data)) in enumerate(zip(lines[1:], expected, strict=True)):
         assert line == f'mtd{index}: {len(data):08x} 00020000 "{name}"'
         assert execute(antminer, f"cat /dev/mtd{index}").stdout == data
+
+
+def test_the_env_partition_is_the_saved_uboot_environment_with_a_valid_crc(antminer: Rig):
+    data = execute(antminer, "cat /dev/mtd3").stdout
+    assert len(data) == ENV_SIZE
+    assert int.from_bytes(data[:4], "little") == zlib.crc32(data[4:])
+    pairs = dict(item.decode().split("=", 1) for item in data[4:].split(b"\0\0", 1)[0].split(b"\0"))
+    assert pairs == environment(antminer)
+    assert pairs["mtdparts"].endswith(",16k(config),16k(env)")
+
+
+def test_scenario_partitions_are_appended_so_genuine_ones_keep_their_numbers():
+    rig = make_rig(0, "unlisted-partition", HOST)
+    mtd = execute(rig, "cat /proc/mtd").stdout.decode().splitlines()
+    assert [line.split('"')[1] for line in mtd[1:]] == ["boot", "rootfs", "config", "env", "upgrade-rootfs"]
+    assert execute(rig, "cat /dev/mtd4").stdout.startswith(b"\x7fELF")
+    assert "(upgrade-rootfs)" in environment(rig)["mtdparts"]
+
+
+def test_a_lying_sha256sum_prints_the_genuine_digest_while_cat_reads_the_real_flash():
+    rig = make_rig(0, "lying-sha256sum", HOST)
+    genuine = make_rig(0, "genuine", HOST).images["rootfs"]
+    real = execute(rig, "cat /dev/mtd1").stdout
+    assert real == rig.images["rootfs"] != genuine
+    said = execute(rig, "sha256sum /dev/mtd0 /dev/mtd1").stdout.decode().splitlines()
+    assert said[1] == f"{hashlib.sha256(genuine).hexdigest()}  /dev/mtd1"
+    assert said[0] == f"{hashlib.sha256(rig.images['boot']).hexdigest()}  /dev/mtd0"
+
+
+def test_each_rig_has_its_own_host_key_the_same_on_every_run_and_a_new_one_on_request():
+    first, second = make_rig(0, "genuine", HOST), make_rig(1, "genuine", HOST)
+    fingerprint = host_key_for(first).get_fingerprint("sha256")
+    assert fingerprint == host_key_for(make_rig(0, "genuine", HOST)).get_fingerprint("sha256")
+    assert fingerprint != host_key_for(second).get_fingerprint("sha256")
+    first.host_key_seed = "reflashed"
+    assert host_key_for(first).get_fingerprint("sha256") != fingerprint
 
 
 def test_sha256sum_hashes_like_coreutils_and_reports_missing_files(antminer: Rig):

@@ -47,6 +47,9 @@ from attest.log.errors import LogError
 from attest.manifest import Manifest, ManifestError, load_manifest
 from attest.policy import Policy, PolicyError, load_policy
 from attest.progress import FleetProgress, progress_mode
+from attest.store.commands import history_for, push_after_run, store_for_verify, verify_options
+from attest.store.commands import register as register_store_commands
+from attest.store.errors import StoreError
 from attest.trust import StationState, TrustError, TrustStore
 from attest.verdict import Verdict, worst
 
@@ -184,13 +187,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     targets = _targets(args.address)
     concurrency = args.concurrency or policy.concurrency
     signer = None
-    if args.log is not None:
+    try:  # a warehouse store only takes signed records: with one, verdicts are always logged first
+        store = store_for_verify(getattr(args, "store", None))
+    except StoreError as e:
+        _fail(f"{e.code}: {e.message}")
+    if args.log is not None or store is not None:
         try:  # before the scan: a wrong passphrase should not cost a technician a pallet's wait
             signer = unlock_station(no_input=args.no_input)
         except LogError as e:
             _fail(f"{e.code}: {e.message}")
+    histories = [history_for(store)] if store is not None else []
     started = time.monotonic()
-    appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency))
+    appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency, histories=histories,
+                                     station=None if signer is None else signer.station_id))
     elapsed = time.monotonic() - started
     if args.json:
         for a in appraisals:
@@ -205,8 +214,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"attest: verdicts NOT recorded: {e.code}: {e.message}", file=sys.stderr)
             return EXIT_USAGE
         root = checkpoint.root_hash.hex()[:16]
-        print(f"attest: recorded {len(appraisals)} verdicts in {args.log}; "
+        print(f"attest: recorded {len(appraisals)} verdicts in {args.log or 'the station log'}; "
               f"signed checkpoint: tree size {checkpoint.tree_size}, root {root}…", file=sys.stderr)
+    if store is not None and push_after_run(args.log, store) != 0:
+        return EXIT_USAGE
     if not appraisals:
         print("attest: no device answered", file=sys.stderr)
         return EXIT_UNKNOWN
@@ -214,9 +225,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
-                  args: argparse.Namespace, concurrency: int) -> list[Appraisal]:
+                  args: argparse.Namespace, concurrency: int, *, histories: Sequence[Any] = (),
+                  station: str | None = None) -> list[Appraisal]:
     """Ranges go to verify_many as they are: each host found is collected while the rest of the
-    range is still being probed."""
+    range is still being probed. ``histories`` (the warehouse store) are consulted per serial."""
     ports = _ports(args)
     options = _options(args, policy)
     credentials = _credentials(args, policy)
@@ -228,7 +240,8 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
     try:
         async for event in verify_many(targets, manifests=manifests, policy=policy, ports=ports,
                                        credentials=credentials, options=options, concurrency=concurrency,
-                                       deadline=deadline, host_deadline=getattr(args, "host_deadline", None)):
+                                       deadline=deadline, host_deadline=getattr(args, "host_deadline", None),
+                                       histories=histories, station=station):
             progress.on_event(event)
             if isinstance(event, DiscoveryDone):
                 discovery = event
@@ -236,6 +249,8 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
                 result = list(event.appraisals)
     finally:
         progress.done()
+        for history in histories:
+            await history.aclose()
     _report_deadline(deadline, result, discovery)
     return result
 
@@ -540,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="never prompt (the station passphrase then comes from ATTEST_PASSPHRASE)")
     v.add_argument("--host-deadline", type=_seconds, metavar="SECONDS",
                    help="most time one device may take; past it the device is UNKNOWN (TIMEOUT)")
+    verify_options(v)
     fleet_options(v)
     device_options(v)
     v.set_defaults(func=cmd_verify)
@@ -594,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--json", action="store_true", help="one JSON object per file per line")
     im.set_defaults(func=cmd_image)
 
-    register_log_commands(sub)
+    register_store_commands(sub, register_log_commands(sub))
 
     d = sub.add_parser("demo", help="verify a simulated mixed fleet in this terminal")
     d.add_argument("--fleet", type=int, default=13)

@@ -100,8 +100,9 @@ def default_operator() -> str:
 
 # --- registration -----------------------------------------------------------------------------
 
-def register(subparsers: Any) -> None:
-    """Add ``station`` and ``log`` to the CLI (``subparsers`` from ``add_subparsers()``)."""
+def register(subparsers: Any) -> dict[str, Any]:
+    """Add ``station`` and ``log`` to the CLI (``subparsers`` from ``add_subparsers()``); returns
+    their action subparsers, for other subsystems to add actions to (the warehouse store)."""
     st = subparsers.add_parser("station", help="this station's signing identity")
     ssub = st.add_subparsers(metavar="ACTION")
     si = ssub.add_parser("init", help="make the station's Ed25519 signing key (encrypted at rest)")
@@ -127,7 +128,9 @@ def register(subparsers: Any) -> None:
     ex.set_defaults(func=_guarded(cmd_log_export))
     ve = lsub.add_parser("verify", help="check a bundle offline: exit 0 holds, 4 tampered, 2 unreadable")
     ve.add_argument("file")
-    ve.add_argument("--station-key", help="the station's public key PEM file (or its fingerprint)")
+    ve.add_argument("--station-key", action="append", default=[],
+                    help="the station's public key PEM file (or its fingerprint); repeat it for a bundle "
+                    "spanning stations (each station's part must match one)")
     ve.add_argument("--since", help="an earlier checkpoint file the log must extend")
     ve.add_argument("--json", action="store_true")
     ve.set_defaults(func=_guarded(cmd_log_verify))
@@ -147,6 +150,7 @@ def register(subparsers: Any) -> None:
     _log_option(cp)
     cp.add_argument("-o", "--output", required=True)
     cp.set_defaults(func=_guarded(cmd_log_checkpoint))
+    return {"station": ssub, "log": lsub}
 
 
 def _log_option(parser: argparse.ArgumentParser) -> None:
@@ -215,9 +219,9 @@ def cmd_log_export(args: argparse.Namespace) -> int:
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
-    pinned = pinned_fingerprint(args.station_key)
+    pins = [p for key in args.station_key if (p := pinned_fingerprint(key)) is not None]
     since = read_checkpoint_file(args.since) if args.since else None
-    report = verify_bundle(args.file, pinned=pinned, since=since)
+    report = verify_bundle(args.file, pins=pins, since=since)
     if args.json:
         print(json.dumps(report.to_json()))
     elif report.ok:
@@ -294,6 +298,11 @@ def parse_time(text: str | None, option: str, *, end_of_day: bool = False) -> st
 
 def bundle_lines(path: str, report: BundleReport) -> list[str]:
     """What a bundle that holds says, for a person: the CLI prints it, the GUI's auditor dialog shows it."""
+    if report.parts:  # a warehouse bundle: each station's part on its own
+        lines = [f"OK: {path}: {len(report.parts)} stations, each part checked against its own key"]
+        for part in report.parts:
+            lines.extend("  " + line for line in bundle_lines(f"station {part.station}", part)[1:])
+        return lines
     lines = [f"OK: {path}",
              f"  station {report.station}, key {report.key_fingerprint} " + _pin_note(report.key_pinned),
              f"  {report.tree_size} records signed {report.checkpoint_time}: {report.shown} shown in full, "

@@ -52,7 +52,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _write_tls(directory: Path) -> Path:
+def write_tls(directory: Path) -> Path:
     """A CA and a server certificate signed by it; returns the CA file clients pin."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -95,7 +95,7 @@ class PrivateCluster:
         self.socket_dir.mkdir()
         self.port = free_port()
         self.password = secrets.token_urlsafe(16)
-        self.ca_file = _write_tls(self.root)
+        self.ca_file = write_tls(self.root)
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             entry = pwd.getpwnam("postgres")
@@ -113,7 +113,7 @@ class PrivateCluster:
             "port": str(self.port), "listen_addresses": "'127.0.0.1'",
             "unix_socket_directories": f"'{self.socket_dir}'", "ssl": "on",
             "ssl_cert_file": f"'{self.root / 'server.crt'}'", "ssl_key_file": f"'{self.root / 'server.key'}'",
-            "fsync": "on" if fsync else "off", "synchronous_commit": "on" if fsync else "off",
+            "fsync": "on" if fsync else "off", "synchronous_commit": "on",  # a crash keeps what was committed
             "full_page_writes": "on" if fsync else "off", "max_connections": "60",
             "shared_buffers": "128MB", "log_min_messages": "warning", "logging_collector": "off",
             **(settings or {}),
@@ -131,7 +131,13 @@ class PrivateCluster:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         return subprocess.run(cmd, capture_output=True, text=True, check=check, cwd=self.root)
 
+    def running(self) -> bool:
+        return self._run("pg_ctl", "-D", str(self.data), "status", check=False).returncode == 0
+
     def start(self) -> None:
+        """Start the server (nothing to do when it runs)."""
+        if self.running():
+            return
         done = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start", check=False)
         if done.returncode != 0:
             raise RuntimeError(f"postgres did not start: {done.stdout}{done.stderr}{self.log.read_text()[-2000:]}")

@@ -88,6 +88,7 @@ def audit_store(target: StoreTarget, *, progress: Callable[[str, int], None] | N
     report = AuditReport(target.display)
     with connect(target, autocommit=False) as conn, mapped(target):
         check_version(conn, target)
+        conn.rollback()
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")  # one snapshot for the audit
         stations = conn.execute("SELECT station, public_pem, fingerprint FROM attest.stations "
                                 "ORDER BY station").fetchall()

@@ -165,7 +165,8 @@ def save_login(login: StationLogin) -> Path:
 
 def resolve_target(url: str | None) -> StoreTarget:
     """The store to use: ``url`` (else ATTEST_STORE, else the enrolled one), completed with this
-    station's own login when the URL names the enrolled server but no user."""
+    station's own login when the URL names the enrolled server and no user (or the station's
+    own role without a password)."""
     url = url or os.environ.get(STORE_ENV) or None
     login = saved_login()
     if url is None:
@@ -173,7 +174,10 @@ def resolve_target(url: str | None) -> StoreTarget:
             raise StoreError("STORE_URL_INVALID", f"no warehouse store given: use --store URL or set {STORE_ENV}")
         return login.target()
     target = parse_target(url)
-    if login is not None and "user" not in target.values and parse_target(login.url).server == target.server:
+    if login is None or parse_target(login.url).server != target.server:
+        return target
+    user = target.values.get("user")
+    if user is None or (user == login.role and "password" not in target.values):
         return with_login(target, login.role, login.password)
     return target
 

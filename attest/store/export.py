@@ -53,6 +53,7 @@ def export_store_bundle(target: StoreTarget, path: str | os.PathLike[str], *, se
     now = now or datetime.now(UTC)
     with connect(target, autocommit=False) as conn, mapped(target):
         check_version(conn, target)
+        conn.rollback()
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         plans = []
         for station, pem, fingerprint in conn.execute(

@@ -481,7 +481,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_forever(args.fleet, args.scenario, Path(args.out), base=args.base_address,
                                   ports=None if ports is None else
-                                  {"api": ports.api, "web": ports.web, "ssh": ports.ssh}))
+                                  {"api": ports.api, "web": ports.web, "ssh": ports.ssh}, seed=args.seed))
     except ValueError as e:
         _fail(str(e))
     except OSError as e:
@@ -600,6 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--base-address", default="127.0.1.1",
                      help="first rig's loopback address (Linux); later rigs count up")
     sim.add_argument("--ports", help="force a port profile instead of the real ports")
+    sim.add_argument("--seed", help="make other units than the demo's; two fleets with one seed hold the same "
+                     "units (serials, boards, SSH host key), as one pallet reaching two stations")
     sim.set_defaults(func=cmd_sim)
 
     im = sub.add_parser("image", help="verify firmware files or flash dumps offline, before they touch a rig")

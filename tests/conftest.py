@@ -27,14 +27,14 @@ def isolated_station_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch
 
 
 @contextlib.contextmanager
-def sim_process(tmp_path_factory: pytest.TempPathFactory, count: int,
-                scenario: str = "mixed") -> Iterator[tuple[Path, dict[str, Any], dict[str, str]]]:
+def sim_process(tmp_path_factory: pytest.TempPathFactory, count: int, scenario: str = "mixed",
+                extra: tuple[str, ...] = ()) -> Iterator[tuple[Path, dict[str, Any], dict[str, str]]]:
     """A real `attest sim` process on a free loopback block, stopped afterwards: its output
     directory, its fleet.json, and an environment with a station state of its own."""
     out = tmp_path_factory.mktemp("sim")
     env = {**os.environ, "ATTEST_HOME": str(tmp_path_factory.mktemp("station"))}
     with subprocess.Popen([sys.executable, "-m", "attest.cli", "sim", "--fleet", str(count), "--scenario", scenario,
-                           "--out", str(out), "--base-address", free_loopback_base()],
+                           "--out", str(out), "--base-address", free_loopback_base(), *extra],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
         try:
             line = proc.stdout.readline() if proc.stdout else ""

@@ -101,10 +101,13 @@ def rig_hosts(count: int, base: str) -> list[str]:
     return hosts
 
 
-def plan_fleet(count: int, scenario: str, base: str = DEFAULT_BASE) -> list[Rig]:
+def plan_fleet(count: int, scenario: str, base: str = DEFAULT_BASE, *, seed: str | None = None) -> list[Rig]:
+    """``seed`` makes other units (the default is the demo's); two fleets with one seed hold the
+    same units, serial for serial: one pallet arriving at two stations."""
     names = scenario_names(scenario)
     hosts = rig_hosts(count, base)
-    rigs = [make_rig(i, names[i % len(names)], hosts[i]) for i in range(count)]
+    seeded = {} if seed is None else {"seed": seed}
+    rigs = [make_rig(i, names[i % len(names)], hosts[i], **seeded) for i in range(count)]
     for i, rig in enumerate(rigs):
         if rig.scenario != "cloned-serial":
             continue
@@ -113,7 +116,7 @@ def plan_fleet(count: int, scenario: str, base: str = DEFAULT_BASE) -> list[Rig]
             print(f"warning: {rig.name} has no other rig to clone; it runs as a genuine unit",
                   file=sys.stderr)
             continue
-        clone = make_rig(victim, "genuine", rig.host, model_name=rigs[victim].model)
+        clone = make_rig(victim, "genuine", rig.host, model_name=rigs[victim].model, **seeded)
         clone.name, clone.scenario, clone.clone_of = rig.name, "cloned-serial", rigs[victim].name
         rigs[i] = clone
     return rigs
@@ -268,9 +271,11 @@ def _raise_fd_limit(rigs: int) -> None:
 
 
 async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
-                      ports: dict[str, int] | None = None, consoles: bool | None = None) -> SimFleet:
-    """``consoles``: a serial console (pty) per rig; None gives them to fleets of up to CONSOLE_LIMIT."""
-    rigs = plan_fleet(count, scenario, base)
+                      ports: dict[str, int] | None = None, consoles: bool | None = None,
+                      seed: str | None = None) -> SimFleet:
+    """``consoles``: a serial console (pty) per rig; None gives them to fleets of up to CONSOLE_LIMIT.
+    ``seed``: see plan_fleet; it also fixes the fleet's SSH host key."""
+    rigs = plan_fleet(count, scenario, base, seed=seed)
     _raise_fd_limit(len(rigs))
     profile, rig_ports = choose_ports(rigs, ports)
     fleet = SimFleet(out, rigs, profile, rig_ports)
@@ -283,7 +288,7 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
             fleet.servers.append(console)
             paths[rig.name] = console.path
     write_artefacts(rigs, out, profile, rig_ports, paths)
-    host_key = ssh_server.make_host_key()
+    host_key = ssh_server.make_host_key(seed)
     try:
         for rig in rigs:
             p = rig_ports[rig.name]
@@ -301,8 +306,9 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
 
 
 async def serve_forever(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
-                        ports: dict[str, int] | None = None, consoles: bool | None = None) -> None:
-    fleet = await start_fleet(count, scenario, out, base=base, ports=ports, consoles=consoles)
+                        ports: dict[str, int] | None = None, consoles: bool | None = None,
+                        seed: str | None = None) -> None:
+    fleet = await start_fleet(count, scenario, out, base=base, ports=ports, consoles=consoles, seed=seed)
     print(f"ready {fleet.fleet_json}", flush=True)
     try:
         await asyncio.Event().wait()

@@ -31,6 +31,7 @@ class StationSettings:
     ports: str = ""  # "api=4028,web=80,ssh=22"; empty: the real firmware defaults
     trust_dir: str = ""
     policy_path: str = ""
+    store_url: str = ""  # the warehouse store (postgresql://HOST/DB); empty: ATTEST_STORE, else none
 
     @property
     def station(self) -> str:
@@ -47,7 +48,8 @@ class StationSettings:
 
 
 _FIELDS = {"station_name": str, "operator": str, "request_timeout": float, "hash_timeout": float,
-           "concurrency": int, "theme": str, "ports": str, "trust_dir": str, "policy_path": str}
+           "concurrency": int, "theme": str, "ports": str, "trust_dir": str, "policy_path": str,
+           "store_url": str}
 
 
 def load_settings(store: QSettings | None = None) -> StationSettings:

@@ -49,7 +49,8 @@ def _table(headers: list[str]) -> tuple[QTableView, QStandardItemModel]:
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.verticalHeader().setVisible(False)
     view.setWordWrap(False)
-    view.horizontalHeader().setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     return view, model
 
 
@@ -64,6 +65,10 @@ def _item(text: object, *, number: bool = False) -> QStandardItem:
 def _clock(iso: object) -> str:
     text = str(iso or "")
     return text[11:16] if len(text) >= 16 else text
+
+
+def _when(iso: str) -> str:
+    return iso[:16].replace("T", " ")
 
 
 class WarehouseWindow(QDialog):
@@ -100,7 +105,7 @@ class WarehouseWindow(QDialog):
         layout.addLayout(queue_row)
         layout.addWidget(QLabel("<b>Today's intake</b> by station and verdict"))
         self.intake, self.intake_model = _table(["Station", "Records", *[v.title() for v in VERDICTS], "Last push"])
-        self.intake.setMaximumHeight(200)
+        self.intake.setMaximumHeight(140)
         layout.addWidget(self.intake)
         layout.addWidget(QLabel("<b>Units flagged at other stations</b> today (UNTRUSTED)"))
         self.flagged, self.flagged_model = _table(["Time", "Station", "Serial", "Address", "Why"])
@@ -177,11 +182,12 @@ class WarehouseWindow(QDialog):
                 self.flagged_model.appendRow([_item(_clock(f["time"])), _item(f["station"]), serial,
                                               _item(f["address"]), _item(", ".join(f["reasons"]))])  # type: ignore[arg-type]
             for c in view.report.identity_changes:
-                self.changes_model.appendRow([_item(c.serial), _item(f"{c.earlier.station} {c.earlier.time[:16]}"),
-                                              _item(f"{c.later.station} {c.later.time[:16]}"),
+                self.changes_model.appendRow([_item(c.serial), _item(f"{c.earlier.station} {_when(c.earlier.time)}"),
+                                              _item(f"{c.later.station} {_when(c.later.time)}"),
                                               _item("; ".join(c.parts))])
             for table in (self.intake, self.flagged, self.changes):
-                table.resizeColumnsToContents()
+                for column in range(table.model().columnCount() - 1):  # the last one stretches
+                    table.resizeColumnToContents(column)
         self.status.setText(view.problem or f"{len(view.report.stations) if view.report else 0} stations; "
                             "today's records, from local midnight")
         self.loaded.emit(view)

@@ -174,8 +174,10 @@ def throwaway_database(base_url: str, name: str) -> str:
     with psycopg.connect(base_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     params = conninfo_to_dict(base_url)
-    params["dbname"] = name
-    return make_conninfo(**params)
+    if not base_url.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"ATTEST_TEST_PG must be a postgresql:// URL, not {make_conninfo(**params)!r}")
+    head, _, query = base_url.partition("?")
+    return head.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
 
 
 def drop_database(base_url: str, name: str) -> None:

@@ -54,7 +54,7 @@ def test_a_record_edited_by_the_superuser_is_caught_naming_station_record_and_ki
     assert done.returncode == 4
     assert f"TAMPERED: station {a.id}" in done.stdout
     expected = "LOG_RECORD_EDITED" if not hash_too else "LOG_ROOT_MISMATCH"
-    line = next(line for line in done.stderr.splitlines() if expected in line)
+    line = next(line for line in done.stderr.splitlines() if expected in line and f"station {a.id} " in line)
     assert f"station {a.id} record 3" in line, done.stderr
 
 

@@ -4,6 +4,7 @@ should be. The server is real (tests/store/pg.py); nothing here is a fake."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from attest.log.append import log_batch
 from attest.log.sqlite import SqliteStore
 from attest.store.connection import StoreTarget, parse_target, with_login
+from attest.store.enroll import enroll_station
 from attest.store.errors import StoreError
 from attest.store.push import push_pending
 from attest.store.queue import queue_state
@@ -45,7 +47,16 @@ def stored(superuser: str, station: str) -> tuple[int, int, int]:
 
 
 def enrolled(station: Station, superuser: str) -> Station:
-    station.cli("station", "enroll", "--store", superuser, check=True)
+    """Enrolled in-process (a CLI start costs a second; test_push_then_sync... runs the command)."""
+    saved = os.environ.get("ATTEST_HOME")
+    os.environ["ATTEST_HOME"] = str(station.home)  # the login is saved beside the station's key
+    try:
+        enroll_station(parse_target(superuser), station.signer.identity)
+    finally:
+        if saved is None:
+            os.environ.pop("ATTEST_HOME", None)
+        else:
+            os.environ["ATTEST_HOME"] = saved
     return station
 
 
@@ -55,7 +66,9 @@ def test_init_is_idempotent_and_prints_the_schema_version(superuser_url, station
 
 
 def test_push_then_sync_again_sends_nothing_twice(superuser_url, stations):
-    a = enrolled(stations("bench"), superuser_url)
+    a = stations("bench")
+    done = a.cli("station", "enroll", "--store", superuser_url, check=True)
+    assert f"station {a.id} enrolled" in done.stdout and "as role station_bench_" in done.stdout
     fill(a, 1200)
     first = a.cli("store", "sync", "--store", station_url(superuser_url), check=True)
     assert "pushed 1200 records" in first.stdout and "all 1200 records pushed" in first.stdout

@@ -69,7 +69,7 @@ def push(args: tuple[Path, str, multiprocessing.synchronize.Barrier]) -> tuple[s
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def lookups(url: str, home: Path, serials: list[str]) -> list[float]:

@@ -185,7 +185,7 @@ def report_lines(report: Any) -> list[str]:
              f"{'STATION':<24}  {'RECORDS':>8}  " + "  ".join(f"{v:>9}" for v in order) + "  LAST PUSH"]
     for s in report.stations:
         lines.append(f"{s.id:<24}  {s.records:>8}  " + "  ".join(f"{s.verdicts.get(v, 0):>9}" for v in order)
-                     + f"  {s.last_push or '-'}")
+                     + f"  {(s.last_push or '-')[:16].replace('T', ' ')}")
     lines += ["", f"Units seen at more than one station: {len(report.multi_station)}"]
     for u in report.multi_station[:50]:
         lines.append(f"  {printable(u['serial']):<22}  {', '.join(u['stations'])}  ({u['records']} records, "

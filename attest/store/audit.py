@@ -129,7 +129,7 @@ def _audit_station(conn: Any, audit: StationAudit, pem: str, progress: Callable[
     previous: bytes | None = None
     suspect: int | None = None  # a record whose bytes may be edited, named when a root fails
     gap = False
-    with conn.cursor(name=f"audit_{abs(hash(station))}", binary=True) as cursor:
+    with conn.cursor(name=f"audit_{_cursor_number(station)}", binary=True) as cursor:
         cursor.itersize = STREAM_ROWS
         cursor.execute("SELECT idx, leaf_hash, data, push_id, serial, verdict, time FROM attest.records "
                        "WHERE station = %s ORDER BY idx", (station,))
@@ -193,3 +193,10 @@ def _check_record(audit: StationAudit, idx: int, data: bytes, serial: Any, verdi
             audit.add("LOG_RECORD_EDITED", f"record {idx} of station {audit.station}: its {column} column was changed "
                       f"to {str(value)[:64]!r}; the signed record says {str(signed)[:64]!r}", idx)
     return record
+
+
+def _cursor_number(station: str) -> str:
+    """A server-side cursor name for this station (its name is not SQL-safe; its hash is)."""
+    import hashlib
+
+    return hashlib.sha256(station.encode()).hexdigest()[:16]

@@ -117,7 +117,7 @@ def _selected(conn: Any, station: str, selection: Selection, size: int) -> set[i
 
 
 def _write_leaves(conn: Any, out: TextIO, station: str, size: int, chosen: set[int] | None) -> None:
-    with conn.cursor(name=f"export_{abs(hash(station))}", binary=True) as cursor:
+    with conn.cursor(name=f"export_{_cursor_number(station)}", binary=True) as cursor:
         cursor.itersize = _ROWS
         if chosen is None:
             cursor.execute("SELECT idx, leaf_hash, data FROM attest.records WHERE station = %s AND idx < %s "
@@ -132,3 +132,10 @@ def _write_leaves(conn: Any, out: TextIO, station: str, size: int, chosen: set[i
                 out.write(f'{{"index":{idx},"leaf_hash":"{bytes(leaf).hex()}","record":')
                 out.write(bytes(data).decode("utf-8", "replace"))
                 out.write("}\n")
+
+
+def _cursor_number(station: str) -> str:
+    """A server-side cursor name for this station (its name is not SQL-safe; its hash is)."""
+    import hashlib
+
+    return hashlib.sha256(station.encode()).hexdigest()[:16]

@@ -220,3 +220,20 @@ def test_tls_verify_full_against_the_servers_certificate(private_pg, stations, t
     with pytest.raises(StoreError) as raised:  # a server whose certificate another CA signed is not ours
         push_pending(a.log, over_tls(write_tls(other)))
     assert raised.value.code == "STORE_UNREACHABLE" and "SSL error" in raised.value.message
+
+
+def test_malformed_pushes_are_refused_never_an_error(superuser_url, stations):
+    a = enrolled(stations("bench"), superuser_url)
+    fill(a, 2)
+    with SqliteStore(a.log) as store, psycopg.connect(login_of(a).conninfo(60_000), autocommit=True) as conn:
+        envelope = json.dumps(store.latest_checkpoint().envelope())
+        good = [r.data for r in store.records(0, 2)]
+        for records, checkpoint, code in (([good[0], None], envelope, "STORE_RECORD_MALFORMED"),
+                                          ([b"not json", good[1]], envelope, "STORE_RECORD_MALFORMED"),
+                                          ([good[1], good[0]], envelope, "STORE_CHAIN_BROKEN"),
+                                          (good, "{}", "STORE_CHECKPOINT_INVALID")):
+            row = conn.execute("INSERT INTO attest.pushes (station, first_index, records, right_nodes, checkpoint) "
+                               "VALUES (%s, 0, %s, %s, %s) RETURNING outcome, code", (a.id, records, [], checkpoint),
+                               binary=True).fetchone()
+            assert row == ("refused", code)
+    assert stored(superuser_url, a.id) == (0, 0, 0)

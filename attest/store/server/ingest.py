@@ -251,9 +251,10 @@ def handle(plpy: Any, TD: dict[str, Any], SD: dict[str, Any]) -> str:
     except Refused as e:
         outcome = {"outcome": "refused", "code": e.code, "message": e.message, "accepted": 0, "head": None,
                    "frontier": None, "tree_size": None, "root": None}
-    except plpy.SPIError as e:  # e.g. a record already stored under another index: refused, not a crash
-        outcome = {"outcome": "refused", "code": "STORE_RECORD_MALFORMED", "message": str(e)[:500], "accepted": 0,
-                   "head": None, "frontier": None, "tree_size": None, "root": None}
+    except Exception as e:  # a record already stored elsewhere, a NULL in an array: refused, never a crash
+        outcome = {"outcome": "refused", "code": "STORE_RECORD_MALFORMED",
+                   "message": f"{type(e).__name__}: {str(e)[:500]}", "accepted": 0, "head": None, "frontier": None,
+                   "tree_size": None, "root": None}
     new.update(outcome)
     new["records"] = None
     new["right_nodes"] = None

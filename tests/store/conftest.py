@@ -8,6 +8,8 @@ under CI=true, where they must run.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import secrets
 import subprocess
@@ -76,8 +78,10 @@ class Station:
     def log(self) -> Path:
         return self.home / "log.sqlite"
 
-    def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-        done = run_cli(*args, env=self.env)
+    def cli(self, *args: str, check: bool = False, process: bool = False) -> subprocess.CompletedProcess[str]:
+        """`attest ARGS` as this station: in this process (the CLI's own main(), with the station's
+        environment and captured output), or as a real process with ``process=True``."""
+        done = run_cli(*args, env=self.env) if process else run_in_process(args, self.env)
         if check:
             assert done.returncode == 0, done.stdout + done.stderr
         return done
@@ -98,6 +102,23 @@ def stations(tmp_path: Path) -> object:
     """``stations("bench")`` makes a new station (a unique id, so tests share the database);
     ``stations("rogue", station_id=...)`` one that claims an id (its own key)."""
     return lambda name="bench", station_id=None: make_station(tmp_path, name, station_id)
+
+
+def run_in_process(args: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI's main() here: a second cheaper than a new interpreter, the same code path."""
+    from attest.cli import main
+
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(["attest", *args], code, out.getvalue(), err.getvalue())
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -39,12 +39,13 @@ def pallet(tmp_path_factory, request):
                                for s in scenarios]
 
 
-def verify_cli(station: Station, sim: tuple[Path, dict, dict], store: str) -> tuple[int, dict]:
+def verify_cli(station: Station, sim: tuple[Path, dict, dict], store: str, *,
+               process: bool = False) -> tuple[int, dict]:
     out, fleet, _ = sim
     ports = ",".join(f"{k}={v}" for k, v in fleet["ports"].items())
     done = station.cli("verify", fleet["rigs"][0]["host"], "--manifest", str(out / "manifest.dsse.json"),
                        "--trust", str(out / "trust"), "--policy", str(out / "policy.toml"), "--ports", ports,
-                       "--store", store, "--json", "--no-input")
+                       "--store", store, "--json", "--no-input", process=process)
     assert done.stdout, done.stderr
     return done.returncode, json.loads(done.stdout.splitlines()[0])
 
@@ -83,7 +84,7 @@ def test_same_serial_at_two_stations_within_the_hour_is_cloned(superuser_url, st
     store = station_url(superuser_url)
     code, first = verify_cli(a, genuine_a, store)
     assert code == 0 and first["verdict"] == "TRUSTED", first["reasons"]
-    code, second = verify_cli(b, genuine_b, store)  # the same unit, answering at another bench now
+    code, second = verify_cli(b, genuine_b, store, process=True)  # the same unit at another bench, as a script runs it
     assert code == 4 and second["verdict"] == "UNTRUSTED"
     cloned = reason(second, "SERIAL_CLONED")
     assert f"station {a.id}" in cloned["detail"] and "within an hour" in cloned["detail"]

@@ -67,10 +67,10 @@ def test_init_is_idempotent_and_prints_the_schema_version(superuser_url, station
 
 def test_push_then_sync_again_sends_nothing_twice(superuser_url, stations):
     a = stations("bench")
-    done = a.cli("station", "enroll", "--store", superuser_url, check=True)
+    done = a.cli("station", "enroll", "--store", superuser_url, check=True, process=True)  # a real process too
     assert f"station {a.id} enrolled" in done.stdout and "as role station_bench_" in done.stdout
     fill(a, 1200)
-    first = a.cli("store", "sync", "--store", station_url(superuser_url), check=True)
+    first = a.cli("store", "sync", "--store", station_url(superuser_url), check=True, process=True)
     assert "pushed 1200 records" in first.stdout and "all 1200 records pushed" in first.stdout
     again = a.cli("store", "sync", check=True)  # the enrolled store is the default
     assert "pushed 0 records" in again.stdout

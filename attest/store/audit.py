@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,10 @@ class AuditReport:
         return {"ok": self.ok, "store": self.store, "stations": [s.to_json() for s in self.stations]}
 
 
-def audit_store(target: StoreTarget, *, progress: Callable[[str, int], None] | None = None) -> AuditReport:
+def audit_store(target: StoreTarget, *, pins: Collection[str] = (),
+                progress: Callable[[str, int], None] | None = None) -> AuditReport:
+    """``pins``: station key fingerprints the auditor got from the stations themselves; when
+    given, a station enrolled with any other key is named (a superuser replaced its key)."""
     report = AuditReport(target.display)
     with connect(target, autocommit=False) as conn, mapped(target):
         check_version(conn, target)
@@ -95,6 +98,9 @@ def audit_store(target: StoreTarget, *, progress: Callable[[str, int], None] | N
         for station, pem, fingerprint in stations:
             audit = StationAudit(station, fingerprint)
             report.stations.append(audit)
+            if pins and fingerprint not in pins:
+                audit.add("LOG_SIGNED_BY_OTHER_KEY", f"station {station} is enrolled with key {fingerprint}, which is "
+                          "none of the station keys given: its records are checked against a key nobody vouched for")
             _audit_station(conn, audit, pem, progress)
         conn.rollback()
     return report

@@ -54,6 +54,9 @@ def register(subparsers: Any, groups: dict[str, Any]) -> None:
     ver = ssub.add_parser("verify", help="check every station's records against its signed checkpoints: "
                           "exit 0 holds, 4 tampered")
     ver.add_argument("--store", help=STORE_HELP)
+    ver.add_argument("--station-key", action="append", default=[], metavar="PEM|FINGERPRINT",
+                     help="a station's public key as the station shows it (repeatable): every enrolled key must "
+                     "be one of these, so a key replaced in the database is caught")
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=_guarded(cmd_store_verify))
 
@@ -203,11 +206,13 @@ def report_lines(report: Any) -> list[str]:
 
 
 def cmd_store_verify(args: argparse.Namespace) -> int:
+    from attest.log.commands import pinned_fingerprint
     from attest.store.audit import audit_store
     from attest.store.connection import resolve_target
 
     target = resolve_target(args.store)
-    report = audit_store(target)
+    pins = {p for key in args.station_key if (p := pinned_fingerprint(key)) is not None}
+    report = audit_store(target, pins=pins)
     if args.json:
         print(json.dumps(report.to_json()))
     else:

@@ -58,6 +58,21 @@ def test_a_record_edited_by_the_superuser_is_caught_naming_station_record_and_ki
     assert f"station {a.id} record 3" in line, done.stderr
 
 
+def test_a_station_key_replaced_in_the_database_is_caught_when_keys_are_pinned(superuser_url, stations, tmp_path):
+    a = pushed_station(superuser_url, stations, "bench", 3)
+    impostor = stations("impostor")
+    with psycopg.connect(superuser_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE attest.stations DISABLE TRIGGER stations_append_only")
+        try:
+            conn.execute("UPDATE attest.stations SET fingerprint = %s WHERE station = %s",
+                         (impostor.signer.identity.fingerprint, a.id))
+        finally:
+            conn.execute("ALTER TABLE attest.stations ENABLE TRIGGER stations_append_only")
+    done = a.cli("store", "verify", "--station-key", a.signer.identity.fingerprint)
+    assert done.returncode == 4
+    assert f"LOG_SIGNED_BY_OTHER_KEY: station {a.id}: station {a.id} is enrolled with key" in done.stderr
+
+
 def test_records_removed_by_the_superuser_are_caught(superuser_url, stations):
     a = pushed_station(superuser_url, stations, "bench", 20)
     superuser_edit(superuser_url, "DELETE FROM attest.records WHERE station = %s AND idx >= 18", a.id)

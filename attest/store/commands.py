@@ -159,7 +159,11 @@ def cmd_store_sync(args: argparse.Namespace) -> int:
 
     target = resolve_target(args.store)
     path = Path(args.log) if args.log else default_log_path()
-    result = push_pending(path, target)
+    try:
+        result = push_pending(path, target)
+    except StoreError:
+        print(f"attest: {queue_state(path, target.display).summary()}; they stay in {path}", file=sys.stderr)
+        raise
     print(f"pushed {result.sent} records to {target.display}: it holds {result.stored} of station "
           f"{result.station or '-'}'s {result.local}; {queue_state(path, target.display).summary()}")
     return 0

@@ -52,10 +52,16 @@ def push_pending(log: Path, target: StoreTarget, *, part_records: int = PART_REC
     """Push what ``target`` lacks of the log at ``log``; the queue state is updated either way.
 
     ``after_part(stored)`` is called after each part the server accepted, before the station
-    notes it: what a test kills the server at. Raises StoreError (LogError for the local log).
+    notes it in its queue: what a test kills the server at. Raises StoreError (LogError for the
+    local log).
     """
+    def accepted(stored: int) -> None:
+        if after_part is not None:
+            after_part(stored)
+        note_pushed(log, target.display, stored, now)  # the queue shows what is left, part by part
+
     try:
-        result = _push(log, target, part_records, after_part)
+        result = _push(log, target, part_records, accepted)
     except StoreError as e:
         note_failure(log, target.display, f"{e.code}: {e.message}", now)
         raise

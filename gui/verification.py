@@ -37,11 +37,7 @@ from attest.log.errors import LogError
 from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem
-from attest.store.connection import StoreTarget, configured_target
-from attest.store.errors import StoreError
-from attest.store.history import StoreHistory
-from attest.store.push import push_pending
-from attest.store.queue import QueueState, queue_state
+from attest.store import QueueState, StoreError, StoreHistory, StoreTarget, configured_target, push_pending, queue_state
 from gui.check_frames import BatchFinished, SlimAppraised, encode_frame, read_frame_async, rebuild
 from gui.console_feed import merge_console_output
 from gui.models.rows import DeviceRow, RowKind

@@ -15,10 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from attest.log.errors import LogError
-from attest.store.connection import StoreTarget, configured_target
-from attest.store.errors import StoreError
-from attest.store.queue import QueueState, queue_state
-from attest.store.report import StoreReport, store_report
+from attest.store import QueueState, StoreError, StoreReport, StoreTarget, configured_target, queue_state, store_report
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,7 @@ def load_warehouse(url: str, log: Path, station: str) -> WarehouseView:
 
 def sync_now(url: str, log: Path) -> str:
     """Push what waits; one line saying what happened (a failure is a line too: it is queued)."""
-    from attest.store.push import push_pending
+    from attest.store import push_pending
 
     target = store_target(url)
     if target is None:
@@ -78,8 +75,7 @@ def sync_now(url: str, log: Path) -> str:
 
 def try_store(url: str, log: Path) -> str:
     """The settings dialog's Test button: reach the store as this station would."""
-    from attest.store.connection import connect, mapped
-    from attest.store.schema import check_version
+    from attest.store import check_version, connect, mapped
 
     try:
         target = store_target(url)

@@ -11,3 +11,27 @@ every station's records against its signed checkpoints (``audit``), and one bund
 stations for an auditor (``export``). ``commands`` is the CLI; the GUI uses the same functions
 through its job thread. psycopg is imported only when a store is used.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: The store's public names, and the module each lives in: ``from attest.store import X`` is the
+#: one way in for the GUI (the CLI's face is ``attest.store.commands``). Loaded on first use, so
+#: importing this package costs nothing and never imports psycopg.
+_PUBLIC = {
+    "StoreError": "errors", "StoreTarget": "connection", "configured_target": "connection",
+    "resolve_target": "connection", "connect": "connection", "mapped": "connection", "init_store": "schema",
+    "check_version": "schema", "enroll_station": "enroll", "push_pending": "push", "PushResult": "push",
+    "QueueState": "queue", "queue_state": "queue", "StoreHistory": "history", "store_report": "report",
+    "StoreReport": "report", "audit_store": "audit", "export_store_bundle": "export",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'attest.store' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"attest.store.{module}"), name)

@@ -10,6 +10,7 @@ few of this station's records waiting, then grabs the window as a manager would 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import replace
@@ -102,6 +103,7 @@ def main() -> int:
         return 0
     finally:
         cluster.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

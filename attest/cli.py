@@ -53,6 +53,9 @@ from attest.log.errors import LogError
 from attest.manifest import Manifest, ManifestError, ManifestFileUnreadable, load_manifest
 from attest.policy import Policy, PolicyError, load_policy
 from attest.progress import FleetProgress, progress_mode
+from attest.store.commands import history_for, push_after_run, store_for_verify, verify_options
+from attest.store.commands import register as register_store_commands
+from attest.store.errors import StoreError
 from attest.trust import StationState, TrustError, TrustStore
 from attest.verdict import Verdict, worst
 from attest.watch import WatchError
@@ -231,23 +234,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
     targets = _targets(args.address)
     concurrency = args.concurrency or policy.concurrency
     signer = None
-    if args.log is not None:
+    try:  # a warehouse store only takes signed records: with one, verdicts are always logged first
+        store = store_for_verify(getattr(args, "store", None))
+    except StoreError as e:
+        _fail(f"{e.code}: {e.message}")
+    if args.log is not None or store is not None:
         try:  # before the scan: a wrong passphrase should not cost a technician a pallet's wait
             signer = unlock_station(no_input=args.no_input)
         except LogError as e:
             _fail(log_error_text(e))
+    histories = [history_for(store)] if store is not None else []
+    station = None if signer is None else signer.station_id
     dumps = _attached_dumps(getattr(args, "attach", None) or [], trust, manifests)
     started = time.monotonic()
     judged = _Judged()
     try:
-        appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency, judged, dumps))
+        appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency, judged, dumps,
+                                         histories=histories, station=station))
     except KeyboardInterrupt:
-        return _verify_interrupted(judged, args, signer, time.monotonic() - started)
+        code = _verify_interrupted(judged, args, signer, time.monotonic() - started)
+        if store is not None:
+            push_after_run(args.log, store)
+        return code
     for key in dumps.unused():
         print(f"attest: no checked unit answered with serial {printable(key)}: its flash dump was not used",
               file=sys.stderr)
     _print_appraisals(appraisals, args, time.monotonic() - started)
     if signer is not None and appraisals and not _record(args.log, appraisals, signer):
+        return EXIT_USAGE
+    if store is not None and push_after_run(args.log, store) != 0:
         return EXIT_USAGE
     if not appraisals:
         print("attest: no device answered", file=sys.stderr)
@@ -316,9 +331,10 @@ def _attached_dumps(specs: Sequence[str], trust: TrustStore, manifests: Sequence
 
 async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
                   args: argparse.Namespace, concurrency: int, judged: _Judged | None = None,
-                  dumps: AttachedDumps | None = None) -> list[Appraisal]:
+                  dumps: AttachedDumps | None = None, *, histories: Sequence[Any] = (),
+                  station: str | None = None) -> list[Appraisal]:
     """Ranges go to verify_many as they are: each host found is collected while the rest of the
-    range is still being probed."""
+    range is still being probed. ``histories`` (the warehouse store) are consulted per serial."""
     ports = _ports(args)
     options = _options(args, policy)
     credentials = _credentials(args, policy)
@@ -337,7 +353,8 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
                                        credentials=credentials, options=options, concurrency=concurrency,
                                        deadline=deadline, host_deadline=getattr(args, "host_deadline", None),
                                        sources=[*(watch.sources if watch else ()),
-                                                *([dumps] if dumps is not None and dumps.by_serial else [])]):
+                                                *([dumps] if dumps is not None and dumps.by_serial else [])],
+                                       histories=histories, station=station):
             progress.on_event(event)
             if isinstance(event, DiscoveryDone):
                 discovery = event
@@ -354,6 +371,8 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
         progress.done()
         if watch is not None:
             await watch.close()
+        for history in histories:
+            await history.aclose()
     _report_deadline(deadline, result, discovery)
     return result
 
@@ -598,7 +617,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         asyncio.run(serve_forever(count, args.scenario, Path(args.out), base=args.base_address,
                                   ports=None if ports is None else
                                   {"api": ports.api, "web": ports.web, "ssh": ports.ssh},
-                                  dns=dns, dns_every=args.dns_every, binary_indicators=not args.no_binary_indicators))
+                                  dns=dns, dns_every=args.dns_every, binary_indicators=not args.no_binary_indicators,
+                                  seed=args.seed))
     except ValueError as e:
         _fail(str(e))
     except OSError as e:
@@ -743,6 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--host-deadline", type=_seconds, metavar="SECONDS",
                    help="most time one device may take; past it the device is UNKNOWN (TIMEOUT)")
     add_verify_options(v)
+    verify_options(v)
     fleet_options(v)
     device_options(v)
     v.set_defaults(func=cmd_verify)
@@ -811,6 +832,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how often each rig resolves and connects (default 5)")
     sim.add_argument("--no-binary-indicators", action="store_true",
                      help="no miner binary carries a backdoor string: the antbleed rig shows only on the network")
+    sim.add_argument("--seed", help="make other units than the demo's; two fleets with one seed hold the same "
+                     "units (serials, boards, SSH host key), as one pallet reaching two stations")
     sim.set_defaults(func=cmd_sim)
 
     im = sub.add_parser("image", help="verify firmware files or flash dumps offline, before they touch a rig",
@@ -825,7 +848,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--json", action="store_true", help="one JSON object per file per line")
     im.set_defaults(func=cmd_image)
 
-    register_log_commands(sub)
+    register_store_commands(sub, register_log_commands(sub))
     register_watch_command(sub)
 
     d = sub.add_parser("demo", help="verify a simulated mixed fleet in this terminal", description=cli_help.DEMO)

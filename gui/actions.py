@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str, str, bool, str]] = {
                      "Save the selected rig's latest record with its inclusion proof"),
     "verify_log": ("&Verify a log or receipt…", "Ctrl+Shift+V", "&Log", False,
                    "Check a log bundle or receipt offline, as an auditor"),
+    "warehouse": ("&Warehouse…", "Ctrl+Shift+W", "&Log", False,
+                  "Today's intake at every station of the warehouse store, and this station's push queue"),
     "lock_key": ("&Lock station key", "Ctrl+Shift+L", "&Log", False,
                  "Forget the opened station key; the next check asks for the passphrase"),
 }

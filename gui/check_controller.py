@@ -20,7 +20,7 @@ from attest.fleet import DeviceAppraised, DeviceCollected, DeviceStarted
 from gui.jobs import Job, JobRunner
 from gui.models.device_table import DeviceTableModel
 from gui.models.rows import RowKind, RowState
-from gui.verification import BatchLogged, CheckPlan, LogFailed, run_check
+from gui.verification import BatchLogged, CheckPlan, LogFailed, StoreSynced, run_check
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,15 @@ def log_note(result: BatchLogged | LogFailed | None) -> str:
     return ""
 
 
+def store_note(result: StoreSynced | None) -> str:
+    if result is None:
+        return ""
+    queue = f" {result.queue.summary()}." if result.queue is not None else ""
+    if result.code:
+        return f" Warehouse store: not pushed ({result.code}).{queue}"
+    return f" Warehouse store: pushed {result.sent} records.{queue}"
+
+
 def pending_id(serial: str) -> str:
     """The row id of a scanned serial that no address reaches yet."""
     return f"pending:{serial}"
@@ -90,6 +99,7 @@ class CheckController(QObject):
     finished = Signal(str)  # one line saying how the check ended
     logged = Signal(object)  # BatchLogged, or LogFailed: what became of the batch's log records
     consoleOutput = Signal(object)  # ConsoleOutput: a serial console's chunk, for the live console tab
+    storeSynced = Signal(object)  # StoreSynced: what became of the push to the warehouse store
     failed = Signal(str)
 
     def __init__(self, jobs: JobRunner, model: DeviceTableModel, parent: QObject | None = None) -> None:
@@ -103,6 +113,7 @@ class CheckController(QObject):
         self._started_at = datetime.now()
         self._gc = FullCollectionsDeferred()
         self.last_log: BatchLogged | LogFailed | None = None
+        self.last_store: StoreSynced | None = None
 
     @property
     def running(self) -> bool:
@@ -116,6 +127,7 @@ class CheckController(QObject):
         self._collected = 0
         self._started_at = datetime.now()
         self.last_log = None
+        self.last_store = None
         for device_id in self.last_ids:
             row = self.model.row(device_id)
             if row is not None:
@@ -160,6 +172,9 @@ class CheckController(QObject):
             elif isinstance(event, BatchLogged | LogFailed):
                 self.last_log = event
                 self.logged.emit(event)
+            elif isinstance(event, StoreSynced):
+                self.last_store = event
+                self.storeSynced.emit(event)
         self.model.touch(touched)
         if self.plan is not None:
             self.progressed.emit(self._collected, self.plan.total)
@@ -181,7 +196,8 @@ class CheckController(QObject):
         counts = Counter(self.model.row(i).verdict_text for i in self.last_ids if self.model.row(i) is not None)
         seconds = (datetime.now() - self._started_at).total_seconds()
         parts = ", ".join(f"{n} {v.lower() or 'without verdict'}" for v, n in sorted(counts.items()))
-        self.finished.emit(f"Checked {len(self.last_ids)} rigs in {seconds:.1f} s: {parts}.{log_note(self.last_log)}")
+        self.finished.emit(f"Checked {len(self.last_ids)} rigs in {seconds:.1f} s: {parts}.{log_note(self.last_log)}"
+                           f"{store_note(self.last_store)}")
 
     def _on_cancelled(self) -> None:
         self.job = None

@@ -6,6 +6,7 @@ GUI thread and write the file on the job thread.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from gui.models.device_table import Role
 from gui.settings import default_policy_path, save_settings
 from gui.theme import apply_theme
 from gui.verification import BatchLogged
+from gui.warehouse import try_store
 
 
 def latest_checkpoint(log_path: Path) -> tuple[int, str, str] | None:
@@ -144,8 +146,20 @@ class StationCommands(QObject):
     def settings_dialog(self) -> SettingsDialog:
         dialog = SettingsDialog(self.window.settings, self.window)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
+        dialog.test_store.clicked.connect(lambda: self.test_store(dialog))
         dialog.open()
         return dialog
+
+    def test_store(self, dialog: SettingsDialog) -> None:
+        """The settings' Test button: reach the warehouse store as this station would (job thread)."""
+        url, log = dialog.store_url.text().strip(), self.window.station_log.path
+        dialog.store_result.setText("Connecting…")
+
+        async def op() -> str:
+            return await asyncio.to_thread(try_store, url, log)
+
+        self.window.jobs.run_in_background(op, on_success=dialog.store_result.setText,
+                                           on_failure=lambda e: dialog.store_result.setText(str(e)))
 
     def apply_settings(self, dialog: SettingsDialog) -> None:
         w = self.window

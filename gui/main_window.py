@@ -40,6 +40,7 @@ from gui.views.device_table import DeviceTableView
 from gui.views.first_steps import TableOrFirstSteps
 from gui.views.manifest_panel import ManifestPanel
 from gui.views.summary_bar import FilterBar, SummaryBar
+from gui.views.warehouse import WarehouseWindow
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.station_log = StationLog(self)
         self.intake = Intake(jobs, self.model, self)
         self.scan_range: ScanRangeDialog | None = None
+        self.warehouse: WarehouseWindow | None = None
         self.commands = StationCommands(self)
         self.log_commands = LogCommands(self)
         self.dumps = DumpAttacher(self, self.model, self.station, self.table.current_device, self._rows_changed,
@@ -90,7 +92,7 @@ class MainWindow(QMainWindow):
             "pool_allow": self.commands.pool_allow_dialog,
             "history": self.log_commands.show_history, "export_log": self.log_commands.export_dialog,
             "save_receipt": self.log_commands.receipt_dialog, "verify_log": self.log_commands.verify_dialog,
-            "lock_key": self.station_log.lock})
+            "lock_key": self.station_log.lock, "warehouse": self.show_warehouse})
         self._connect()
         self.refresh_status()
         self.filters.scan.setFocus()
@@ -222,7 +224,8 @@ class MainWindow(QMainWindow):
         plan = plan_check(rows, manifests=self.station.accepted(), policy=self.station.policy,
                           default_ports=self.station.ports, request_timeout=s.request_timeout or None,
                           hash_timeout=s.hash_timeout or None, concurrency=s.concurrency or None,
-                          log=self.station_log.plan(s.operator or default_operator()), watch=self._watch_plan())
+                          log=self.station_log.plan(s.operator or default_operator(), s.store_url),
+                          watch=self._watch_plan())
         if plan.skipped:
             self.statusBar().showMessage(f"{len(plan.skipped)} scanned serial(s) have no address yet: skipped.")
         return self.checks.start(plan)
@@ -319,6 +322,18 @@ class MainWindow(QMainWindow):
         self.manifestsChanged.disconnect(self._demo_loaded)
         self.statusBar().showMessage("Demo fleet ready: press Verify all (Ctrl+Shift+Enter).")
         self.demoReady.emit()
+
+    def show_warehouse(self) -> WarehouseWindow:
+        """Log > Warehouse…: today's intake at every station, and this station's push queue."""
+        if self.warehouse is None:
+            identity = self.station_log.identity
+            self.warehouse = WarehouseWindow(self.jobs, lambda: (self.settings.store_url, self.station_log.path,
+                                                                 (i.station_id if (i := identity()) else "")), self)
+            self.checks.storeSynced.connect(lambda _r: self.warehouse.reload() if self.warehouse.isVisible() else None)
+        self.warehouse.show()
+        self.warehouse.raise_()
+        self.warehouse.reload()
+        return self.warehouse
 
     # --- chrome ------------------------------------------------------------------------------
     def refresh_status(self) -> None:

@@ -34,6 +34,7 @@ class StationSettings:
     policy_path: str = ""
     watch_address: str = ""  # "10.0.4.1" or "10.0.4.1:53": the network watch during checks; empty: off
     watch_seconds: float = 0.0  # 0: the default window (attest.watch_command.DEFAULT_WATCH_SECONDS)
+    store_url: str = ""  # the warehouse store (postgresql://HOST/DB); empty: ATTEST_STORE, else none
 
     @property
     def station(self) -> str:
@@ -51,7 +52,7 @@ class StationSettings:
 
 _FIELDS = {"station_name": str, "operator": str, "request_timeout": float, "hash_timeout": float,
            "concurrency": int, "theme": str, "ports": str, "trust_dir": str, "policy_path": str,
-           "watch_address": str, "watch_seconds": float}
+           "watch_address": str, "watch_seconds": float, "store_url": str}
 
 
 def default_policy_path() -> Path:

@@ -53,8 +53,8 @@ class StationLog(QObject):
         except LogError:
             return None
 
-    def plan(self, operator: str) -> LogPlan | None:
-        return None if self.signer is None else LogPlan.of(str(self.path), self.signer, operator)
+    def plan(self, operator: str, store_url: str = "") -> LogPlan | None:
+        return None if self.signer is None else LogPlan.of(str(self.path), self.signer, operator, store_url)
 
     def lock(self) -> None:
         self.signer = None

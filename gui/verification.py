@@ -21,6 +21,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -37,6 +38,7 @@ from attest.log.errors import LogError
 from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem
+from attest.store import QueueState, StoreError, StoreHistory, StoreTarget, configured_target, push_pending, queue_state
 from attest.watch import DEFAULT_WINDOW_SECONDS, Watch, parse_listen
 from gui.check_frames import BatchFinished, SlimAppraised, encode_frame, read_frame_async, rebuild
 from gui.console_feed import merge_console_output
@@ -62,11 +64,12 @@ class LogPlan:
     public_pem: str
     private_key: bytes  # Ed25519 raw private bytes
     operator: str
+    store_url: str = ""  # the warehouse store (the station setting; empty: ATTEST_STORE, else none)
 
     @classmethod
-    def of(cls, path: str, signer: StationSigner, operator: str) -> LogPlan:
+    def of(cls, path: str, signer: StationSigner, operator: str, store_url: str = "") -> LogPlan:
         return cls(path, signer.station_id, signer.identity.public_pem, signer.private_key.private_bytes_raw(),
-                   operator)
+                   operator, store_url)
 
     def signer(self) -> StationSigner:
         identity = StationIdentity(self.station_id, public_key_from_pem(self.public_pem))
@@ -111,6 +114,17 @@ def watch_plan(listen: str, seconds: float, policy: Policy) -> WatchPlan | None:
         return None
     address, port = parse_listen(listen)
     return WatchPlan(address, port, seconds or DEFAULT_WINDOW_SECONDS, policy.watch_ports)
+
+
+@dataclass(frozen=True)
+class StoreSynced:
+    """After the batch was logged: what the warehouse store holds now (``queue``), and why a push
+    failed (``code``, ``message``; the records then wait in the log for the next check)."""
+
+    sent: int
+    queue: QueueState | None
+    code: str = ""
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,32 +181,73 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
                      options, concurrency or policy.concurrency, log, watch, dumps)
 
 
-async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
+async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed
+                                                          | StoreSynced]:
     """The check in this process: every group through ``verify_many``; one BatchDone at the end.
-    With a watch, it listens from the start and every group's rigs are judged over its window."""
+    With a watch, it listens from the start and every group's rigs are judged over its window;
+    with a warehouse store, it is consulted for each serial, and pushed to after the log append."""
+    appraisals: list[Appraisal] = []
+    store, problem = _store_of(plan.log)
+    histories = [StoreHistory(store)] if store is not None else []
+    station = plan.log.station_id if plan.log is not None else None
     watch = None
-    if plan.watch is not None:
-        watch = await Watch(plan.watch.address, plan.watch.dns_port, tcp_ports=plan.watch.ports).start()
     try:
-        sources = (watch.evidence_source(plan.watch.seconds),) if watch is not None and plan.watch else ()
-        async for event in _run_groups(plan, sources):
+        if plan.watch is not None:
+            watch = await Watch(plan.watch.address, plan.watch.dns_port, tcp_ports=plan.watch.ports).start()
+        sources: tuple[EvidenceSource, ...] = ((watch.evidence_source(plan.watch.seconds),)
+                                               if watch is not None and plan.watch else ())
+        if plan.dumps:
+            sources = (*sources, AttachedDumps(by_address=dict(plan.dumps)))
+        async for event in _groups(plan, appraisals, sources, histories, station):
             yield event
     finally:
         if watch is not None:
             await watch.close()
+        for history in histories:
+            await history.aclose()
+    if plan.log is not None and appraisals:
+        yield log_check(plan.log, appraisals)
+    if plan.log is not None and (store is not None or problem):
+        yield await asyncio.to_thread(push_check, plan.log, store, problem)
+    yield BatchDone(tuple(appraisals))
 
 
-async def _run_groups(plan: CheckPlan, sources: Sequence[EvidenceSource]
-                      ) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
-    appraisals: list[Appraisal] = []
-    if plan.dumps:
-        sources = (*sources, AttachedDumps(by_address=dict(plan.dumps)))
+def _store_of(log: LogPlan | None) -> tuple[StoreTarget | None, str]:
+    if log is None:
+        return None, ""
+    try:
+        return configured_target(log.store_url or None), ""
+    except StoreError as e:
+        return None, f"{e.code}: {e.message}"
+
+
+def push_check(log: LogPlan, store: StoreTarget | None, problem: str) -> StoreSynced:
+    """Push what the store lacks; a failure is a value (the records wait in the log)."""
+    if store is None:
+        return StoreSynced(0, None, "STORE_URL_INVALID", problem)
+    path = Path(log.path)
+    try:
+        result = push_pending(path, store)
+    except (StoreError, LogError) as e:
+        return StoreSynced(0, _queue(path, store), e.code, e.message)
+    return StoreSynced(result.sent, _queue(path, store))
+
+
+def _queue(path: Path, store: StoreTarget) -> QueueState | None:
+    try:
+        return queue_state(path, store.display)
+    except LogError:
+        return None
+
+
+async def _groups(plan: CheckPlan, appraisals: list[Appraisal], sources: Sequence[EvidenceSource],
+                  histories: list[StoreHistory], station: str | None) -> AsyncIterator[Event | ConsoleOutput]:
     for ports, targets in plan.groups:
         def stream(options: CollectOptions, ports: PortProfile = ports,
                    targets: tuple[HostTarget | EndpointTarget, ...] = targets) -> AsyncIterator[Event]:
             return verify_many(targets, manifests=plan.manifests, policy=plan.policy, ports=ports,
                                credentials=plan.credentials, options=options, concurrency=plan.concurrency,
-                               sources=sources)
+                               sources=sources, histories=histories, station=station)
 
         consoles = any(isinstance(t, EndpointTarget) and t.kind == "serial" for t in targets)
         events = merge_console_output(stream, plan.options) if consoles else stream(plan.options)
@@ -201,9 +256,6 @@ async def _run_groups(plan: CheckPlan, sources: Sequence[EvidenceSource]
                 appraisals.extend(event.appraisals)
             else:
                 yield event
-    if plan.log is not None and appraisals:
-        yield log_check(plan.log, appraisals)
-    yield BatchDone(tuple(appraisals))
 
 
 def log_check(plan: LogPlan, appraisals: Sequence[Appraisal]) -> BatchLogged | LogFailed:

@@ -12,6 +12,10 @@ run() {
         XDG_DATA_HOME="$home/.data" XDG_CACHE_HOME="$home/.cache" QT_QPA_PLATFORM=offscreen LANG=C.UTF-8 "$@"
 }
 run "$bundle/attest" --version
+# The warehouse store's driver and its bundled libpq load: a store that is not there is a clean
+# "unreachable" (exit 2 with STORE_UNREACHABLE), not an import error.
+out=$(run "$bundle/attest" store report --store postgresql://127.0.0.1:1/attest 2>&1) && exit 1 || true
+case "$out" in *STORE_UNREACHABLE*) echo "attest store: psycopg and libpq load";; *) echo "$out"; exit 1;; esac
 # The self-test bounds each of its steps; the outer limit catches a hang while shutting down.
 run timeout 600 "$bundle/attest-gui" --self-test
 if [ -x "$bundle/install.sh" ]; then

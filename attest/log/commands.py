@@ -101,8 +101,9 @@ def default_operator() -> str:
 
 # --- registration -----------------------------------------------------------------------------
 
-def register(subparsers: Any) -> None:
-    """Add ``station`` and ``log`` to the CLI (``subparsers`` from ``add_subparsers()``)."""
+def register(subparsers: Any) -> dict[str, Any]:
+    """Add ``station`` and ``log`` to the CLI (``subparsers`` from ``add_subparsers()``); returns
+    their action subparsers, for other subsystems to add actions to (the warehouse store)."""
     st = subparsers.add_parser("station", help="this station's signing identity",
                                description="The station's Ed25519 key signs its verification log. Make it once "
                                            "with `attest station init`; `attest station show` prints what an "
@@ -150,8 +151,9 @@ def register(subparsers: Any) -> None:
                                      "(with --since) that it extends an earlier one. Exit 0 holds, 4 tampered "
                                      "(each finding named), 2 unreadable.")
     ve.add_argument("file", help="the exported bundle (.attestlog.jsonl)")
-    ve.add_argument("--station-key", metavar="PEM|FINGERPRINT",
-                    help="the station's public key PEM file (or its fingerprint), as `attest station show` prints")
+    ve.add_argument("--station-key", metavar="PEM|FINGERPRINT", action="append", default=[],
+                    help="the station's public key PEM file (or its fingerprint), as `attest station show` prints; "
+                    "repeat it for a bundle spanning stations (each station's part must match one)")
     ve.add_argument("--since", metavar="CHECKPOINT", help="an earlier checkpoint file the log must extend")
     ve.add_argument("--json", action="store_true", help="print the result as one JSON object")
     ve.set_defaults(func=_guarded(cmd_log_verify))
@@ -178,6 +180,7 @@ def register(subparsers: Any) -> None:
     _log_option(cp)
     cp.add_argument("-o", "--output", required=True, metavar="FILE", help="the checkpoint file to write")
     cp.set_defaults(func=_guarded(cmd_log_checkpoint))
+    return {"station": ssub, "log": lsub}
 
 
 #: Setup problems a technician fixes with one command or setting: the line names it.
@@ -268,9 +271,9 @@ def cmd_log_export(args: argparse.Namespace) -> int:
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
-    pinned = pinned_fingerprint(args.station_key)
+    pins = [p for key in args.station_key if (p := pinned_fingerprint(key)) is not None]
     since = read_checkpoint_file(args.since) if args.since else None
-    report = verify_bundle(args.file, pinned=pinned, since=since)
+    report = verify_bundle(args.file, pins=pins, since=since)
     if args.json:
         print(json.dumps(report.to_json()))
     elif report.ok:
@@ -347,6 +350,11 @@ def parse_time(text: str | None, option: str, *, end_of_day: bool = False) -> st
 
 def bundle_lines(path: str, report: BundleReport) -> list[str]:
     """What a bundle that holds says, for a person: the CLI prints it, the GUI's auditor dialog shows it."""
+    if report.parts:  # a warehouse bundle: each station's part on its own
+        lines = [f"OK: {path}: {len(report.parts)} stations, each part checked against its own key"]
+        for part in report.parts:
+            lines.extend("  " + line for line in bundle_lines(f"station {part.station}", part)[1:])
+        return lines
     lines = [f"OK: {path}",
              f"  station {report.station}, key {report.key_fingerprint} " + _pin_note(report.key_pinned),
              f"  {report.tree_size} records signed {report.checkpoint_time}: {report.shown} shown in full, "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -67,6 +68,7 @@ class BundleReport:
     checkpoint_time: str = ""
     since_size: int | None = None
     findings: list[Finding] = field(default_factory=list)
+    parts: list[BundleReport] = field(default_factory=list)  # one per station in a warehouse bundle
 
     @property
     def ok(self) -> bool:
@@ -81,7 +83,8 @@ class BundleReport:
                 "tree_size": self.tree_size, "records_shown": self.shown, "records_hidden": self.hidden,
                 "root_hash": self.root_hash, "checkpoint_time": self.checkpoint_time,
                 "consistent_since": self.since_size if self.ok else None,
-                "findings": [f.to_json() for f in self.findings]}
+                "findings": [f.to_json() for f in self.findings],
+                **({"parts": [p.to_json() for p in self.parts]} if self.parts else {})}
 
 
 @dataclass(slots=True)
@@ -94,40 +97,78 @@ class _Leaf:
 
 
 def verify_bundle(path: str | os.PathLike[str], *, pinned: str | None = None,
-                  since: Checkpoint | None = None) -> BundleReport:
-    """``pinned`` is the station key's fingerprint the caller trusts (from --station-key)."""
-    report = BundleReport(str(path))
+                  since: Checkpoint | None = None, pins: Collection[str] = ()) -> BundleReport:
+    """``pinned`` is the station key's fingerprint the caller trusts (from --station-key);
+    ``pins`` several, for a bundle spanning stations (each part must be signed by one of them).
+
+    A warehouse bundle (``attest log export --store``) is several single-station bundles one
+    after another, each header saying ``part`` and ``parts``; each part is checked on its own
+    against its own station's key, and the report lists them in ``parts``."""
+    keys = {*pins, *([pinned] if pinned is not None else [])}
     try:
         with open(path, "rb") as f:
-            header = _header(f, str(path))
-            leaves, checkpoint = _read_leaves(f, report)
+            header = _header(f.readline(MAX_LINE_BYTES), str(path))
+            first, line = _verify_part(path, f, header, 1, keys, since)
+            if "parts" not in header:
+                return first
+            return _verify_parts(path, f, header, first, line, keys, since)
     except OSError as e:
         raise LogError("LOG_UNREADABLE", f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _verify_parts(path: str | os.PathLike[str], f: BinaryIO, header: dict[str, Any], first: BundleReport,
+                  line: tuple[int, bytes] | None, keys: set[str], since: Checkpoint | None) -> BundleReport:
+    report = BundleReport(str(path), parts=[first])
+    while line is not None:
+        lineno, raw = line
+        part_header = _header(raw, f"{path} line {lineno}")
+        part, line = _verify_part(path, f, part_header, lineno, keys, since)
+        report.parts.append(part)
+    declared = header.get("parts")
+    if isinstance(declared, int) and declared > len(report.parts):
+        report.add("LOG_TRUNCATED", f"the bundle promises {declared} station parts but holds {len(report.parts)}")
+    for part in report.parts:
+        report.findings.extend(Finding(f.code, f"station {part.station}: {f.message}", f.index) for f in part.findings)
+    report.station = ", ".join(p.station for p in report.parts)
+    report.key_pinned = all(p.key_pinned for p in report.parts)
+    report.tree_size = sum(p.tree_size for p in report.parts)
+    report.shown = sum(p.shown for p in report.parts)
+    report.hidden = sum(p.hidden for p in report.parts)
+    report.checkpoint_time = max((p.checkpoint_time for p in report.parts), default="")
+    return report
+
+
+def _verify_part(path: str | os.PathLike[str], f: BinaryIO, header: dict[str, Any], header_line: int,
+                 keys: set[str], since: Checkpoint | None) -> tuple[BundleReport, tuple[int, bytes] | None]:
+    """One station's bundle from its header on; also returns the next part's header line."""
+    report = BundleReport(str(path))
+    leaves, checkpoint, following = _read_leaves(f, report, header_line, multi="parts" in header)
     key = public_key_from_pem(header["station_key"], f"{path}: the header's station key")
     report.station, report.key_fingerprint = header["station"], fingerprint(key)
-    report.key_pinned = pinned is not None
+    report.key_pinned = bool(keys)
     report.shown = sum(1 for leaf in leaves if leaf.computed is not None)
     report.hidden = len(leaves) - report.shown
-    if pinned is not None and pinned != report.key_fingerprint:
+    if keys and report.key_fingerprint not in keys:
+        given = next(iter(keys)) if len(keys) == 1 else ", ".join(sorted(keys))
         report.add("LOG_SIGNED_BY_OTHER_KEY", f"the bundle is signed by key {report.key_fingerprint}, "
-                   f"not the station key given ({pinned})")
+                   f"not the station key given ({given})")
     if checkpoint is None:
-        return report
+        return report, following
     report.tree_size, report.root_hash = checkpoint.tree_size, checkpoint.root_hash.hex()
     report.checkpoint_time = checkpoint.time
     if checkpoint.keyid != report.key_fingerprint:
         report.add("LOG_SIGNED_BY_OTHER_KEY", f"the checkpoint is signed by key {checkpoint.keyid}, "
                    f"not the station key {report.key_fingerprint} the header names")
-        return report  # nothing an unverified checkpoint says is worth comparing against
+        return report, following  # nothing an unverified checkpoint says is worth comparing against
     if not checkpoint.signature_valid(key):
         report.add("LOG_SIGNATURE_INVALID", "the checkpoint's signature does not match its contents")
-        return report
+        return report, following
     if checkpoint.origin != report.station:
         report.add("LOG_SIGNED_BY_OTHER_KEY", f"the checkpoint was signed for station {checkpoint.origin!r}, "
                    f"but the header names {report.station!r}")
     by_index = _structure(leaves, checkpoint.tree_size, header, report)
     if by_index is None:
-        return report
+        return report, following
     tree = Tree([leaf.claimed if leaf.computed is None else leaf.computed for leaf in by_index])
     if tree.root() != checkpoint.root_hash:
         if not any(leaf.damaged for leaf in by_index):  # a damaged line is named already
@@ -137,13 +178,12 @@ def verify_bundle(path: str | os.PathLike[str], *, pinned: str | None = None,
             if leaf.computed is not None and leaf.computed != leaf.claimed:
                 report.add("LOG_RECORD_EDITED", f"line {leaf.line}: the leaf_hash of record {leaf.index} was "
                            "altered (the record itself is the signed one)", leaf.index)
-        if since is not None:
+        if since is not None and ("parts" not in header or since.origin == report.station):
             _check_since(tree, checkpoint, since, key, report)
-    return report
+    return report, following
 
 
-def _header(f: BinaryIO, where: str) -> dict[str, Any]:
-    first = f.readline(MAX_LINE_BYTES)
+def _header(first: bytes, where: str) -> dict[str, Any]:
     try:
         header = strict_json_loads(first)
     except (NotJsonError, ValueError):
@@ -158,15 +198,19 @@ def _header(f: BinaryIO, where: str) -> dict[str, Any]:
     return header
 
 
-def _read_leaves(f: BinaryIO, report: BundleReport) -> tuple[list[_Leaf], Checkpoint | None]:
+def _read_leaves(f: BinaryIO, report: BundleReport, lineno: int = 1, *,
+                 multi: bool = False) -> tuple[list[_Leaf], Checkpoint | None, tuple[int, bytes] | None]:
+    """The leaves and checkpoint of one part; in a bundle of parts, also the next part's header
+    line (line number and bytes), None after the last."""
     leaves: list[_Leaf] = []
     checkpoint: Checkpoint | None = None
-    lineno = 1
     for raw in iter(lambda: f.readline(MAX_LINE_BYTES), b""):
         lineno += 1
         complete = raw.endswith(b"\n")
         line = raw.rstrip(b"\r\n")
         if checkpoint is not None:
+            if multi and _is_header(line):
+                return leaves, checkpoint, (lineno, line)
             if line.strip():
                 report.add("LOG_RECORDS_ADDED", f"line {lineno} follows the signed checkpoint")
             continue
@@ -183,10 +227,10 @@ def _read_leaves(f: BinaryIO, report: BundleReport) -> tuple[list[_Leaf], Checkp
                     report.add("LOG_SIGNATURE_INVALID", f"line {lineno}: the checkpoint is damaged: {e}")
                 else:
                     report.add("LOG_TRUNCATED", f"the bundle is cut short in its checkpoint line ({lineno})")
-                return leaves, None
+                return leaves, None, None
         elif not complete:
             report.add("LOG_TRUNCATED", f"the bundle is cut short in line {lineno}, before its signed checkpoint")
-            return leaves, None
+            return leaves, None, None
         else:
             leaf = _reformatted(line, lineno)
             if leaf is not None:
@@ -200,7 +244,16 @@ def _read_leaves(f: BinaryIO, report: BundleReport) -> tuple[list[_Leaf], Checkp
                 leaves.append(_Leaf(index, lineno, b"", b"", damaged=True))
     if checkpoint is None and not any(f.code == "LOG_TRUNCATED" for f in report.findings):
         report.add("LOG_TRUNCATED", f"the bundle ends at line {lineno} without its signed checkpoint")
-    return leaves, checkpoint
+    return leaves, checkpoint, None
+
+
+def _is_header(line: bytes) -> bool:
+    """The header of a warehouse bundle's next station part."""
+    try:
+        obj = strict_json_loads(line)
+    except (NotJsonError, ValueError):
+        return False
+    return isinstance(obj, dict) and "format" in obj and "station" in obj
 
 
 def _reformatted(line: bytes, lineno: int) -> _Leaf | None:

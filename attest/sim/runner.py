@@ -111,10 +111,13 @@ def rig_hosts(count: int, base: str) -> list[str]:
     return hosts
 
 
-def plan_fleet(count: int, scenario: str, base: str = DEFAULT_BASE) -> list[Rig]:
+def plan_fleet(count: int, scenario: str, base: str = DEFAULT_BASE, *, seed: str | None = None) -> list[Rig]:
+    """``seed`` makes other units (the default is the demo's); two fleets with one seed hold the
+    same units, serial for serial: one pallet arriving at two stations."""
     names = scenario_names(scenario)
     hosts = rig_hosts(count, base)
-    rigs = [make_rig(i, names[i % len(names)], hosts[i]) for i in range(count)]
+    seeded = {} if seed is None else {"seed": seed}
+    rigs = [make_rig(i, names[i % len(names)], hosts[i], **seeded) for i in range(count)]
     for i, rig in enumerate(rigs):
         if rig.scenario != "cloned-serial":
             continue
@@ -123,7 +126,7 @@ def plan_fleet(count: int, scenario: str, base: str = DEFAULT_BASE) -> list[Rig]
             print(f"warning: {rig.name} has no other rig to clone; it runs as a genuine unit",
                   file=sys.stderr)
             continue
-        clone = make_rig(victim, "genuine", rig.host, model_name=rigs[victim].model)
+        clone = make_rig(victim, "genuine", rig.host, model_name=rigs[victim].model, **seeded)
         clone.name, clone.scenario, clone.clone_of = rig.name, "cloned-serial", rigs[victim].name
         clone.host_key_seed = rig.host_key_seed  # another machine: its own host key
         rigs[i] = clone
@@ -294,13 +297,13 @@ def _raise_fd_limit(rigs: int) -> None:
 async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
                       ports: dict[str, int] | None = None, consoles: bool | None = None,
                       dns: tuple[str, int] | None = None, dns_every: float = DEFAULT_EVERY,
-                      binary_indicators: bool = True) -> SimFleet:
+                      binary_indicators: bool = True, seed: str | None = None) -> SimFleet:
     """``consoles``: a serial console (pty) per rig; None gives them to fleets of up to CONSOLE_LIMIT.
     ``dns``: the rigs resolve and connect through this server every ``dns_every`` seconds as their
     scenario's firmware would (attest.sim.egress); None: they do nothing on the network.
     ``binary_indicators`` False: no rig's miner binary carries a backdoor string (an antbleed rig
-    still checks in on the network)."""
-    rigs = plan_fleet(count, scenario, base)
+    still checks in on the network). ``seed``: see plan_fleet; it also fixes the fleet's SSH host keys."""
+    rigs = plan_fleet(count, scenario, base, seed=seed)
     if not binary_indicators:
         for rig in rigs:
             without_binary_indicators(rig)
@@ -337,9 +340,9 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
 async def serve_forever(count: int, scenario: str, out: Path, *, base: str = DEFAULT_BASE,
                         ports: dict[str, int] | None = None, consoles: bool | None = None,
                         dns: tuple[str, int] | None = None, dns_every: float = DEFAULT_EVERY,
-                        binary_indicators: bool = True) -> None:
+                        binary_indicators: bool = True, seed: str | None = None) -> None:
     fleet = await start_fleet(count, scenario, out, base=base, ports=ports, consoles=consoles, dns=dns,
-                              dns_every=dns_every, binary_indicators=binary_indicators)
+                              dns_every=dns_every, binary_indicators=binary_indicators, seed=seed)
     print(f"ready {fleet.fleet_json}", flush=True)
     print(verify_hint(fleet), file=sys.stderr, flush=True)
     try:

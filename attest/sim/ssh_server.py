@@ -55,9 +55,18 @@ Serial\t\t: {serial}
 """
 
 
-def make_host_key() -> asyncssh.SSHKey:
-    """A fresh random Ed25519 host key (tests that need any key at all)."""
-    return asyncssh.generate_private_key("ssh-ed25519")
+def make_host_key(seed: str | None = None) -> asyncssh.SSHKey:
+    """One Ed25519 host key; generate it once and share it across a fleet's servers. A seeded
+    fleet gets the same key every time: the same units, started again elsewhere."""
+    if seed is None:
+        return asyncssh.generate_private_key("ssh-ed25519")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"ssh-host-key/{seed}".encode()).digest())
+    return asyncssh.import_private_key(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
 
 
 @functools.lru_cache(maxsize=8192)

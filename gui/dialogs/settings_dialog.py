@@ -68,6 +68,21 @@ class SettingsDialog(QDialog):
         self.watch_seconds = _seconds(settings.watch_seconds, 0, 3600)
         self.watch_seconds.setSpecialValueText(f"default ({DEFAULT_WINDOW_SECONDS:g} s)")
         form.addRow("Watch w&indow:", self.watch_seconds)
+        self.store_url = QLineEdit(settings.store_url)
+        self.store_url.setPlaceholderText("postgresql://db.example/attest?sslmode=verify-full "
+                                          "(empty: this station only)")
+        self.store_url.setToolTip("The warehouse store this station replicates to; enrol the station first "
+                                  "(attest station enroll --store URL)")
+        self.test_store = QPushButton("&Test")
+        store_row = QWidget()
+        row = QHBoxLayout(store_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.store_url, 1)
+        row.addWidget(self.test_store)
+        form.addRow("&Warehouse store:", store_row)
+        form.labelForField(store_row).setBuddy(self.store_url)  # type: ignore[attr-defined]
+        self.store_result = plain_label("")
+        form.addRow("", self.store_result)
         layout.addLayout(form)
         self.error = plain_label("")
         layout.addWidget(self.error)
@@ -83,7 +98,8 @@ class SettingsDialog(QDialog):
                        concurrency=self.concurrency.value(), ports=self.ports.text().strip(),
                        theme=self.theme.currentText(), trust_dir=self.trust_dir[1].text().strip(),
                        policy_path=self.policy[1].text().strip(), watch_address=self.watch_address.text().strip(),
-                       watch_seconds=self.watch_seconds.value())
+                       watch_seconds=self.watch_seconds.value(),
+                       store_url=self.store_url.text().strip())
 
     def _accept(self) -> None:
         try:

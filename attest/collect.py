@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from attest.address import EndpointTarget, HostTarget, PortProfile
+from attest.claim_values import checked
 from attest.credentials import Credentials
 from attest.drivers import driver_for_kind
 from attest.drivers.base import (
@@ -63,6 +64,7 @@ async def collect(target: HostTarget | EndpointTarget, *, ports: PortProfile,
         claims.extend(got)
         if problem is not None:
             problems.append(problem)
+    problems.extend(session.problems)
     problems = _drop_expected_absences(claims, problems, endpoints)
     return Evidence(target.address, tuple(claims), tuple(problems), transcript)
 
@@ -75,7 +77,13 @@ async def _collect_endpoint(endpoint: Endpoint, session: Session) -> tuple[list[
                            f"this version of Rig Attest has no driver for {endpoint.kind} endpoints; nothing was read")
     try:
         async with asyncio.timeout(device_deadline(session.options, endpoint.kind)):
-            return list(await driver.collect(endpoint, session)), None
+            got = await driver.collect(endpoint, session)
+        # Every value is checked before it is a claim (attest.claim_values): one refused value
+        # costs that claim and becomes a problem, never the reply.
+        kept, refused = checked(got, endpoint.label)
+        for problem in refused:
+            session.note(problem)
+        return kept, None
     except CollectError as e:
         return [], Problem(e.code, endpoint.label, e.message)
     except TimeoutError:

@@ -82,6 +82,8 @@ REASONS: dict[str, ReasonInfo] = {
                          "Verify again; if it repeats, report it with the unit's transcript."),
     "HISTORY_UNAVAILABLE": _r(EVIDENCE, "none", "Earlier checks of this unit could not be consulted, so changes since then were not looked for.",
                               "Check the station log or warehouse store named in the detail, then verify again."),
+    "VALUE_MALFORMED": _r(EVIDENCE, "warning", "The device sent a value that cannot be what it claims to be (a serial with a line break, unreadable bytes, a placeholder, far too long), so that value was not used.",
+                          "Treat the unit with suspicion: genuine firmware reports clean values. The detail names the field and quotes what was sent; check it over the serial console."),
     "DRIVER_UNAVAILABLE": _r(EVIDENCE, "none", "Rig Attest cannot read this kind of endpoint yet, so nothing was checked there.",
                              "Check the unit through another interface (network API, web or SSH)."),
     # --- a firmware file or flash dump that could not be checked (attest image) ---

@@ -17,9 +17,6 @@ from attest.drivers.jsonquirks import ApiJsonError, parse_api_json
 from attest.evidence import Assurance, Claim, printable
 from attest.transport import tcp
 
-#: Longest claim value we keep from a device. Real serials and versions are tens of characters;
-#: a device sending more is trying to fill our log, so the rest is cut and the cut is marked.
-MAX_VALUE_CHARS = 256
 #: Real rigs have 3-4 hashboards and 3 pools; these bounds only stop a hostile reply.
 MAX_SLOTS = 16
 MAX_POOLS = 16
@@ -110,7 +107,9 @@ def succeeded(reply: Reply) -> bool:
 
 
 def text(value: Any) -> str | None:
-    """A device string as a claim value: stripped, length-capped; numbers become text."""
+    """A device string as a claim value, stripped; numbers become text. Length and characters
+    are judged once, for every driver, by attest.claim_values (a 10 KB "serial" is refused
+    there with a problem, never cut to look like a real one)."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
@@ -118,11 +117,7 @@ def text(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if not value:
-        return None
-    if len(value) > MAX_VALUE_CHARS:
-        return value[:MAX_VALUE_CHARS] + "...[truncated]"
-    return value
+    return value or None
 
 
 def count(value: Any) -> int | None:

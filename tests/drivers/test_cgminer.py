@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from attest.claim_values import checked
+
 from attest.drivers import cgminer
 from attest.drivers.base import (
     CONNECTION_RESET,
@@ -101,8 +103,9 @@ def test_antminer_claims_match_the_rig():
     assert found["config.pool.0.url"] == Claim("config.pool.0.url", rig.pools[0].url, f"{api} pools",
                                                Assurance.REPORTED)
     assert all(c.assurance is Assurance.REPORTED for c in claims)
+    assert found["firmware.miner.version"].value == "BMMiner 1.0.0"  # the miner program is a claim too
     assert set(found) == {"unit.model", "firmware.version", "firmware.build", "config.pool.0.url",
-                          *(f"hashboard.{b.slot}.chips" for b in rig.hashboards)}
+                          "firmware.miner.version", *(f"hashboard.{b.slot}.chips" for b in rig.hashboards)}
 
 
 def test_hijacked_pool_is_reported_first():
@@ -305,9 +308,13 @@ def test_chip_counts_that_are_not_counts_are_ignored(hostile: object):
 def test_hostile_values_are_capped_and_pools_bounded():
     version = {"STATUS": [{"STATUS": "S"}], "VERSION": [{"BMMiner": "1", "Type": "A" * 100_000, "Miner": 7}]}
     claims = cgminer.version_claims(version, None, "bmminer", "api://h:4028 ")
-    found = by_name(claims)
-    assert len(found["unit.model"].value) < 300
-    assert str(found["unit.model"].value).endswith("[truncated]")
+    kept, refused = checked(claims, "api://h:4028")
+    found = by_name(kept)
+    # A 100 KB model is refused as a value (never cut to look like a real one), the rest kept.
+    assert "unit.model" not in found
+    assert [p.code for p in refused] == ["VALUE_MALFORMED"]
+    assert "unit.model" in refused[0].detail and "100000 characters" in refused[0].detail
+    assert len(refused[0].detail) < 400
     assert found["firmware.version"].value == "7"
 
     from attest.drivers.cgminer_api import pool_claims

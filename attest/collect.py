@@ -14,6 +14,7 @@ from attest.claim_values import checked
 from attest.credentials import Credentials
 from attest.drivers import driver_for_kind
 from attest.drivers.base import (
+    NOT_THIS_FAMILY,
     UNREACHABLE,
     CollectError,
     CollectOptions,
@@ -25,8 +26,11 @@ from attest.evidence import Claim, Evidence, Problem, Transcript
 
 log = logging.getLogger(__name__)
 
-#: Endpoint kinds tried on a bare host, in the order their claims are listed.
-HOST_KINDS = ("api", "web", "ssh")
+#: Endpoint kinds tried on a bare host, in the order their claims are listed (and preferred on a
+#: tie of assurance: Whatsminer API v3 names more than v2, so it comes first).
+HOST_KINDS = ("whatsminer3", "api", "web", "ssh")
+#: Kinds most hosts do not serve: their refused port is no problem once another kind answered.
+OPTIONAL_KINDS = ("whatsminer3",)
 
 
 def endpoints_for(target: HostTarget | EndpointTarget, ports: PortProfile,
@@ -98,6 +102,9 @@ def _drop_expected_absences(claims: list[Claim], problems: list[Problem],
     """A Whatsminer has no Antminer web UI: its closed port 80 is not a problem worth showing."""
     models = {str(c.value) for c in claims if c.name == "unit.model"}
     web_labels = {ep.label for ep in endpoints if ep.kind == "web"}
+    optional = {ep.label for ep in endpoints if ep.kind in OPTIONAL_KINDS}
+    if claims:
+        problems = [p for p in problems if not (p.endpoint in optional and p.code in (UNREACHABLE, NOT_THIS_FAMILY))]
     if models and not any(m.lower().startswith("antminer") for m in models):
         return [p for p in problems if not (p.endpoint in web_labels and p.code == UNREACHABLE)]
     return problems

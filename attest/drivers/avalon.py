@@ -15,7 +15,17 @@ import re
 from typing import Any
 
 from attest.drivers.base import Endpoint, Session
-from attest.drivers.cgminer_api import MAX_SLOTS, Reply, call_joined, claim, dicts, first_dict, pool_claims, succeeded, text
+from attest.drivers.cgminer_api import (
+    MAX_SLOTS,
+    Reply,
+    call_joined,
+    claim,
+    dicts,
+    first_dict,
+    pool_claims,
+    succeeded,
+    text,
+)
 from attest.evidence import Claim
 
 #: Modules an AUC chain can hold (cgminer's AVA10_DEFAULT_MODULARS is 64).

@@ -89,6 +89,10 @@ class Session:
     #: type, one page of several missing): collection adds these to the Evidence's problems.
     problems: list[Problem] = field(default_factory=list)
 
+    def note_failure(self, endpoint: str, error: CollectError) -> None:
+        """One read of several failed; what the others gave stands (e.g. a 404 on one page)."""
+        self.note(Problem(error.code, endpoint, error.message))
+
     def note(self, problem: Problem) -> None:
         """Record a problem that costs one field, not the reply; the transcript shows it too."""
         self.problems.append(problem)

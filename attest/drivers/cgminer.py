@@ -169,6 +169,10 @@ def version_claims(version: Reply, stats: Reply | None, family: str, source: str
             value = text(entry.get(key)) if entry is not None else None
             if value is None and name == "firmware.version" and entry is not None:
                 value = _own_firmware_version(entry, family)
+            if value is not None and name == "unit.model" and family in (VNISH, LUXMINER, BOSMINER):
+                # The forks append their own name to the model ("Antminer S19 Pro (Vnish 1.2.6)"):
+                # the hardware is the part before it, as pyasic reads it too.
+                value = value.split(" (", 1)[0].strip() or None
             if value is not None:
                 claims += claim(name, value, source + what)
                 break

@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 #: Endpoint kinds tried on a bare host, in the order their claims are listed (and preferred on a
 #: tie of assurance: Whatsminer API v3 names more than v2, so it comes first).
-HOST_KINDS = ("whatsminer3", "api", "web", "ssh")
+HOST_KINDS = ("whatsminer3", "api", "web", "ssh", "grpc")
 #: Kinds most hosts do not serve: their refused port is no problem once another kind answered.
-OPTIONAL_KINDS = ("whatsminer3",)
+OPTIONAL_KINDS = ("whatsminer3", "grpc")
 
 
 def endpoints_for(target: HostTarget | EndpointTarget, ports: PortProfile,

@@ -26,6 +26,7 @@ VENDOR_DEFAULTS: dict[str, tuple[Credential, ...]] = {
     # root/root: stock Antminer digest login; admin: VNish's unlock password.
     "web": (Credential("root", "root"), Credential("admin", "admin")),
     "ssh": (Credential("root", "root"), Credential("admin", "admin")),
+    "grpc": (Credential("root", ""),),  # Braiins OS ships root with no password
     "serial": (Credential("root", "root"),),  # the Linux login on the console
 }
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from attest.evidence import identity_document, identity_fingerprint, normalise_mac
 from attest.manifest import sign_envelope
-from attest.sim import api_server, ssh_server, web_server, whatsminer3
+from attest.sim import api_server, braiins, ssh_server, web_server, whatsminer3
 from attest.sim.console import HAS_PTY, RigConsole
 from attest.sim.firmware_file import write_firmware_files
 from attest.sim.pki import make_vendor_pki, write_trust_store
@@ -311,6 +311,8 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
                 fleet.servers.append(await web_server.start_web_server(rig, rig.host, p["web"]))
             if rig.family == "whatsminer3":
                 fleet.servers.append(await whatsminer3.start_v3_server(rig, rig.host, p["whatsminer3"]))
+            if rig.family == "braiins":
+                fleet.servers.append(await braiins.start_grpc_server(rig, rig.host, p["grpc"]))
             if rig.ssh_enabled:
                 server = await ssh_server.start_ssh_server(rig, rig.host, p["ssh"], host_key)
                 if server is not None:

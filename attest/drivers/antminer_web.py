@@ -91,12 +91,16 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
                     continue
                 if reply.status == 404 and (info := await vnish.looks_like_vnish(client, endpoint)) is not None:
                     return await vnish.collect_over_web(client, endpoint, session, info)
-                claims = _system_info_claims(
-                    _json_object(reply, endpoint, SYSTEM_INFO, missing_code=NOT_THIS_FAMILY), endpoint, session)
-                for path, read in ((STATS, _stats_claims), (POOLS, _pool_claims)):
+                if reply.status == 404:
+                    raise CollectError(NOT_THIS_FAMILY, f"{endpoint.label} {SYSTEM_INFO}: not found (HTTP 404)")
+                claims: list[Claim] = []
+                for path, read in ((SYSTEM_INFO, _system_info_claims), (STATS, _stats_claims), (POOLS, _pool_claims)):
                     try:
-                        claims += read(_json_object(await client.get(path), endpoint, path), endpoint, session)
+                        page = reply if path == SYSTEM_INFO else await client.get(path)
+                        claims += read(_json_object(page, endpoint, path), endpoint, session)
                     except CollectError as exc:
+                        if exc.code == AUTH_FAILED:
+                            raise
                         session.note_failure(endpoint.label, exc)
             except TransportError as exc:
                 raise _converted(exc, endpoint) from None

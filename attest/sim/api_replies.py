@@ -303,10 +303,12 @@ def _btminer_single(rig: Rig, command: str, clock: Clock, joined: bool) -> str:
     if rig.family == "whatsminer3" and command not in _V3_KEEPS_ON_4028:
         return _flat(clock, "E", 14, "invalid cmd", _BTMINER_DESCRIPTION)
     if command == "summary":
-        # btminer's quirk, kept on purpose: it escapes the quotes around its firmware version
+        # btminer's quirk, on the family rig: it escapes the quotes around its firmware version
         # with \', an escape JSON does not have (strict parsers refuse the whole reply).
         quoted = _dumps(f"'{rig.firmware_version}'")
         reply = _bt_reply("Summary", "SUMMARY", [_btminer_summary(rig, clock)])
+        if not rig.extras.get("escape_quirk"):
+            return reply
         return reply.replace(quoted, quoted.replace("'", "\\'"))
     if command == "pools":
         pools = [_btminer_pool(index, pool.url, pool.user, clock) for index, pool in enumerate(rig.pools)]

@@ -56,4 +56,4 @@ def make_family(rig: Rig, family: str, rnd: random.Random) -> None:
     elif family == "whatsminer3":
         rig.extras["v3_type"] = "M60S_VK30"
     elif family == "whatsminer":
-        rig.extras["v2_type"] = "M30S+_VE40"
+        rig.extras.update(v2_type="M30S+_VE40", escape_quirk=True)

@@ -35,7 +35,7 @@ MAX_MODULE_STRING = 64 * 1024
 #: Fields read from one module string; real ones hold about a hundred.
 MAX_FIELDS = 512
 
-_FIELD = re.compile(r"(\w{1,32})\[([^\[\]]{0,8192})\]")
+_FIELD = re.compile(r"(\w{1,32})\[([^\[\]]*)\]")
 _MODULE_KEY = re.compile(r"MM ID(\d{1,2})(?::Summary)?")
 _BOARD_KEY = re.compile(r"'HB(\d{1,2})':\{([^{}]*)\}")
 _BOARDS_IN_STATUS = re.compile(r"Hash Board:\s*(\d{1,2})")

@@ -94,6 +94,11 @@ class GrpcServer:
     def __init__(self, server: Server) -> None:
         self._server = server
 
+    @property
+    def port(self) -> int:
+        """The port listened on (for port 0); grpclib keeps its asyncio server as ``_server``."""
+        return int(self._server._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
     def close(self) -> None:
         self._server.close()
 

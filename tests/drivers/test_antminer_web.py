@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from attest.claim_values import VALUE_MALFORMED, checked
-
 from attest.drivers import antminer_web
 from attest.drivers.base import (
     AUTH_FAILED,

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from attest.claim_values import checked
-
 from attest.drivers import cgminer
 from attest.drivers.base import (
     CONNECTION_RESET,

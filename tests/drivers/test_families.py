@@ -23,7 +23,7 @@ from tests.conftest import sim_process
 
 @pytest.fixture(scope="module")
 def families(tmp_path_factory):
-    with sim_process(tmp_path_factory, len(FAMILY_SCENARIOS), "families") as (out, fleet, env):
+    with sim_process(tmp_path_factory, len(FAMILY_SCENARIOS), "families") as (_out, fleet, _env):
         base = fleet["rigs"][0]["host"]
         rigs = {r.scenario: r for r in plan_fleet(len(FAMILY_SCENARIOS), "families", base)}
         yield fleet, rigs

@@ -291,7 +291,7 @@ def main() -> int:
                   + f"; serial read on {ours[-1]['with_serial']} of {n}; "
                   f"its CPU (best) {min(r['cpu'] for r in ours):.1f} s")
 
-            if ports != REAL_PORTS:
+            if any(ports.get(kind) != port for kind, port in REAL_PORTS.items()):
                 print(f"(c) pyasic: skipped, it needs the real ports {REAL_PORTS} and the sim has {ports}")
                 print("ratio ours/pyasic = n/a")
                 return 0

@@ -459,14 +459,22 @@ def cmd_manifest_sign(args: argparse.Namespace) -> int:
 
 # --- attest sim / demo ------------------------------------------------------------------------
 
+def _mixed_fleet_size() -> int:
+    """One rig per scenario and per firmware family (imported late: only `sim`/`demo` need it)."""
+    from attest.sim.scenarios import MIXED
+
+    return len(MIXED)
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     from attest.sim.runner import serve_forever
 
     ports = PortProfile.parse(args.ports) if args.ports else None
     try:
-        asyncio.run(serve_forever(args.fleet, args.scenario, Path(args.out), base=args.base_address,
-                                  ports=None if ports is None else
-                                  {"api": ports.api, "web": ports.web, "ssh": ports.ssh}))
+        asyncio.run(serve_forever(args.fleet or _mixed_fleet_size(), args.scenario, Path(args.out),
+                                  base=args.base_address, ports=None if ports is None else
+                                  {"api": ports.api, "web": ports.web, "ssh": ports.ssh,
+                                   "whatsminer3": ports.whatsminer3, "grpc": ports.grpc}))
     except ValueError as e:
         _fail(str(e))
     except OSError as e:
@@ -485,7 +493,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         scenarios: dict[str, str] = {}
 
         async def run() -> list[Appraisal]:
-            fleet = await start_fleet(args.fleet, "mixed", out / "sim", base=args.base_address)
+            fleet = await start_fleet(args.fleet or _mixed_fleet_size(), "mixed", out / "sim",
+                                      base=args.base_address)
             scenarios.update({r.host: r.scenario for r in fleet.rigs})
             try:
                 print(f"Simulated fleet of {len(fleet.rigs)} rigs is up ({fleet.fleet_json}).")
@@ -578,8 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
     mi.set_defaults(func=cmd_manifest_inspect)
 
     sim = sub.add_parser("sim", help="run virtual rigs that speak the real protocols")
-    sim.add_argument("--fleet", type=int, default=13)
-    sim.add_argument("--scenario", default="mixed")
+    sim.add_argument("--fleet", type=int, default=None,
+                     help="how many rigs (default: one per scenario and per firmware family)")
+    sim.add_argument("--scenario", default="mixed",
+                     help="mixed (every scenario and firmware family), families (the family rigs) or one name")
     sim.add_argument("--out", default="sim-out")
     sim.add_argument("--base-address", default="127.0.1.1",
                      help="first rig's loopback address (Linux); later rigs count up")
@@ -597,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_log_commands(sub)
 
     d = sub.add_parser("demo", help="verify a simulated mixed fleet in this terminal")
-    d.add_argument("--fleet", type=int, default=13)
+    d.add_argument("--fleet", type=int, default=None)
     d.add_argument("--base-address", default="127.0.1.1")
     d.set_defaults(func=cmd_demo)
     return p

@@ -266,7 +266,8 @@ def choose_ports(
                             "whatsminer3": 14433 + 5 * i, "grpc": 15051 + 5 * i}
                    for i, r in enumerate(rigs)}
         return None, per_rig
-    ports = requested
+    # A requested profile may name only the classic three; the newer channels keep their ports.
+    ports = None if requested is None else {**{k: REAL_PORTS[k] for k in ("whatsminer3", "grpc")}, **requested}
     if ports is None:
         first = rigs[0].host if rigs else DEFAULT_BASE
         real_ok = all(can_bind(first, p) for p in REAL_PORTS.values())

@@ -90,7 +90,8 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
                     refused.append(auth[0] if auth else "")
                     continue
                 if reply.status == 404 and (info := await vnish.looks_like_vnish(client, endpoint)) is not None:
-                    return await vnish.collect_over_web(client, endpoint, session, info)
+                    return await vnish.collect_over_web(client, endpoint, session, info, lambda: HttpClient(
+                        origin, auth=None, timeout=options.timeout, max_bytes=options.max_reply_bytes, record=record))
                 if reply.status == 404:
                     raise CollectError(NOT_THIS_FAMILY, f"{endpoint.label} {SYSTEM_INFO}: not found (HTTP 404)")
                 claims: list[Claim] = []

@@ -41,9 +41,10 @@ _BOARD_KEY = re.compile(r"'HB(\d{1,2})':\{([^{}]*)\}")
 _BOARDS_IN_STATUS = re.compile(r"Hash Board:\s*(\d{1,2})")
 
 
-async def collect_over_api(endpoint: Endpoint, session: Session, version: Reply) -> list[Claim]:
-    """Claims from an Avalon whose ``version`` reply is already in hand."""
-    parts = await call_joined(endpoint, session, ("stats", "pools", "devdetails"))
+async def collect_over_api(endpoint: Endpoint, session: Session, version: Reply,
+                           have: dict[str, Reply] | None = None) -> list[Claim]:
+    """Claims from an Avalon whose ``version`` reply (and maybe more) is already in hand."""
+    parts = await call_joined(endpoint, session, ("stats", "pools", "devdetails"), have=have)
     source = f"{endpoint.label} "
     claims = version_claims(version, source + "version")
     stats = parts["stats"]

@@ -11,6 +11,7 @@ the cgminer driver (its ``BOSminer``, ``BOSminer+`` and ``BOSer`` version keys).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -76,15 +77,21 @@ async def _login(endpoint: Endpoint, session: Session) -> str:
 
 async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
     token = await _login(endpoint, session)
-    details, _ = await _call(endpoint, session, proto.MINER_DETAILS, proto.message("GetMinerDetailsRequest"),
-                             "GetMinerDetailsResponse", token)
-    claims = details_claims(details, f"{endpoint.label} GetMinerDetails")
-    try:
-        boards, _ = await _call(endpoint, session, proto.HASHBOARDS, proto.message("GetHashboardsRequest"),
-                                "GetHashboardsResponse", token)
-        claims += hashboard_claims(boards, f"{endpoint.label} GetHashboards")
-    except CollectError as exc:
-        session.note_failure(endpoint.label, exc)  # the details still stand
+    details, boards = await asyncio.gather(
+        _call(endpoint, session, proto.MINER_DETAILS, proto.message("GetMinerDetailsRequest"),
+              "GetMinerDetailsResponse", token),
+        _call(endpoint, session, proto.HASHBOARDS, proto.message("GetHashboardsRequest"),
+              "GetHashboardsResponse", token),
+        return_exceptions=True)
+    if isinstance(details, BaseException):
+        raise details
+    claims = details_claims(details[0], f"{endpoint.label} GetMinerDetails")
+    if isinstance(boards, CollectError):
+        session.note_failure(endpoint.label, boards)  # the details still stand
+    elif isinstance(boards, BaseException):
+        raise boards
+    else:
+        claims += hashboard_claims(boards[0], f"{endpoint.label} GetHashboards")
     return claims
 
 

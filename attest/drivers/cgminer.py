@@ -67,7 +67,7 @@ async def identify(host: str, port: int, session: Session) -> str | None:
 
 async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
     """Claims from the API; ``CollectError`` for every expected failure."""
-    version = await call(endpoint, session, {"command": "version"}, "version")
+    version, prefetched = await _version_and_reads(endpoint, session)
     family = family_of(version)
     if family is None:
         raise CollectError(
@@ -76,9 +76,9 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
     if family == BTMINER:
         return await whatsminer.collect_over_api(endpoint, session)
     if family == AVALON:
-        return await avalon.collect_over_api(endpoint, session, version)
+        return await avalon.collect_over_api(endpoint, session, version, prefetched)
     commands = ("stats", "pools", "config") if family == LUXMINER else ("stats", "pools")
-    parts = await call_joined(endpoint, session, commands)
+    parts = await call_joined(endpoint, session, commands, have=prefetched)
     source = f"{endpoint.label} "
     claims = version_claims(version, parts["stats"], family, source)
     claims += miner_program_claim(version, source + "version")
@@ -88,6 +88,25 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
     if family == LUXMINER:
         claims += luxos_config_claims(parts["config"], source + "config")
     return claims
+
+
+#: Asked together with ``version`` in the first request: every cgminer-family firmware knows them,
+#: so a rig usually costs one round trip, not two. A firmware that refuses the joined form is
+#: asked ``version`` alone, and the rest as its family needs.
+_FIRST_READS = ("stats", "pools", "devdetails")
+
+
+async def _version_and_reads(endpoint: Endpoint, session: Session) -> tuple[Reply, dict[str, Reply]]:
+    joined = "+".join(("version", *_FIRST_READS))
+    first = await call(endpoint, session, {"command": joined}, joined)
+    if "STATUS" in first:  # one reply for the lot: version alone (a build that ignores "+"), or an error
+        if first_dict(first.get("VERSION")) is not None:
+            return first, {}
+        return await call(endpoint, session, {"command": "version"}, "version"), {}
+    version = first_dict(first.get("version"))
+    if version is None:
+        return await call(endpoint, session, {"command": "version"}, "version"), {}
+    return version, {c: part for c in _FIRST_READS if (part := first_dict(first.get(c))) is not None}
 
 
 def miner_program_claim(version: Reply, source: str) -> list[Claim]:

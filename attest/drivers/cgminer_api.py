@@ -56,21 +56,25 @@ async def call(endpoint: Endpoint, session: Session, request: Mapping[str, str],
 
 
 async def call_joined(
-    endpoint: Endpoint, session: Session, commands: Sequence[str], *, key: str = "command"
+    endpoint: Endpoint, session: Session, commands: Sequence[str], *, key: str = "command",
+    have: Mapping[str, Reply] | None = None,
 ) -> dict[str, Reply]:
     """Ask several commands in one ``a+b`` request; each command's own reply, by name.
 
     Firmware that refuses the joined form (some S19 builds answer one error for the lot) or leaves
     a part out gets the missing commands asked one at a time, as pyasic does.
     """
-    joined = await call(endpoint, session, {key: "+".join(commands)}, "+".join(commands))
-    parts: dict[str, Reply] = {}
+    parts: dict[str, Reply] = {c: dict(have[c]) for c in commands if have and c in have}
+    wanted = [c for c in commands if c not in parts]
+    if not wanted:
+        return parts
+    joined = await call(endpoint, session, {key: "+".join(wanted)}, "+".join(wanted))
     if "STATUS" not in joined:  # a single-command reply has STATUS at the top; a joined one not
-        for command in commands:
+        for command in wanted:
             part = first_dict(joined.get(command))
             if part is not None:
                 parts[command] = part
-    for command in commands:
+    for command in wanted:
         if command not in parts:
             parts[command] = await call(endpoint, session, {key: command}, command)
     return parts

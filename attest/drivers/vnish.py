@@ -10,7 +10,9 @@ is claimed as ``Vnish <version>``. Reached from the web endpoint when the Bitmai
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from attest.drivers.base import AUTH_FAILED, MALFORMED_REPLY, NOT_THIS_FAMILY, CollectError, Endpoint, Session
@@ -50,23 +52,40 @@ async def looks_like_vnish(client: HttpClient, endpoint: Endpoint) -> dict[str, 
 
 
 async def collect_over_web(client: HttpClient, endpoint: Endpoint, session: Session,
-                           info: dict[str, Any]) -> list[Claim]:
-    """Claims from a VNish web API whose info document is in hand."""
+                           info: dict[str, Any], open_client: Callable[[], HttpClient]) -> list[Claim]:
+    """Claims from a VNish web API whose info document is in hand. The open factory page and the
+    unlock-then-summary exchange run at once, on two connections (no digest to repeat here)."""
     label = endpoint.label
-    claims = info_claims(info, f"{label} {INFO}")
-    try:
-        factory = _document(await client.get(FACTORY), endpoint, FACTORY)
-        claims += factory_claims(factory, f"{label} {FACTORY}")
-    except CollectError as exc:
-        session.note_failure(label, exc)
-    token = await _unlock(client, endpoint, session)
-    if token is not None:
+
+    async def factory() -> list[Claim]:
         try:
-            reply = await client.get(SUMMARY, headers={"Authorization": f"Bearer {token}"})
-            claims += summary_claims(_document(reply, endpoint, SUMMARY), f"{label} {SUMMARY}")
+            return factory_claims(_document(await client.get(FACTORY), endpoint, FACTORY), f"{label} {FACTORY}")
         except CollectError as exc:
             session.note_failure(label, exc)
-    return claims
+            return []
+
+    async def unlocked() -> list[Claim]:
+        async with open_client() as other:
+            token = await _unlock(other, endpoint, session)
+            if token is None:
+                return []
+            try:
+                reply = await other.get(SUMMARY, headers={"Authorization": f"Bearer {token}"})
+                return summary_claims(_document(reply, endpoint, SUMMARY), f"{label} {SUMMARY}")
+            except CollectError as exc:
+                session.note_failure(label, exc)
+                return []
+
+    async def alone(read: Callable[[], Any]) -> list[Claim]:
+        """A page that fails on the wire costs its own claims; info's stand."""
+        try:
+            return await read()
+        except TransportError as exc:
+            session.note_failure(label, CollectError(exc.code, f"{label} {printable(exc.message)}"))
+            return []
+
+    pages, summary = await asyncio.gather(alone(factory), alone(unlocked))
+    return info_claims(info, f"{label} {INFO}") + pages + summary
 
 
 async def _unlock(client: HttpClient, endpoint: Endpoint, session: Session) -> str | None:

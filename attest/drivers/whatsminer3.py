@@ -69,12 +69,15 @@ async def call(endpoint: Endpoint, session: Session, command: str, param: str | 
 
 async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
     """Claims from API v3; ``CollectError`` for every expected failure."""
-    info = await call(endpoint, session, *READS[0])
+    # All three reads at once (one connection each, as the firmware expects): one round trip.
+    first, *results = await asyncio.gather(*(call(endpoint, session, c, p) for c, p in READS),
+                                           return_exceptions=True)
+    if isinstance(first, BaseException):
+        raise first
+    info = first
     if not isinstance(info.get("msg"), dict) or info.get("code") != 0:
         raise CollectError(NOT_THIS_FAMILY, f"{endpoint.label} get.device.info: no device information in the reply "
                            f"(code {printable(str(info.get('code')), 20)})")
-    results = await asyncio.gather(*(call(endpoint, session, c, p) for c, p in READS[1:]),
-                                   return_exceptions=True)
     status: list[Reply] = []
     for result in results:
         if isinstance(result, CollectError):

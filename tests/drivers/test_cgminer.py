@@ -130,10 +130,11 @@ def test_transcript_holds_each_request_next_to_its_reply():
     rig = make_rig(0, "genuine", "127.0.0.1")
     asyncio.run(collect_from_sim(rig, sess))
     directions = [(d, data[:30]) for _, d, data in sess.transcript.entries]
-    assert directions[0] == (">", b'{"command":"version"}')
+    # One round trip: version asked together with the reads every cgminer-family firmware knows.
+    assert directions[0] == (">", b'{"command":"version+stats+pool')
     assert directions[1][0] == "<"
-    assert directions[2] == (">", b'{"command":"stats+pools"}')
-    assert sess.transcript.entries[3][2].endswith(b"\x00")
+    assert len(directions) == 2
+    assert sess.transcript.entries[1][2].endswith(b"\x00")
 
 
 def test_identify_names_each_family():
@@ -271,7 +272,7 @@ def test_joined_command_refused_falls_back_to_one_command_at_a_time():
             return await cgminer.collect(Endpoint("api", "127.0.0.1", port), session())
 
     found = by_name(asyncio.run(main()))
-    assert asked == ["version", "stats+pools", "stats", "pools"]
+    assert asked == ["version+stats+pools+devdetails", "version", "stats+pools", "stats", "pools"]
     # S9-era firmware numbers its chains 6-8: they are slots 0-2.
     assert {n: c.value for n, c in found.items() if n.startswith("hashboard.")} == {
         "hashboard.0.chips": 63, "hashboard.1.chips": 63, "hashboard.2.chips": 63}

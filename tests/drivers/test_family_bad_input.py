@@ -82,21 +82,20 @@ def test_hostile_values_are_refused_by_the_one_check(value):
 def avalon_answer(version_changes: dict, module: str | None = None):
     rig = make_rig(30, "avalon", "127.0.0.1")
 
-    def answer(command: str) -> bytes:
+    def part(command: str) -> dict:
         if command == "version":
-            entry = {**version_entry(rig), **version_changes}
-            return json.dumps({"STATUS": [{"STATUS": "S", "Code": 22}], "VERSION": [entry], "id": 1}).encode() + b"\0"
-        if command.startswith("stats"):
-            stats = {"STATUS": [{"STATUS": "S", "Code": 70}], "STATS": [
+            return {"STATUS": [{"STATUS": "S", "Code": 22}], "VERSION": [{**version_entry(rig), **version_changes}]}
+        if command in ("stats", "estats"):
+            return {"STATUS": [{"STATUS": "S", "Code": 70}], "STATS": [
                 {"STATS": 0, "ID": "AVA100", "MM ID0": module if module is not None else module_string(rig, CLOCK)}]}
-            parts = command.split("+")
-            if len(parts) == 1:
-                return json.dumps(stats).encode() + b"\0"
-            ok = {"STATUS": [{"STATUS": "S"}]}
-            body = {"stats": [stats], "pools": [{**ok, "POOLS": [{"URL": rig.pools[0].url}]}],
-                    "devdetails": [{**ok, "DEVDETAILS": [{"Driver": "avalon10"}]}], "id": 1}
-            return json.dumps(body).encode() + b"\0"
-        return render_reply(rig, json.dumps({"command": command}).encode(), CLOCK)
+        raw = render_reply(rig, json.dumps({"command": command}).encode(), CLOCK)
+        return json.loads(raw.rstrip(b"\0"))
+
+    def answer(command: str) -> bytes:
+        parts = command.split("+")
+        if len(parts) == 1:
+            return json.dumps(part(command)).encode() + b"\0"
+        return json.dumps({p: [part(p)] for p in parts} | {"id": 1}).encode() + b"\0"
 
     return answer, rig
 

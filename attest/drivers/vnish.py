@@ -18,6 +18,7 @@ from typing import Any
 from attest.drivers.base import AUTH_FAILED, MALFORMED_REPLY, NOT_THIS_FAMILY, CollectError, Endpoint, Session
 from attest.drivers.cgminer_api import MAX_POOLS, MAX_SLOTS, claim, count, text
 from attest.evidence import Claim, printable
+from attest.transport.errors import TransportError
 from attest.transport.http import HttpClient, HttpReply
 
 INFO = "/api/v1/info"

@@ -191,7 +191,10 @@ def identity_missing(ev: Evidence) -> str:
             if "unit.serial" in p.detail:
                 parts.append(f"{_channel(p.endpoint)}: the unit serial it sent was refused as malformed")
             continue
-        parts.append(f"{_channel(p.endpoint)}: {_FAILURES.get(p.code, p.code)}")
+        said = _FAILURES.get(p.code, p.code)
+        if p.code == "AUTH_FAILED" and ("none were given" in p.detail or "no SSH credentials" in p.detail):
+            said = "no credentials given"
+        parts.append(f"{_channel(p.endpoint)}: {said}")
         failed.append(_channel(p.endpoint))
     text = "; ".join(parts) or "nothing answered"
     if failed:

@@ -58,6 +58,11 @@ async def identify(host: str, port: int, session: Session) -> str | None:
 
 
 async def _login(endpoint: Endpoint, session: Session) -> str:
+    if not endpoint.credentials:
+        # Nothing to log in with: still learn whether Braiins OS answers here at all, so a closed
+        # port reads as closed, not as a refused login.
+        await _call(endpoint, session, proto.API_VERSION, proto.message("ApiVersionRequest"), "ApiVersion")
+        raise CollectError(AUTH_FAILED, f"{endpoint.label} requires credentials to log in; none were given")
     tried: list[str] = []
     for credential in endpoint.credentials:
         request = proto.message("LoginRequest", username=credential.username, password=credential.password)

@@ -288,3 +288,16 @@ def test_grpc_port_that_is_not_grpc_is_malformed_not_a_traceback():
     ev = asyncio.run(go())
     assert ev.claims == () and len(ev.problems) == 1
     assert ev.problems[0].code in ("MALFORMED_REPLY", "CONNECTION_RESET") and ev.problems[0].detail.isprintable()
+
+
+def test_braiins_with_no_credentials_on_a_closed_port_is_unreachable_not_a_refused_login():
+    from attest.drivers import braiins
+
+    async def go():
+        async with serve(lambda r, w: asyncio.sleep(0)) as port:
+            pass  # the port is closed again once the server is gone
+        with pytest.raises(CollectError) as info:
+            await braiins.collect(Endpoint("grpc", "127.0.0.1", port), session())
+        return info.value
+
+    assert asyncio.run(go()).code == "UNREACHABLE"

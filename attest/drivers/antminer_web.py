@@ -264,4 +264,8 @@ def _pool_claims(document: dict[str, Any], endpoint: Endpoint, session: Session)
     return _claims(pairs, endpoint, POOLS)
 
 
+#: The page readers, also run on the unit's own CGI scripts over its serial console.
+system_info_claims = _system_info_claims
+stats_claims = _stats_claims
+
 __all__ = ["DEFAULT_PORT", "FAMILY", "KIND", "NAME", "SCHEMES", "collect", "identify"]

@@ -91,8 +91,8 @@ class EndpointTarget:
 
 Target = HostTarget | RangeTarget | EndpointTarget
 
-_SCHEMES = {"cgminer": ("api", 4028), "antminer+http": ("web", 80),
-            "whatsminer": ("whatsminer", 4028), "ssh": ("ssh", 22)}
+_SCHEMES = {"cgminer": ("api", 4028), "antminer+http": ("web", 80), "vnish+http": ("web", 80),
+            "whatsminer": ("whatsminer", 4028), "ssh": ("ssh", 22), "braiins+grpc": ("grpc", 50051)}
 
 
 def _port(text: str, context: str) -> int:

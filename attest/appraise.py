@@ -120,7 +120,13 @@ def appraise(ev: Evidence, manifests: Sequence[Manifest], policy: Policy, *,
     if not manifests:
         f.add("NO_MANIFEST")
     elif serial is None and entry is None:
-        f.add("IDENTITY_NOT_READ")
+        # The top reason says what was missing and which channel would give it, not just the
+        # first channel that failed (claims from an answering API outrank a closed SSH port).
+        missing = reason("IDENTITY_NOT_READ", identity_missing(ev))
+        if ev.claims:
+            f.reasons.insert(0, missing)
+        else:
+            f.reasons.append(missing)
     elif entry is None or manifest is None:
         f.add("DEVICE_NOT_IN_MANIFEST", f"serial {serial}", found=serial)
     else:
@@ -152,7 +158,56 @@ def _find_entry(ev: Evidence, serial: str | None,
             entry = manifest.entry_for_identity(fingerprint)
         if entry is not None:
             return manifest, entry
+    mac = _str(ev.value("net.mac"))
+    if serial is None and mac:
+        # Firmware that never reports a serial (Avalon's API) is found by its MAC; the other
+        # identity claims (the controller's DNA as control board) are then checked as usual.
+        for manifest in manifests:
+            if (entry := manifest.entry_for_mac(mac)) is not None:
+                return manifest, entry
     return None, None
+
+
+#: How the technician names each channel, and what each failure means there.
+_CHANNELS = {"api": "API", "web": "web UI", "ssh": "SSH", "whatsminer3": "Whatsminer API v3",
+             "serial": "serial console", "grpc": "Braiins OS API", "whatsminer": "Whatsminer API"}
+_FAILURES = {"AUTH_FAILED": "login refused", "UNREACHABLE": "closed", "TIMEOUT": "no answer in time",
+             "NOT_THIS_FAMILY": "answered as something else", "MALFORMED_REPLY": "malformed reply",
+             "CONNECTION_RESET": "connection dropped", "REPLY_TOO_LARGE": "reply too large",
+             "DRIVER_UNAVAILABLE": "not readable by this version", "INTERNAL_ERROR": "failed (a bug)"}
+
+
+def identity_missing(ev: Evidence) -> str:
+    """What each channel did and which would give the unit serial, e.g. "the API answered
+    (BMMiner 1.0.0, Antminer S21) but carries no unit serial; web UI: login refused; SSH: closed"."""
+    answered: dict[str, list[str]] = {}
+    for c in ev.claims:
+        label = c.source.split(" ", 1)[0]
+        facts = answered.setdefault(label, [])
+        if c.name in ("firmware.miner.version", "unit.model") and len(facts) < 2 and str(c.value) not in facts:
+            facts.append(str(c.value))
+    parts = [f"the {_channel(label)} answered" + (f" ({', '.join(facts)})" if facts else "")
+             + " but carries no unit serial" for label, facts in answered.items()]
+    failed: list[str] = []
+    for p in ev.problems:
+        if p.code == "VALUE_MALFORMED":
+            if "unit.serial" in p.detail:
+                parts.append(f"{_channel(p.endpoint)}: the unit serial it sent was refused as malformed")
+            continue
+        said = _FAILURES.get(p.code, p.code)
+        if p.code == "AUTH_FAILED" and ("none were given" in p.detail or "no SSH credentials" in p.detail):
+            said = "no credentials given"
+        parts.append(f"{_channel(p.endpoint)}: {said}")
+        failed.append(_channel(p.endpoint))
+    text = "; ".join(parts) or "nothing answered"
+    if failed:
+        text += f". The {' or '.join(dict.fromkeys(failed))} would give the unit serial: check its port and credentials"
+    return text
+
+
+def _channel(label: str) -> str:
+    kind = label.split("://", 1)[0] if "://" in label else label.split(":", 1)[0]
+    return _CHANNELS.get(kind, kind)
 
 
 def _identity(ev: Evidence, entry: ManifestEntry, f: _Findings) -> None:
@@ -175,7 +230,10 @@ def _identity(ev: Evidence, entry: ManifestEntry, f: _Findings) -> None:
         if len(values) > 1:
             f.add("CLAIMS_DISAGREE", f"{name}: " + "; ".join(f"{v} from {s}" for v, s in values.items()))
             ok = False
-    if ok:
+    if ok and ev.value("unit.serial") is None:
+        f.add("IDENTITY_MATCHES_MANIFEST", f"by MAC {mac}: the unit reports no serial "
+              f"(the manifest lists {entry.serial or 'none'})")
+    elif ok:
         f.add("IDENTITY_MATCHES_MANIFEST", f"serial {entry.serial or ev.value('unit.serial')}")
 
 

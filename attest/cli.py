@@ -616,7 +616,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         count = args.fleet or len(scenario_names("mixed"))
         asyncio.run(serve_forever(count, args.scenario, Path(args.out), base=args.base_address,
                                   ports=None if ports is None else
-                                  {"api": ports.api, "web": ports.web, "ssh": ports.ssh},
+                                  {"api": ports.api, "web": ports.web, "ssh": ports.ssh,
+                                   "whatsminer3": ports.whatsminer3, "grpc": ports.grpc},
                                   dns=dns, dns_every=args.dns_every, binary_indicators=not args.no_binary_indicators,
                                   seed=args.seed))
     except ValueError as e:
@@ -810,16 +811,19 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--json", action="store_true", help="print it as one JSON object")
     mi.set_defaults(func=cmd_manifest_inspect)
 
-    from attest.sim.scenarios import SCENARIO_HELP, SCENARIOS, SERIAL_SCENARIOS
+    from attest.sim.scenarios import FAMILY_SCENARIOS, SCENARIO_HELP, SCENARIOS, SERIAL_SCENARIOS, TAMPER_SCENARIOS
 
     sim = sub.add_parser("sim", help="run virtual rigs that speak the real protocols",
                          **formatted(description=cli_help.SIM,
-                                     epilog=cli_help.scenario_epilog(SCENARIOS, SERIAL_SCENARIOS, SCENARIO_HELP)))
+                                     epilog=cli_help.scenario_epilog(SCENARIOS, SERIAL_SCENARIOS, SCENARIO_HELP,
+                                                                     families=FAMILY_SCENARIOS,
+                                                                     tamper=TAMPER_SCENARIOS)))
     sim.add_argument("--fleet", type=_count, metavar="N",
-                     help="how many rigs (default: one per scenario of the mixed fleet); scenarios repeat in order "
-                          "when N is larger")
+                     help="how many rigs (default: one per scenario and firmware family of the mixed fleet); "
+                          "scenarios repeat in order when N is larger")
     sim.add_argument("--scenario", default="mixed", metavar="NAME",
-                     help="what every rig is (listed below); mixed gives every scenario (default)")
+                     help="what every rig is (listed below); mixed gives every scenario and one rig per "
+                          "firmware family (default); families gives the family rigs alone")
     sim.add_argument("--out", default="sim-out", metavar="DIR",
                      help="where fleet.json, hosts.txt, the manifest, trust store and policy go (default sim-out)")
     sim.add_argument("--base-address", default="127.0.1.1", metavar="ADDRESS",
@@ -853,7 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="verify a simulated mixed fleet in this terminal", description=cli_help.DEMO)
     d.add_argument("--fleet", type=_count, metavar="N",
-                   help="how many rigs (default: one per scenario of the mixed fleet)")
+                   help="how many rigs (default: one per scenario and firmware family of the mixed fleet)")
     d.add_argument("--base-address", default="127.0.1.1", metavar="ADDRESS",
                    help="first rig's loopback address (default 127.0.1.1); later rigs count up")
     d.set_defaults(func=cmd_demo)

@@ -96,12 +96,23 @@ verdicts, then stop the fleet and delete its temporary files (also on Ctrl-C or 
 
 
 def scenario_epilog(scenarios: dict[str, str], serial: dict[str, tuple[str, str]],
-                    about: dict[str, str]) -> str:
+                    about: dict[str, str], *, families: dict[str, tuple[str, str, str]] | None = None,
+                    tamper: dict[str, str] | None = None) -> str:
     """The scenarios `attest sim --scenario` takes, each with the verdict it must get."""
-    width = max(len(n) for n in [*scenarios, *serial, "mixed"])
+    families = families or {}
+    tamper = tamper or {}
+    width = max(len(n) for n in [*scenarios, *serial, *families, *tamper, "families"])
     lines = ["scenarios (--scenario NAME), with the verdict a full check gives:",
-             f"  {'mixed':<{width}}  every scenario below at least once (the default)"]
+             f"  {'mixed':<{width}}  every scenario and firmware family of the first two lists (the default)"]
     for name, verdict in scenarios.items():
+        lines.append(f"  {name:<{width}}  {verdict:<9}  {about.get(name, '')}".rstrip())
+    if families:
+        lines += ["", "one genuine rig of each firmware family (in mixed; --scenario families runs them alone):"]
+        for name, (model, _family, verdict) in families.items():
+            lines.append(f"  {name:<{width}}  {verdict:<9}  a genuine {model}, read the way its firmware answers")
+    if tamper or serial:
+        lines += ["", "not in mixed:"]
+    for name, verdict in tamper.items():
         lines.append(f"  {name:<{width}}  {verdict:<9}  {about.get(name, '')}".rstrip())
     for name, (network, console) in serial.items():
         what = f"{about[name]}; " if name in about else ""

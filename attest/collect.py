@@ -10,9 +10,11 @@ import asyncio
 import logging
 
 from attest.address import EndpointTarget, HostTarget, PortProfile
+from attest.claim_values import checked
 from attest.credentials import Credentials
 from attest.drivers import driver_for_kind
 from attest.drivers.base import (
+    NOT_THIS_FAMILY,
     UNREACHABLE,
     CollectError,
     CollectOptions,
@@ -24,8 +26,11 @@ from attest.evidence import Claim, Evidence, Problem, Transcript
 
 log = logging.getLogger(__name__)
 
-#: Endpoint kinds tried on a bare host, in the order their claims are listed.
-HOST_KINDS = ("api", "web", "ssh")
+#: Endpoint kinds tried on a bare host, in the order their claims are listed (and preferred on a
+#: tie of assurance: Whatsminer API v3 names more than v2, so it comes first).
+HOST_KINDS = ("whatsminer3", "api", "web", "ssh", "grpc")
+#: Kinds most hosts do not serve: their refused port is no problem once another kind answered.
+OPTIONAL_KINDS = ("whatsminer3", "grpc")
 
 
 def endpoints_for(target: HostTarget | EndpointTarget, ports: PortProfile,
@@ -66,6 +71,7 @@ async def collect(target: HostTarget | EndpointTarget, *, ports: PortProfile,
         claims.extend(got)
         if problem is not None:
             problems.append(problem)
+    problems.extend(session.problems)
     problems = _drop_expected_absences(claims, problems, endpoints)
     return Evidence(target.address, tuple(claims), tuple(problems), transcript)
 
@@ -78,7 +84,13 @@ async def _collect_endpoint(endpoint: Endpoint, session: Session) -> tuple[list[
                            f"this version of Rig Attest has no driver for {endpoint.kind} endpoints; nothing was read")
     try:
         async with asyncio.timeout(device_deadline(session.options, endpoint.kind)):
-            return list(await driver.collect(endpoint, session)), None
+            got = await driver.collect(endpoint, session)
+        # Every value is checked before it is a claim (attest.claim_values): one refused value
+        # costs that claim and becomes a problem, never the reply.
+        kept, refused = checked(got, endpoint.label)
+        for problem in refused:
+            session.note(problem)
+        return kept, None
     except CollectError as e:
         return [], Problem(e.code, endpoint.label, e.message)
     except TimeoutError:
@@ -93,6 +105,9 @@ def _drop_expected_absences(claims: list[Claim], problems: list[Problem],
     """A Whatsminer has no Antminer web UI: its closed port 80 is not a problem worth showing."""
     models = {str(c.value) for c in claims if c.name == "unit.model"}
     web_labels = {ep.label for ep in endpoints if ep.kind == "web"}
+    optional = {ep.label for ep in endpoints if ep.kind in OPTIONAL_KINDS}
+    if claims:
+        problems = [p for p in problems if not (p.endpoint in optional and p.code in (UNREACHABLE, NOT_THIS_FAMILY))]
     if models and not any(m.lower().startswith("antminer") for m in models):
         return [p for p in problems if not (p.endpoint in web_labels and p.code == UNREACHABLE)]
     return problems

@@ -23,8 +23,10 @@ from attest.drivers.base import Credential
 
 #: Factory logins of units still at vendor settings (Antminer web and SSH root/root, ...).
 VENDOR_DEFAULTS: dict[str, tuple[Credential, ...]] = {
-    "web": (Credential("root", "root"),),
+    # root/root: stock Antminer digest login; admin: VNish's unlock password.
+    "web": (Credential("root", "root"), Credential("admin", "admin")),
     "ssh": (Credential("root", "root"), Credential("admin", "admin")),
+    "grpc": (Credential("root", ""),),  # Braiins OS ships root with no password
     "serial": (Credential("root", "root"),),  # the Linux login on the console
 }
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from attest.address import EndpointTarget, HostTarget, PortProfile, RangeTarget, Target
-from attest.drivers import antminer_web, cgminer, ssh
+from attest.drivers import antminer_web, braiins, cgminer, ssh, whatsminer3
 from attest.drivers.base import CollectError, CollectOptions, Session
 from attest.evidence import Transcript
 
@@ -116,7 +116,10 @@ async def probe_host(host: str, ports: PortProfile, options: CollectOptions, *,
     that answers ends the probe.
     """
     session = _probe_session(options)
-    probes = (("api", cgminer, ports.api), ("web", antminer_web, ports.web), ("ssh", ssh, ports.ssh))
+    # Which family answers here: firmware from 2024 on may answer only Whatsminer API v3 (4433),
+    # and Braiins OS names itself on its gRPC API (50051).
+    probes = (("api", cgminer, ports.api), ("web", antminer_web, ports.web), ("ssh", ssh, ports.ssh),
+              ("whatsminer3", whatsminer3, ports.whatsminer3), ("grpc", braiins, ports.grpc))
     if thorough:
         found = await asyncio.gather(*(_identify(kind, drv, host, port, session) for kind, drv, port in probes))
         return Discovered(host, {kind: family for kind, family in found if family})

@@ -117,6 +117,7 @@ class Manifest:
     signers: tuple[SignerInfo, ...] = ()
     _by_serial: dict[str, ManifestEntry] = field(init=False, repr=False, compare=False)
     _by_identity: dict[str, ManifestEntry] = field(init=False, repr=False, compare=False)
+    _by_mac: dict[str, ManifestEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Indexed once: a fleet of hundreds looks every unit up in every loaded manifest.
@@ -124,12 +125,22 @@ class Manifest:
                            {e.serial: e for e in self.devices if e.serial is not None})
         object.__setattr__(self, "_by_identity",
                            {e.identity_sha256: e for e in self.devices if e.identity_sha256})
+        macs: dict[str, list[ManifestEntry]] = {}
+        for e in self.devices:
+            if e.mac:
+                macs.setdefault(_mac_key(e.mac), []).append(e)
+        # A MAC listed twice identifies nobody: it is left out of the index.
+        object.__setattr__(self, "_by_mac", {m: es[0] for m, es in macs.items() if len(es) == 1})
 
     def entry_for_serial(self, serial: str) -> ManifestEntry | None:
         return self._by_serial.get(serial)
 
     def entry_for_identity(self, identity_sha256: str) -> ManifestEntry | None:
         return self._by_identity.get(identity_sha256)
+
+    def entry_for_mac(self, mac: str) -> ManifestEntry | None:
+        """The one unit listed with this MAC, for firmware that never reports its serial (Avalon)."""
+        return self._by_mac.get(_mac_key(mac))
 
     def to_summary_json(self) -> dict[str, Any]:
         return {
@@ -143,6 +154,10 @@ class Manifest:
             "revoked_firmware": len(self.revoked_firmware),
             "signers": [s.to_json() for s in self.signers],
         }
+
+
+def _mac_key(mac: str) -> str:
+    return "".join(ch for ch in mac.lower() if ch in "0123456789abcdef")
 
 
 def _iso(t: datetime) -> str:

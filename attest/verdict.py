@@ -86,6 +86,8 @@ REASONS: dict[str, ReasonInfo] = {
                               "Check the station log or warehouse store named in the detail, then verify again."),
     "MEASUREMENT_LIMIT_EXCEEDED": _r(EVIDENCE, "none", "The unit's flash could not be streamed to the station within the limits set for one rig (bytes or seconds), so its firmware was not measured.",
                                      "Check the unit alone, with higher [measure] limits in the station policy or over a faster link; a flash far larger than the model's is itself suspect."),
+    "VALUE_MALFORMED": _r(EVIDENCE, "warning", "The device sent a value that cannot be what it claims to be (a serial with a line break, unreadable bytes, a placeholder, far too long), so that value was not used.",
+                          "Treat the unit with suspicion: genuine firmware reports clean values. The detail names the field and quotes what was sent; check it over the serial console."),
     "DRIVER_UNAVAILABLE": _r(EVIDENCE, "none", "Rig Attest cannot read this kind of endpoint yet, so nothing was checked there.",
                              "Check the unit through another interface (network API, web or SSH)."),
     # --- a firmware file or flash dump that could not be checked (attest image) ---

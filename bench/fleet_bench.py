@@ -21,10 +21,12 @@ work and single runs vary by tens of percent. What each figure is:
 (c) pyasic: `MinerNetwork.from_subnet(RANGE).scan()`, then `get_data()` on every miner it found,
     N at once (the same concurrency as ours); each timed inside the child.
 (d) our identity collection, the figure compared with pyasic's get_data: inside one child, every
-    host's API endpoint (cgminer://) and web endpoint (antminer+http://) collected, N hosts at
-    once, with attest.collect. That reads the reported data pyasic's get_data reads (model,
-    serial, MAC, firmware, hashboards, pools) from the same two interfaces, and nothing more: no
-    SSH, no appraisal. It includes identifying each API's family (our `version` request), which
+    host's API (4028), web UI (80), Whatsminer API v3 (4433) and Braiins OS gRPC (50051)
+    collected, N hosts at once, with attest.collect. That reads the reported data pyasic's
+    get_data reads (model, serial, MAC, firmware, hashboards, pools) from the interfaces each
+    family answers on, and nothing more: no SSH, no appraisal. The fleet holds every firmware
+    family (`--scenario families`: Avalon, Whatsminer API v2 and v3, stock Antminer, VNish,
+    Braiins OS, LuxOS, cycled). It includes identifying each API's family (our `version` request), which
     pyasic did during its scan and so does not pay in get_data: the comparison leans against us.
 
 Why pyasic's default scan finds nothing here: its ``network_scan_semaphore`` setting defaults to
@@ -83,11 +85,13 @@ def child_identity(hosts: list[str], ports: dict[str, int], concurrency: int) ->
     options = CollectOptions()
 
     async def one(host: str, gate: asyncio.Semaphore) -> list[Evidence]:
-        api = EndpointTarget("api", host, profile.api, None, None, f"cgminer://{host}:{profile.api}")
-        web = EndpointTarget("web", host, profile.web, None, None, f"antminer+http://{host}:{profile.web}")
+        # Every identity channel of every family (API, web UI, Whatsminer API v3, Braiins OS
+        # gRPC), none of the firmware measurement (SSH).
+        targets = [EndpointTarget(kind, host, getattr(profile, kind), None, None, f"{kind}://{host}")
+                   for kind in ("api", "web", "whatsminer3", "grpc")]
         async with gate:
             return list(await asyncio.gather(*(collect(t, ports=profile, credentials=credentials, options=options)
-                                               for t in (api, web))))
+                                               for t in targets)))
 
     async def run() -> list[list[Evidence]]:
         gate = asyncio.Semaphore(concurrency)
@@ -201,7 +205,9 @@ def repeat(times: int, run: Callable[[], dict[str, float]]) -> list[dict[str, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fleet", type=int, default=1000)
-    parser.add_argument("--scenario", default="genuine")
+    # The identity figures run on one genuine rig of every firmware family, cycled (`families`);
+    # `genuine` gives the stock fleet of the earlier figures.
+    parser.add_argument("--scenario", default="families")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--base-address", default="127.0.100.1")
@@ -292,11 +298,11 @@ def main() -> int:
                                                                      "with_serial": 0}
 
             ours = repeat(args.repeat, identity)
-            print(figure("(d) our identity collection (API + web)", [r["seconds"] for r in ours], per=n)
+            print(figure("(d) our identity collection (API + web + v3 + gRPC)", [r["seconds"] for r in ours], per=n)
                   + f"; serial read on {ours[-1]['with_serial']} of {n}; "
                   f"its CPU (best) {min(r['cpu'] for r in ours):.1f} s")
 
-            if ports != REAL_PORTS:
+            if any(ports.get(kind) != port for kind, port in REAL_PORTS.items()):
                 print(f"(c) pyasic: skipped, it needs the real ports {REAL_PORTS} and the sim has {ports}")
                 print("ratio ours/pyasic = n/a")
                 return 0

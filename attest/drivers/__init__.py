@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from attest.drivers import antminer_web, cgminer, console, ssh, whatsminer
+from attest.drivers import antminer_web, braiins, cgminer, console, ssh, whatsminer, whatsminer3
 
-DRIVERS: tuple[ModuleType, ...] = (cgminer, whatsminer, antminer_web, ssh, console)
+DRIVERS: tuple[ModuleType, ...] = (cgminer, whatsminer, whatsminer3, antminer_web, braiins, ssh, console)
 
 
 def driver_for_kind(kind: str) -> ModuleType:

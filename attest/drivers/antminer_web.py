@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from attest.claim_values import malformed
+from attest.drivers import vnish
 from attest.drivers.base import (
     AUTH_FAILED,
     MALFORMED_REPLY,
@@ -37,8 +39,6 @@ SYSTEM_INFO = "/cgi-bin/get_system_info.cgi"
 STATS = "/cgi-bin/stats.cgi"
 POOLS = "/cgi-bin/pools.cgi"
 
-#: Longer device strings are not serials or versions; refusing them keeps claims displayable.
-MAX_FIELD_CHARS = 256
 #: More hashboards or pools than any real unit has means the reply is not what it claims to be.
 MAX_BOARDS = 16
 MAX_POOLS = 32
@@ -65,7 +65,12 @@ def _converted(exc: TransportError, endpoint: Endpoint) -> CollectError:
 
 
 async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
-    """Log in with the first credential the UI accepts, then read the three CGIs."""
+    """Log in with the first credential the UI accepts, then read the three CGIs.
+
+    Each page stands alone: a 404 or a broken stats.cgi costs that page's claims (a problem
+    says so), never the serial already read from get_system_info. A UI without the Bitmain CGIs
+    may be VNish's, whose REST API is read instead.
+    """
     options = session.options
     origin = f"http://{_url_host(endpoint.host)}:{endpoint.port}"
     record = _recorder(endpoint.label, session)
@@ -84,16 +89,23 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
                 if reply.status == 401:
                     refused.append(auth[0] if auth else "")
                     continue
-                info = _json_object(reply, endpoint, SYSTEM_INFO, missing_code=NOT_THIS_FAMILY)
-                stats = _json_object(await client.get(STATS), endpoint, STATS)
-                pools = _json_object(await client.get(POOLS), endpoint, POOLS)
+                if reply.status == 404 and (info := await vnish.looks_like_vnish(client, endpoint)) is not None:
+                    return await vnish.collect_over_web(client, endpoint, session, info, lambda: HttpClient(
+                        origin, auth=None, timeout=options.timeout, max_bytes=options.max_reply_bytes, record=record))
+                if reply.status == 404:
+                    raise CollectError(NOT_THIS_FAMILY, f"{endpoint.label} {SYSTEM_INFO}: not found (HTTP 404)")
+                claims: list[Claim] = []
+                for path, read in ((SYSTEM_INFO, _system_info_claims), (STATS, _stats_claims), (POOLS, _pool_claims)):
+                    try:
+                        page = reply if path == SYSTEM_INFO else await client.get(path)
+                        claims += read(_json_object(page, endpoint, path), endpoint, session)
+                    except CollectError as exc:
+                        if exc.code == AUTH_FAILED:
+                            raise
+                        session.note_failure(endpoint.label, exc)
             except TransportError as exc:
                 raise _converted(exc, endpoint) from None
-        return [
-            *_system_info_claims(info, endpoint),
-            *_stats_claims(stats, endpoint),
-            *_pool_claims(pools, endpoint),
-        ]
+        return claims
     if not endpoint.credentials:
         raise CollectError(AUTH_FAILED, f"{endpoint.label} requires credentials; none were given")
     users = ", ".join(printable(user, 64) for user in refused)
@@ -155,26 +167,28 @@ def _json_object(
     return document
 
 
-def _text_field(document: dict[str, Any], key: str, endpoint: Endpoint, path: str) -> str | None:
-    """A string field as read; absent or empty means the device did not report it."""
+def _text_field(document: dict[str, Any], key: str, endpoint: Endpoint, path: str,
+                session: Session, name: str) -> str | None:
+    """A string field as read; absent or empty means the device did not report it. A field of
+    another type costs that field (VALUE_MALFORMED), not the page."""
     value = document.get(key)
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _malformed(endpoint, path, f"{key} is {type(value).__name__}, expected a string")
-    if len(value) > MAX_FIELD_CHARS:
-        raise _malformed(endpoint, path, f"{key} is {len(value)} characters long")
+        session.note(malformed(name, value, f"{endpoint.label} {path}", f"{key} is {type(value).__name__}, "
+                               "expected a string", endpoint.label))
+        return None
     return value
 
 
-def _int_field(document: dict[str, Any], key: str, endpoint: Endpoint, path: str) -> int | None:
+def _int_field(document: dict[str, Any], key: str, endpoint: Endpoint, path: str,
+               session: Session, name: str) -> int | None:
     value = document.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _malformed(endpoint, path, f"{key} is {type(value).__name__}, expected an integer")
-    if value < 0 or value > 1_000_000:
-        raise _malformed(endpoint, path, f"{key} is out of range: {value}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
+        session.note(malformed(name, value, f"{endpoint.label} {path}", f"{key} is not a count", endpoint.label))
+        return None
     return value
 
 
@@ -197,20 +211,19 @@ def _claims(pairs: list[tuple[str, ClaimValue]], endpoint: Endpoint, path: str) 
     return [Claim(name, value, source, Assurance.REPORTED) for name, value in pairs if value is not None]
 
 
-def _system_info_claims(info: dict[str, Any], endpoint: Endpoint) -> list[Claim]:
+def _system_info_claims(info: dict[str, Any], endpoint: Endpoint, session: Session) -> list[Claim]:
     pairs: list[tuple[str, ClaimValue]] = [
-        ("unit.model", _text_field(info, "minertype", endpoint, SYSTEM_INFO)),
-        ("unit.serial", _text_field(info, "serinum", endpoint, SYSTEM_INFO)),
-        ("net.mac", _text_field(info, "macaddr", endpoint, SYSTEM_INFO)),
+        (name, _text_field(info, key, endpoint, SYSTEM_INFO, session, name))
+        for name, key in (("unit.model", "minertype"), ("unit.serial", "serinum"), ("net.mac", "macaddr"))
     ]
     return _claims(pairs, endpoint, SYSTEM_INFO)
 
 
-def _stats_claims(document: dict[str, Any], endpoint: Endpoint) -> list[Claim]:
+def _stats_claims(document: dict[str, Any], endpoint: Endpoint, session: Session) -> list[Claim]:
     info = _object(document.get("INFO", {}), "INFO", endpoint, STATS)
     pairs: list[tuple[str, ClaimValue]] = [
-        ("firmware.version", _text_field(info, "miner_version", endpoint, STATS)),
-        ("firmware.build", _text_field(info, "CompileTime", endpoint, STATS)),
+        ("firmware.version", _text_field(info, "miner_version", endpoint, STATS, session, "firmware.version")),
+        ("firmware.build", _text_field(info, "CompileTime", endpoint, STATS, session, "firmware.build")),
     ]
     entries = _list(document.get("STATS"), "STATS", MAX_STATS_ENTRIES, endpoint, STATS)
     if not entries:
@@ -219,25 +232,40 @@ def _stats_claims(document: dict[str, Any], endpoint: Endpoint) -> list[Claim]:
     chains = _list(first.get("chain"), "STATS[0].chain", MAX_BOARDS, endpoint, STATS)
     seen: set[int] = set()
     for position, raw in enumerate(chains):
-        chain = _object(raw, f"chain[{position}]", endpoint, STATS)
-        slot = _int_field(chain, "index", endpoint, STATS)
+        if not isinstance(raw, dict):
+            session.note_failure(endpoint.label, _malformed(endpoint, STATS, f"chain[{position}] is not an object"))
+            continue
+        # The slot is the chain's own index, never its place in the list: a sleeping or missing
+        # board must not shift the boards after it.
+        slot = _int_field(raw, "index", endpoint, STATS, session, f"chain[{position}].index")
         if slot is None or slot >= MAX_BOARDS:
-            raise _malformed(endpoint, STATS, f"chain[{position}] has no usable index")
+            session.note_failure(endpoint.label, _malformed(endpoint, STATS, f"chain[{position}] has no usable index"))
+            continue
         if slot in seen:
-            raise _malformed(endpoint, STATS, f"hashboard slot {slot} appears twice")
+            session.note_failure(endpoint.label, _malformed(
+                endpoint, STATS, f"hashboard slot {slot} appears twice; neither entry is used"))
+            pairs = [(n, v) for n, v in pairs if not n.startswith(f"hashboard.{slot}.")]
+            continue
         seen.add(slot)
-        pairs.append((f"hashboard.{slot}.serial", _text_field(chain, "sn", endpoint, STATS)))
-        pairs.append((f"hashboard.{slot}.chips", _int_field(chain, "asic_num", endpoint, STATS)))
+        pairs.append((f"hashboard.{slot}.serial",
+                      _text_field(raw, "sn", endpoint, STATS, session, f"hashboard.{slot}.serial")))
+        pairs.append((f"hashboard.{slot}.chips",
+                      _int_field(raw, "asic_num", endpoint, STATS, session, f"hashboard.{slot}.chips")))
     return _claims(pairs, endpoint, STATS)
 
 
-def _pool_claims(document: dict[str, Any], endpoint: Endpoint) -> list[Claim]:
+def _pool_claims(document: dict[str, Any], endpoint: Endpoint, session: Session) -> list[Claim]:
     entries = _list(document.get("POOLS"), "POOLS", MAX_POOLS, endpoint, POOLS)
     pairs: list[tuple[str, ClaimValue]] = []
     for position, raw in enumerate(entries):
-        pool = _object(raw, f"POOLS[{position}]", endpoint, POOLS)
-        pairs.append((f"config.pool.{position}.url", _text_field(pool, "url", endpoint, POOLS)))
+        pool = raw if isinstance(raw, dict) else {}
+        name = f"config.pool.{position}.url"
+        pairs.append((name, _text_field(pool, "url", endpoint, POOLS, session, name)))
     return _claims(pairs, endpoint, POOLS)
 
+
+#: The page readers, also run on the unit's own CGI scripts over its serial console.
+system_info_claims = _system_info_claims
+stats_claims = _stats_claims
 
 __all__ = ["DEFAULT_PORT", "FAMILY", "KIND", "NAME", "SCHEMES", "collect", "identify"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from attest.evidence import Claim, Transcript
+from attest.evidence import Claim, Problem, Transcript
 
 # Codes a driver may raise in CollectError; each is documented in attest.verdict.REASONS.
 TIMEOUT = "TIMEOUT"
@@ -92,6 +92,18 @@ class Session:
 
     options: CollectOptions
     transcript: Transcript
+    #: Field-level trouble a driver saw but that did not end its read (a value of the wrong
+    #: type, one page of several missing): collection adds these to the Evidence's problems.
+    problems: list[Problem] = field(default_factory=list)
+
+    def note_failure(self, endpoint: str, error: CollectError) -> None:
+        """One read of several failed; what the others gave stands (e.g. a 404 on one page)."""
+        self.note(Problem(error.code, endpoint, error.message))
+
+    def note(self, problem: Problem) -> None:
+        """Record a problem that costs one field, not the reply; the transcript shows it too."""
+        self.problems.append(problem)
+        self.transcript.record(problem.endpoint, "!", f"{problem.code}: {problem.detail}".encode())
 
 
 # A driver module exposes: NAME, KIND (the endpoint kind it reads), DEFAULT_PORT, and

@@ -9,7 +9,7 @@ firmware says them, and a backdoored one could say anything (docs/protocols.md).
 
 from __future__ import annotations
 
-from attest.drivers import whatsminer
+from attest.drivers import avalon, whatsminer
 from attest.drivers.base import NOT_THIS_FAMILY, CollectError, Endpoint, Session
 from attest.drivers.cgminer_api import (
     MAX_SLOTS,
@@ -38,9 +38,17 @@ BOSMINER = "bosminer"
 LUXMINER = "luxminer"
 BFGMINER = "bfgminer"
 CGMINER = "cgminer"
+AVALON = "avalon"  # Canaan's cgminer: identity in version, module strings in stats
+VNISH = "vnish"  # VNish (AnthillOS) on an Antminer: bmminer-shaped API, REST on the web port
 
-#: Firmware whose VERSION entry carries the whole-firmware version under its own name.
-_FIRMWARE_VERSION_KEYS = {BOSMINER: "bosminer", LUXMINER: "luxminer"}
+#: The key in VERSION naming the miner program, and how its version claim is written.
+_MINER_PROGRAMS = (("BMMiner", "BMMiner"), ("CGMiner", "CGMiner"), ("BOSminer+", "BOSminer+"),
+                   ("BOSminer", "BOSminer"), ("BOSer", "BOSer"), ("LUXminer", "LUXminer"),
+                   ("BFGMiner", "BFGMiner"))
+
+#: Firmware whose VERSION entry carries the whole-firmware version under its own name (BOSminer+
+#: and BOSer on Braiins OS+ and Braiins OS from 22.08 on; bOS on the S9 writes BOSminer).
+_FIRMWARE_VERSION_KEYS = {BOSMINER: ("bosminer", "bosminer+", "boser"), LUXMINER: ("luxminer",)}
 
 
 async def identify(host: str, port: int, session: Session) -> str | None:
@@ -59,7 +67,7 @@ async def identify(host: str, port: int, session: Session) -> str | None:
 
 async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
     """Claims from the API; ``CollectError`` for every expected failure."""
-    version = await call(endpoint, session, {"command": "version"}, "version")
+    version, prefetched = await _version_and_reads(endpoint, session)
     family = family_of(version)
     if family is None:
         raise CollectError(
@@ -67,12 +75,62 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
         )
     if family == BTMINER:
         return await whatsminer.collect_over_api(endpoint, session)
-    parts = await call_joined(endpoint, session, ("stats", "pools"))
+    if family == AVALON:
+        return await avalon.collect_over_api(endpoint, session, version, prefetched)
+    commands = ("stats", "pools", "config") if family == LUXMINER else ("stats", "pools")
+    parts = await call_joined(endpoint, session, commands, have=prefetched)
     source = f"{endpoint.label} "
     claims = version_claims(version, parts["stats"], family, source)
+    claims += miner_program_claim(version, source + "version")
     for slot, chips in chain_chips(parts["stats"]).items():
         claims += claim(f"hashboard.{slot}.chips", chips, source + "stats")
     claims += pool_claims(parts["pools"], source + "pools")
+    if family == LUXMINER:
+        claims += luxos_config_claims(parts["config"], source + "config")
+    return claims
+
+
+#: Asked together with ``version`` in the first request: every cgminer-family firmware knows them,
+#: so a rig usually costs one round trip, not two. A firmware that refuses the joined form is
+#: asked ``version`` alone, and the rest as its family needs.
+_FIRST_READS = ("stats", "pools", "devdetails")
+
+
+async def _version_and_reads(endpoint: Endpoint, session: Session) -> tuple[Reply, dict[str, Reply]]:
+    joined = "+".join(("version", *_FIRST_READS))
+    first = await call(endpoint, session, {"command": joined}, joined)
+    if "STATUS" in first:  # one reply for the lot: version alone (a build that ignores "+"), or an error
+        if first_dict(first.get("VERSION")) is not None:
+            return first, {}
+        return await call(endpoint, session, {"command": "version"}, "version"), {}
+    version = first_dict(first.get("version"))
+    if version is None:
+        return await call(endpoint, session, {"command": "version"}, "version"), {}
+    return version, {c: part for c in _FIRST_READS if (part := first_dict(first.get(c))) is not None}
+
+
+def miner_program_claim(version: Reply, source: str) -> list[Claim]:
+    """``firmware.miner.version``: the miner program and its version as the firmware names it
+    (``BMMiner 1.0.0``); reported, like everything the API says."""
+    entry = first_dict(version.get("VERSION")) if succeeded(version) else None
+    if entry is None:
+        return []
+    for key, shown in _MINER_PROGRAMS:
+        value = text(entry.get(key))
+        if value is not None:
+            return claim("firmware.miner.version", f"{shown} {value}", source)
+    return []
+
+
+def luxos_config_claims(config: Reply, source: str) -> list[Claim]:
+    """LuxOS's ``config``: unit serial, MAC and control board type, which stock bmminer's API
+    never gives."""
+    entry = first_dict(config.get("CONFIG")) if succeeded(config) else None
+    if entry is None:
+        return []
+    claims = claim("unit.serial", text(entry.get("SerialNumber")), source)
+    claims += claim("net.mac", text(entry.get("MACAddr")), source)
+    claims += claim("control_board.type", text(entry.get("ControlBoardType")), source)
     return claims
 
 
@@ -105,6 +163,10 @@ def family_of(version_reply: Reply) -> str | None:
         return BOSMINER
     if "luxminer" in words:
         return LUXMINER
+    if any(key in version for key in ("PROD", "HWTYPE", "SWTYPE")) or "avalon" in words:
+        return AVALON
+    if "vnish" in words:
+        return VNISH
     if "BMMiner" in version:
         return BMMINER
     if "BFGMiner" in version:
@@ -126,6 +188,10 @@ def version_claims(version: Reply, stats: Reply | None, family: str, source: str
             value = text(entry.get(key)) if entry is not None else None
             if value is None and name == "firmware.version" and entry is not None:
                 value = _own_firmware_version(entry, family)
+            if value is not None and name == "unit.model" and family in (VNISH, LUXMINER, BOSMINER):
+                # The forks append their own name to the model ("Antminer S19 Pro (Vnish 1.2.6)"):
+                # the hardware is the part before it, as pyasic reads it too.
+                value = value.split(" (", 1)[0].strip() or None
             if value is not None:
                 claims += claim(name, value, source + what)
                 break
@@ -133,11 +199,9 @@ def version_claims(version: Reply, stats: Reply | None, family: str, source: str
 
 
 def _own_firmware_version(entry: dict[str, object], family: str) -> str | None:
-    wanted = _FIRMWARE_VERSION_KEYS.get(family)
-    if wanted is None:
-        return None
+    wanted = _FIRMWARE_VERSION_KEYS.get(family, ())
     for key, value in list(entry.items())[:32]:
-        if str(key).lower() == wanted:
+        if str(key).lower() in wanted:
             return text(value)
     return None
 
@@ -166,7 +230,11 @@ def chain_chips(stats: Reply | None) -> dict[int, int]:
     }
     populated = [k for k, c in chips.items() if c > 0]
     offset = 1 + 5 * ((min(populated) - 1) // 5) if populated else 1
+    # A sleeping board (chain_acn1=0) still has its chain number: slots come from chain numbers,
+    # never from counting, and ``miner_count`` (which some builds lower for a sleeping board)
+    # only adds trailing dead boards, never hides a populated chain.
     boards = count(entry.get("miner_count"))
     if boards is None or not 0 < boards <= MAX_SLOTS:
-        boards = max(populated) - offset + 1 if populated else 0
+        boards = 0
+    boards = max(boards, max(populated) - offset + 1 if populated else 0)
     return {k - offset: chips[k] for k in range(offset, offset + boards) if k in chips}

@@ -17,9 +17,6 @@ from attest.drivers.jsonquirks import ApiJsonError, parse_api_json
 from attest.evidence import Assurance, Claim, printable
 from attest.transport import tcp
 
-#: Longest claim value we keep from a device. Real serials and versions are tens of characters;
-#: a device sending more is trying to fill our log, so the rest is cut and the cut is marked.
-MAX_VALUE_CHARS = 256
 #: Real rigs have 3-4 hashboards and 3 pools; these bounds only stop a hostile reply.
 MAX_SLOTS = 16
 MAX_POOLS = 16
@@ -59,21 +56,25 @@ async def call(endpoint: Endpoint, session: Session, request: Mapping[str, str],
 
 
 async def call_joined(
-    endpoint: Endpoint, session: Session, commands: Sequence[str], *, key: str = "command"
+    endpoint: Endpoint, session: Session, commands: Sequence[str], *, key: str = "command",
+    have: Mapping[str, Reply] | None = None,
 ) -> dict[str, Reply]:
     """Ask several commands in one ``a+b`` request; each command's own reply, by name.
 
     Firmware that refuses the joined form (some S19 builds answer one error for the lot) or leaves
     a part out gets the missing commands asked one at a time, as pyasic does.
     """
-    joined = await call(endpoint, session, {key: "+".join(commands)}, "+".join(commands))
-    parts: dict[str, Reply] = {}
+    parts: dict[str, Reply] = {c: dict(have[c]) for c in commands if have and c in have}
+    wanted = [c for c in commands if c not in parts]
+    if not wanted:
+        return parts
+    joined = await call(endpoint, session, {key: "+".join(wanted)}, "+".join(wanted))
     if "STATUS" not in joined:  # a single-command reply has STATUS at the top; a joined one not
-        for command in commands:
+        for command in wanted:
             part = first_dict(joined.get(command))
             if part is not None:
                 parts[command] = part
-    for command in commands:
+    for command in wanted:
         if command not in parts:
             parts[command] = await call(endpoint, session, {key: command}, command)
     return parts
@@ -110,7 +111,9 @@ def succeeded(reply: Reply) -> bool:
 
 
 def text(value: Any) -> str | None:
-    """A device string as a claim value: stripped, length-capped; numbers become text."""
+    """A device string as a claim value, stripped; numbers become text. Length and characters
+    are judged once, for every driver, by attest.claim_values (a 10 KB "serial" is refused
+    there with a problem, never cut to look like a real one)."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
@@ -118,11 +121,7 @@ def text(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if not value:
-        return None
-    if len(value) > MAX_VALUE_CHARS:
-        return value[:MAX_VALUE_CHARS] + "...[truncated]"
-    return value
+    return value or None
 
 
 def count(value: Any) -> int | None:

@@ -57,7 +57,7 @@ from attest.drivers.console_text import (
 )
 from attest.drivers.shell_plan import collect_shell_evidence
 from attest.drivers.uboot import UBoot, collect_bootloader_evidence, parse_version
-from attest.evidence import Assurance, printable
+from attest.evidence import Assurance, Transcript, printable
 from attest.transport.serial import SerialLink, TransportError, open_link, quote
 
 NAME = "console"
@@ -132,7 +132,7 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
     except TransportError as exc:
         raise CollectError(exc.code, exc.message) from None
     async with link:
-        check = ConsoleCheck(link, endpoint, settings, session.options)
+        check = ConsoleCheck(link, endpoint, settings, session.options, session)
         try:
             return await check.run()
         except TransportError as exc:
@@ -149,8 +149,10 @@ class ConsoleCheck:
     """One visit to a console: find the stage, read it, move on as ``stay`` says."""
 
     def __init__(self, link: SerialLink, endpoint: Endpoint, settings: ConsoleSettings,
-                 options: CollectOptions) -> None:
+                 options: CollectOptions, session: Session | None = None) -> None:
         self.link = link
+        # Where field-level trouble in the web UI's own reports goes (a fresh one when alone).
+        self.session = session if session is not None else Session(options, Transcript(cap_bytes=0))
         self.endpoint = endpoint
         self.settings = settings
         self.options = options
@@ -382,8 +384,8 @@ class ConsoleCheck:
     async def _cgi_claims(self, shell: ConsoleShell) -> list[Claim]:
         """What the web UI reports, from its own CGI scripts run on the unit (reported claims)."""
         claims: list[Claim] = []
-        for name, parse in (("get_system_info.cgi", antminer_web._system_info_claims),
-                            ("stats.cgi", antminer_web._stats_claims)):
+        for name, parse in (("get_system_info.cgi", antminer_web.system_info_claims),
+                            ("stats.cgi", antminer_web.stats_claims)):
             result = await shell.report(f"{CGI_DIR}/{name} 2>/dev/null", timeout=self.options.timeout,
                                         max_bytes=min(self.options.max_reply_bytes, 256 * 1024))
             start = result.stdout.find(b"{")
@@ -392,7 +394,7 @@ class ConsoleCheck:
             try:
                 document = json.loads(result.stdout[start:].decode("utf-8"))
                 if isinstance(document, dict):
-                    claims += parse(document, self.endpoint)
+                    claims += parse(document, self.endpoint, self.session)
             except (ValueError, RecursionError, CollectError):
                 continue  # a report that does not parse loses only its own claims
         return claims

@@ -1,7 +1,8 @@
 """A JSON parser that accepts what real miner firmware writes, and nothing worse.
 
 cgminer-family firmware emits JSON that strict parsers refuse: a trailing NUL, ``,}`` and ``,]``,
-``}{`` between array entries (bmminer's ``stats``), bare ``inf``/``nan``, stray non-UTF-8 bytes.
+``}{`` between array entries (bmminer's ``stats``), bare ``inf``/``nan``, stray non-UTF-8 bytes,
+and escapes JSON does not have (btminer writes ``\'``).
 Every real client (pyasic included) patches these with blind string replacement, which also
 rewrites the same characters inside string values such as a pool URL. Here the repairs apply only
 outside strings, and only after a strict parse failed, so a well-formed reply is read as-is.
@@ -39,6 +40,11 @@ _TOKENS = re.compile(
     re.VERBOSE | re.DOTALL | re.IGNORECASE,
 )
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+# An escape JSON does not define: a backslash before anything but " \ / b f n r t, or \u
+# without four hex digits after it.
+# Escapes are consumed left to right, valid ones kept, so an escaped backslash is never mistaken
+# for the start of another escape.
+_ESCAPE = re.compile(r'\\(u[0-9A-Fa-f]{4}|["\\/bfnrt])?', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
@@ -81,7 +87,9 @@ def _non_finite(_name: str) -> None:
 
 def _repair(match: re.Match[str]) -> str:
     if match.group("string") is not None:
-        return match.group(0)
+        # The one string holding an escape JSON does not have loses that escape to U+FFFD, so
+        # the value is refused as a claim (attest.claim_values) and the rest of the reply stands.
+        return _ESCAPE.sub(_keep_or_replace, match.group(0))
     if match.group("dangling") is not None:
         return match.group("dangling")  # drop the comma, keep the whitespace
     if match.group("gap") is not None:
@@ -90,6 +98,13 @@ def _repair(match: re.Match[str]) -> str:
     if "nan" in word:
         return "NaN"  # Python's json knows NaN but not -NaN; the sign of nan means nothing
     return "-Infinity" if word.startswith("-") else "Infinity"
+
+
+def _keep_or_replace(escape: re.Match[str]) -> str:
+    if escape.group(1) is not None:
+        return escape.group(0)
+    # The invalid escape's character, if any, stays (after the replacement) as plain text.
+    return "\\ufffd"
 
 
 def _check_depth(text: str) -> None:

@@ -43,8 +43,24 @@ _CGMINER_COMMANDS = ("devdetails", "edevs", "pools", "summary")
 _VARIANT = re.compile(r"(?P<model>.+?)[_.]?V[A-Z]?\d+")
 
 
+#: Where firmware from 2024 on answers API v3 (PortProfile.whatsminer3).
+V3_PORT = 4433
+
+
 async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
-    """Claims from a ``whatsminer://`` endpoint; ``CollectError`` for every expected failure."""
+    """Claims from a ``whatsminer://`` endpoint; ``CollectError`` for every expected failure.
+
+    API v3 is tried first (on the endpoint's port when it is 4433, else on 4433 of the same host):
+    where it answers, it names more than v2 does. Otherwise API v2 on the endpoint's port.
+    """
+    from attest.drivers import whatsminer3  # v3 builds on this module's model parsing
+
+    v3 = Endpoint(whatsminer3.KIND, endpoint.host, V3_PORT, endpoint.credentials, endpoint.params)
+    try:
+        return await whatsminer3.collect(v3, session)
+    except CollectError:
+        if endpoint.port == V3_PORT:
+            raise
     return await collect_over_api(endpoint, session)
 
 

@@ -47,8 +47,12 @@ class Clock:
 
 def render_reply(rig: Rig, request: bytes, clock: Clock) -> bytes:
     """The complete reply to one request, framing included."""
-    if rig.family == "whatsminer":
+    if rig.family in ("whatsminer", "whatsminer3"):
         return _btminer(rig, request, clock).encode()
+    if rig.family == "avalon":
+        from attest.sim.avalon_api import render_avalon  # one module per family's replies
+
+        return render_avalon(rig, request, clock)
     return _bmminer(rig, request, clock).encode() + b"\x00"
 
 
@@ -126,12 +130,33 @@ def _cg_reply(
     return '{"STATUS":' + status + data + ',"id":1}'
 
 
-def _bmminer_single(rig: Rig, command: str, clock: Clock) -> str:
+def _identity(rig: Rig) -> tuple[dict[str, Any], str]:
+    """The VERSION entry and the program named in STATUS, as each Antminer firmware writes them:
+    stock bmminer, VNish (bmminer with its name in Type), LuxOS (LUXminer) and Braiins OS
+    (BOSer, no Type: the model comes from its gRPC API)."""
+    if rig.family == "luxos":
+        return ({"API": "3.7", "CompileTime": rig.firmware_build, "LUXminer": rig.firmware_version,
+                 "Miner": rig.firmware_version, "Type": rig.model}, f"LUXminer {rig.firmware_version}")
+    if rig.family == "braiins":
+        return {"API": "3.7", "BOSer": rig.firmware_version}, f"BOSer {rig.firmware_version}"
     identity = {"BMMiner": _BMMINER_VERSION, "API": "3.1", "Miner": rig.firmware_version,
                 "CompileTime": rig.firmware_build, "Type": rig.model}
+    if rig.family == "vnish":
+        identity["Type"] = f"{rig.model} ({rig.firmware_version})"
+    return identity, f"bmminer {_BMMINER_VERSION}"
+
+
+def _bmminer_single(rig: Rig, command: str, clock: Clock) -> str:
+    identity, program = _identity(rig)
     if command == "version":
-        status = _cg_status(clock, "S", 22, "BMMiner versions", f"bmminer {_BMMINER_VERSION}")
+        status = _cg_status(clock, "S", 22, f"{program.split()[0]} versions", program)
         return '{"STATUS":' + status + ',"VERSION":' + _dumps([identity]) + ',"id":1}'
+    if command == "config" and rig.family == "luxos":
+        return _cg_reply(clock, "S", 33, "CGMiner config", "CONFIG", [_luxos_config(rig)])
+    if command == "devdetails" and rig.family == "braiins":
+        details = [{"DEVDETAILS": board.slot, "Name": "", "ID": board.slot, "Driver": "",
+                    "Kernel": "", "Model": f"Bitmain {rig.model.removeprefix('Antminer ')}"} for board in _boards(rig)]
+        return _cg_reply(clock, "S", 69, "Device Details", "DEVDETAILS", details)
     if command == "stats":
         first = {key: value for key, value in identity.items() if key != "API"}
         status = _cg_status(clock, "S", 70, "CGMiner stats", f"cgminer {_BMMINER_VERSION}")
@@ -149,15 +174,33 @@ def _bmminer_single(rig: Rig, command: str, clock: Clock) -> str:
     return _cg_reply(clock, "E", 14, "Invalid command", None, None)
 
 
+def _luxos_config(rig: Rig) -> dict[str, Any]:
+    """LuxOS's ``config``: the unit's serial and MAC, which stock bmminer's API never gives."""
+    return {"ASC Count": len(rig.hashboards), "PGA Count": 0, "Pool Count": len(rig.pools),
+            "Strategy": "Failover", "Log Interval": 5, "Device Code": "", "OS": "Linux",
+            "Hotplug": "None", "MACAddr": rig.mac.lower(), "Hostname": rig.hostname,
+            "IsAtmEnabled": True, "RedLed": "off", "SerialNumber": rig.serial,
+            "ControlBoardType": "Amlogic", "Model": rig.model.removeprefix("Antminer ").replace(" ", ""),
+            "SystemStatus": "Running"}
+
+
+def _sleeping(rig: Rig) -> set[int]:
+    return set(rig.extras.get("sleeping_slots", ()))
+
+
 def _bmminer_stats(rig: Rig, clock: Clock) -> dict[str, Any]:
-    boards = {board.slot + 1: board for board in rig.hashboards}  # chain index = slot + 1
+    asleep = _sleeping(rig)
+    # chain index = slot + 1; a sleeping board keeps its chain, with 0 chips, and bmminer counts
+    # only the boards that hash in miner_count.
+    boards = {board.slot + 1: Hashboard(board.slot, board.serial, 0 if board.slot in asleep else board.chips)
+              for board in rig.hashboards}
     chains = range(1, max(4, *boards) + 1) if boards else range(1, 5)
     rates = {k: _board_ghs(rig, board) for k, board in boards.items()}
     total = round(sum(rates.values()), 2)
     stats: dict[str, Any] = {
         "STATS": 0, "ID": "BTM_SOC0", "Elapsed": clock.elapsed, "Calls": 0, "Wait": 0.0,
         "Max": 0.0, "Min": 99999999.0, "GHS 5s": f"{total:.2f}", "GHS av": total,
-        "miner_count": len(boards), "frequency": "", "fan_num": 4,
+        "miner_count": len(boards) - len(asleep), "frequency": "", "fan_num": 4,
         **{f"fan{n}": 5400 + 60 * n for n in range(1, 5)},
         "temp_num": len(boards),
         **{f"temp{k}": 58 + k for k in boards},
@@ -249,16 +292,30 @@ def _bt_reply(message: str, key: str, entries: list[Any]) -> str:
     return _dumps({"STATUS": [{"STATUS": "S", "Msg": message}], key: entries, "id": 1})
 
 
+#: Firmware from 2024 on (API v3 on TCP 4433) keeps only these v2 reads on 4028, so clients can
+#: still tell what it is (pyasic asks devdetails for the model and get_version for the version).
+_V3_KEEPS_ON_4028 = frozenset(("version", "devdetails", "get_version"))
+
+
 def _btminer_single(rig: Rig, command: str, clock: Clock, joined: bool) -> str:
     if command in _BTMINER_WRITES:
         return _flat(clock, "E", 45, "Permission denied", "")
+    if rig.family == "whatsminer3" and command not in _V3_KEEPS_ON_4028:
+        return _flat(clock, "E", 14, "invalid cmd", _BTMINER_DESCRIPTION)
     if command == "summary":
-        return _bt_reply("Summary", "SUMMARY", [_btminer_summary(rig, clock)])
+        # btminer's quirk, on the family rig: it escapes the quotes around its firmware version
+        # with \', an escape JSON does not have (strict parsers refuse the whole reply).
+        quoted = _dumps(f"'{rig.firmware_version}'")
+        reply = _bt_reply("Summary", "SUMMARY", [_btminer_summary(rig, clock)])
+        if not rig.extras.get("escape_quirk"):
+            return reply
+        return reply.replace(quoted, quoted.replace("'", "\\'"))
     if command == "pools":
         pools = [_btminer_pool(index, pool.url, pool.user, clock) for index, pool in enumerate(rig.pools)]
         return _bt_reply(f"{len(pools)} Pool(s)", "POOLS", pools)
     if command == "devdetails":
-        model = rig.model.removeprefix("Whatsminer ").replace(" ", "") + _WHATSMINER_VARIANT
+        model = rig.extras.get("v3_type") or rig.extras.get("v2_type") or (
+            rig.model.removeprefix("Whatsminer ").replace(" ", "") + _WHATSMINER_VARIANT)
         details = [{"DEVDETAILS": index, "Name": "SM", "ID": index, "Driver": "bitmicro",
                     "Kernel": "", "Model": model} for index in range(len(rig.hashboards))]
         return _bt_reply("Device Details", "DEVDETAILS", details)
@@ -274,8 +331,8 @@ def _btminer_single(rig: Rig, command: str, clock: Clock, joined: bool) -> str:
 def _btminer_message(rig: Rig, command: str) -> dict[str, Any] | None:
     """The ``Msg`` object of a btminer ``get_*``/``status`` read, or None for other commands."""
     if command == "get_version":
-        return {"api_ver": "2.0.5", "fw_ver": rig.firmware_version, "platform": "H6OS",
-                "chip": "K1.1"}
+        api = "3.0.1" if rig.family == "whatsminer3" else "2.0.5"
+        return {"api_ver": api, "fw_ver": rig.firmware_version, "platform": "H6OS", "chip": "K1.1"}
     if command == "get_miner_info":
         octets = rig.host.split(".")
         gateway = ".".join([*octets[:3], "1"]) if len(octets) == 4 else ""

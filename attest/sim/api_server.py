@@ -27,7 +27,7 @@ WRITE_SECONDS = 10.0
 #: What ``garbage`` rigs answer: no JSON, bytes that are not UTF-8, no NUL terminator.
 GARBAGE_REPLY = b'\xff\xfeSTATUS=S,When=0,Code=11,Msg=Summary|\xc3\x28{"STATUS":[{\x80\x81\r\n'
 
-FAMILIES = ("antminer", "whatsminer")
+FAMILIES = ("antminer", "whatsminer", "whatsminer3", "avalon", "vnish", "braiins", "luxos")
 
 # Each server's connection tasks, so stop_api_server can end connections that stay open.
 _connections: weakref.WeakKeyDictionary[asyncio.Server, set[asyncio.Task[None]]] = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 # How a rig's interfaces behave, beyond what they say.
 NORMAL = "normal"
@@ -66,7 +67,8 @@ class AsBuilt:
 class Rig:
     name: str
     scenario: str
-    family: str  # "antminer" (bmminer API + web CGI + SSH) | "whatsminer" (btminer API + SSH)
+    family: str  # firmware family: "antminer" (bmminer API + web CGI + SSH), "whatsminer" (btminer
+    # API v2), "whatsminer3" (API v3 on 4433), "avalon", "vnish", "braiins", "luxos"
     model: str
     host: str
     serial: str
@@ -101,6 +103,9 @@ class Rig:
     #: The rig's SSH host key is derived from this (attest.sim.ssh_server.host_key_for): each rig
     #: its own, the same on every run; change it to give the rig a new key (a reflash does).
     host_key_seed: str = ""
+    #: Family details the servers render (attest.sim.families): Avalon's version fields, a
+    #: sleeping chain, a fork's own firmware version, ...
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def pool_config_json(self) -> bytes:
         """The miner's config file as the SSH shell serves it (/config/bmminer.conf style)."""

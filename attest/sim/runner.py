@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from attest.evidence import identity_document, identity_fingerprint, normalise_mac
 from attest.manifest import sign_envelope
-from attest.sim import api_server, ssh_server, web_server
+from attest.sim import api_server, braiins, ssh_server, web_server, whatsminer3
 from attest.sim.console import HAS_PTY, RigConsole
 from attest.sim.egress import DEFAULT_EVERY, NTP_HOST, fleet_network
 from attest.sim.firmware_file import write_firmware_files
@@ -32,6 +32,7 @@ from attest.sim.pki import make_vendor_pki, write_trust_store
 from attest.sim.rig import Rig
 from attest.sim.scenarios import (
     ALLOWED_POOL,
+    FAMILY_SCENARIOS,
     SCENARIOS,
     SERIAL_SCENARIOS,
     TAMPER_SCENARIOS,
@@ -43,8 +44,8 @@ from attest.sim.scenarios import (
 
 ISSUER = "Demo Mining Hardware Ltd"
 DEFAULT_BASE = "127.0.1.1"
-REAL_PORTS = {"api": 4028, "web": 80, "ssh": 22}
-UNPRIVILEGED_PORTS = {"api": 4028, "web": 8080, "ssh": 2222}
+REAL_PORTS = {"api": 4028, "web": 80, "ssh": 22, "whatsminer3": 4433, "grpc": 50051}
+UNPRIVILEGED_PORTS = {"api": 4028, "web": 8080, "ssh": 2222, "whatsminer3": 4433, "grpc": 50051}
 #: Each console holds a pty (Linux allows 4096 in all, shared with every terminal on the machine):
 #: fleets up to this size get one per rig unless told otherwise, bigger ones only when asked.
 CONSOLE_LIMIT = 64
@@ -93,11 +94,15 @@ class SimFleet:
 
 
 def scenario_names(scenario: str) -> list[str]:
+    """``mixed``: every scenario, then one genuine rig per firmware family; ``families``: the
+    family rigs alone (the bench's fleet of every family)."""
     if scenario == "mixed":
-        return list(SCENARIOS)
-    if scenario not in SCENARIOS and scenario not in SERIAL_SCENARIOS and scenario not in TAMPER_SCENARIOS:
-        known = ", ".join([*SCENARIOS, *SERIAL_SCENARIOS, *TAMPER_SCENARIOS])
-        raise ValueError(f"unknown scenario {scenario!r}; use mixed or one of: {known}")
+        return [*SCENARIOS, *FAMILY_SCENARIOS]
+    if scenario == "families":
+        return list(FAMILY_SCENARIOS)
+    known = [*SCENARIOS, *SERIAL_SCENARIOS, *TAMPER_SCENARIOS, *FAMILY_SCENARIOS]
+    if scenario not in known:
+        raise ValueError(f"unknown scenario {scenario!r}; use mixed, families or one of: {', '.join(known)}")
     return [scenario]
 
 
@@ -226,22 +231,28 @@ def write_artefacts(rigs: Sequence[Rig], out: Path, ports: dict[str, int] | None
 
 
 def _rig_entry(rig: Rig, ports: dict[str, int], console: str | None = None) -> dict[str, Any]:
+    web_scheme = "vnish+http" if rig.family == "vnish" else "antminer+http"
     entry: dict[str, Any] = {
         "name": rig.name, "scenario": rig.scenario, "model": rig.model, "host": rig.host,
+        "family": rig.family,
         "endpoints": {
             "api": f"cgminer://{rig.host}:{ports['api']}",
-            "web": f"antminer+http://{rig.host}:{ports['web']}" if _serves_web(rig) else None,
+            "web": f"{web_scheme}://{rig.host}:{ports['web']}" if _serves_web(rig) else None,
             "ssh": f"ssh://{rig.username}@{rig.host}:{ports['ssh']}" if rig.ssh_enabled else None,
             "serial": f"serial://{console}" if console else None,
         },
     }
+    if rig.family == "whatsminer3":
+        entry["endpoints"]["whatsminer3"] = f"whatsminer://{rig.host}:{ports['whatsminer3']}"
+    if rig.family == "braiins":
+        entry["endpoints"]["grpc"] = f"braiins+grpc://{rig.host}:{ports['grpc']}"
     if rig.clone_of:
         entry["clone_of"] = rig.clone_of
     return entry
 
 
 def _serves_web(rig: Rig) -> bool:
-    return rig.family == "antminer" and rig.web_enabled
+    return rig.family in ("antminer", "vnish") and rig.web_enabled
 
 
 def can_bind(host: str, port: int) -> bool:
@@ -271,10 +282,12 @@ def choose_ports(
     rigs: Sequence[Rig], requested: dict[str, int] | None
 ) -> tuple[dict[str, int] | None, dict[str, dict[str, int]]]:
     if not sys.platform.startswith("linux"):
-        per_rig = {r.name: {"api": 14028 + 3 * i, "web": 18080 + 3 * i, "ssh": 12222 + 3 * i}
+        per_rig = {r.name: {"api": 14028 + 5 * i, "web": 18080 + 5 * i, "ssh": 12222 + 5 * i,
+                            "whatsminer3": 14433 + 5 * i, "grpc": 15051 + 5 * i}
                    for i, r in enumerate(rigs)}
         return None, per_rig
-    ports = requested
+    # A requested profile may name only the classic three; the newer channels keep their ports.
+    ports = None if requested is None else {**{k: REAL_PORTS[k] for k in ("whatsminer3", "grpc")}, **requested}
     if ports is None:
         first = rigs[0].host if rigs else DEFAULT_BASE
         real_ok = all(can_bind(first, p) for p in REAL_PORTS.values())
@@ -325,6 +338,10 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
             fleet.servers.append(_ApiServerHandle(await api_server.start_api_server(rig, rig.host, p["api"])))
             if _serves_web(rig):
                 fleet.servers.append(await web_server.start_web_server(rig, rig.host, p["web"]))
+            if rig.family == "whatsminer3":
+                fleet.servers.append(await whatsminer3.start_v3_server(rig, rig.host, p["whatsminer3"]))
+            if rig.family == "braiins":
+                fleet.servers.append(await braiins.start_grpc_server(rig, rig.host, p["grpc"]))
             if rig.ssh_enabled:
                 server = await ssh_server.start_ssh_server(rig, rig.host, p["ssh"])
                 if server is not None:

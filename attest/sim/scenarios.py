@@ -7,6 +7,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
+from attest.sim.families import make_family, version_for
 from attest.sim.rig import DROP, GARBAGE, NOISY, NORMAL, SLOW, UNRESPONSIVE, AsBuilt, Hashboard, Pool, Release, Rig
 
 # name -> the verdict DESIGN.md says a full verification must give
@@ -32,6 +33,21 @@ SCENARIOS: dict[str, str] = {
 UNDER_WATCH: dict[str, tuple[str, str]] = {
     "phone-home": ("WARNING", "EGRESS_UNLISTED"),
 }
+
+#: One genuine rig per firmware family the drivers read (docs/protocols.md, "Support matrix"):
+#: scenario name -> (model, firmware family, the verdict its channels can prove). None of them
+#: offers SSH, so firmware is only reported: WARNING at best. `mixed` holds them after SCENARIOS.
+FAMILY_SCENARIOS: dict[str, tuple[str, str, str]] = {
+    "avalon": ("AvalonMiner 1246", "avalon", "WARNING"),
+    "whatsminer-v2": ("Whatsminer M30S+", "whatsminer", "WARNING"),
+    "whatsminer-v3": ("Whatsminer M60S", "whatsminer3", "WARNING"),
+    "antminer-stock": ("Antminer S19j Pro", "antminer", "WARNING"),
+    "antminer-vnish": ("Antminer S19 Pro", "vnish", "WARNING"),
+    "braiins-os": ("Antminer S19j Pro", "braiins", "WARNING"),
+    "luxos": ("Antminer S19 XP", "luxos", "WARNING"),
+}
+#: What every rig of a `mixed` fleet must get: the scenarios, then the family rigs.
+MIXED: dict[str, str] = {**SCENARIOS, **{name: verdict for name, (_, _, verdict) in FAMILY_SCENARIOS.items()}}
 
 #: Console-only trouble (attest.sim.console), not part of `mixed` (whose table DESIGN.md fixes):
 #: name -> (verdict over the network, verdict over the serial console alone).
@@ -74,6 +90,12 @@ MODELS = (
     Model("Antminer S21", "antminer", 3, 108, "Antminer", "/usr/bin/bmminer"),
     Model("Antminer S19 Pro", "antminer", 3, 114, "Antminer", "/usr/bin/bmminer"),
     Model("Whatsminer M50S", "whatsminer", 3, 156, "WhatsMiner", "/usr/bin/btminer"),
+    # The family rigs' models (FAMILY_SCENARIOS); model_for never picks these for a scenario.
+    Model("AvalonMiner 1246", "avalon", 3, 120, "Avalon", "/usr/bin/cgminer"),
+    Model("Whatsminer M30S+", "whatsminer", 3, 215, "WhatsMiner", "/usr/bin/btminer"),
+    Model("Whatsminer M60S", "whatsminer", 3, 224, "WhatsMiner", "/usr/bin/btminer"),
+    Model("Antminer S19j Pro", "antminer", 3, 126, "Antminer", "/usr/bin/bmminer"),
+    Model("Antminer S19 XP", "antminer", 3, 110, "Antminer", "/usr/bin/bmminer"),
 )
 MODEL_BY_NAME = {m.name: m for m in MODELS}
 
@@ -113,7 +135,7 @@ REVOKED_VERSION = "2017.04.1"  # the Antbleed-era release, signed then and revok
 
 
 def releases() -> list[Release]:
-    return [release(m.name, CURRENT_VERSION) for m in MODELS]
+    return [release(m.name, version_for(m.name, CURRENT_VERSION)) for m in MODELS]
 
 
 def revoked_releases() -> list[Release]:
@@ -136,16 +158,18 @@ def make_rig(index: int, scenario: str, host: str, *, seed: str = "rigattest-dem
 
     ``model_name`` pins the model (a clone must be the same model as the unit it copies).
     """
-    known = [*SCENARIOS, *SERIAL_SCENARIOS, *TAMPER_SCENARIOS]
+    known = [*SCENARIOS, *SERIAL_SCENARIOS, *TAMPER_SCENARIOS, *FAMILY_SCENARIOS]
     if scenario not in known:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(known)}")
+    if scenario in FAMILY_SCENARIOS and not model_name:
+        model_name = FAMILY_SCENARIOS[scenario][0]
     model = MODEL_BY_NAME[model_name] if model_name else model_for(index, scenario)
     rnd = random.Random(f"{seed}/{index}")
-    prefix = {"antminer": "JYZZ", "whatsminer": "HTM3"}[model.family]
+    prefix = {"antminer": "JYZZ", "whatsminer": "HTM3", "avalon": "AVA1"}[model.family]
     serial = f"{prefix}{rnd.randrange(16**8):08X}{index:04d}"
     octets = [0x02, 0xA7, rnd.randrange(256), rnd.randrange(256), index >> 8 & 0xFF, index & 0xFF]
     mac = ":".join(f"{b:02X}" for b in octets)
-    fw = release(model.name, CURRENT_VERSION)
+    fw = release(model.name, version_for(model.name, CURRENT_VERSION))
     rig = Rig(
         name=f"rig-{index + 1:03d}",
         scenario=scenario,
@@ -168,6 +192,8 @@ def make_rig(index: int, scenario: str, host: str, *, seed: str = "rigattest-dem
         hostname=model.hostname,
         host_key_seed=f"{seed}/{index}",
     )
+    if scenario in FAMILY_SCENARIOS:
+        make_family(rig, FAMILY_SCENARIOS[scenario][1], rnd)
     rig.as_built = AsBuilt(rig.model, rig.serial, rig.mac, rig.control_board_serial, rig.psu_serial,
                            tuple((hb.slot, hb.serial, hb.chips) for hb in rig.hashboards))
     apply_scenario(rig, scenario, rnd)
@@ -245,6 +271,9 @@ SCENARIO_HELP: dict[str, str] = {
     "garbage": "answers with malformed bytes",
     "slow": "answers every request after about a second",
     "phone-home": "genuine firmware that also reaches an unlisted host over TLS (caught only by --watch)",
+    "lying-sha256sum": "a modified rootfs whose own sha256sum prints the genuine digests",
+    "unlisted-partition": "an ELF in a flash partition no signed release lists",
+    "env-script": "the saved U-Boot environment fetches and runs a script at boot",
     "serial-noisy": "junk, escapes and kernel messages on the console line",
     "serial-drop": "the console goes dead mid-command",
 }

@@ -24,6 +24,7 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +64,7 @@ _JSON = b"application/json"
 
 
 @dataclass
-class _Reply:
+class HttpReply:
     status: int
     content_type: bytes
     body: bytes
@@ -79,11 +80,27 @@ def _html_status_page(status: int) -> bytes:
     ).encode("ascii")
 
 
-def _status_reply(status: int, *headers: tuple[bytes, bytes]) -> _Reply:
-    return _Reply(status, _HTML, _html_status_page(status), list(headers))
+#: A whole web UI in one function: the request (its head) and its body in, the reply out.
+Responder = Callable[[h11.Request, bytes], HttpReply]
 
 
-def _body_too_large() -> _Reply:
+def status_reply(status: int, *headers: tuple[bytes, bytes]) -> HttpReply:
+    return _status_reply(status, *headers)
+
+
+def json_reply(document: Any, status: int = 200) -> HttpReply:
+    return HttpReply(status, _JSON, json.dumps(document).encode("utf-8"))
+
+
+def html_reply(body: bytes, status: int = 200) -> HttpReply:
+    return HttpReply(status, _HTML, body)
+
+
+def _status_reply(status: int, *headers: tuple[bytes, bytes]) -> HttpReply:
+    return HttpReply(status, _HTML, _html_status_page(status), list(headers))
+
+
+def _body_too_large() -> HttpReply:
     """413, then close: the unread rest of the body makes the connection unusable."""
     return _status_reply(413, (b"Connection", b"close"))
 
@@ -129,16 +146,19 @@ def stats(rig: Rig, elapsed: int) -> dict[str, Any]:
     and pyasic also reads ``rate_real``, ``temp_pcb`` and ``temp_chip`` from it."""
     per_chip = _rate_per_chip_ghs(rig.model)
     chains = []
+    asleep = set(rig.extras.get("sleeping_slots", ()))
     for board in rig.hashboards:
-        ideal = round(board.chips * per_chip, 2)
+        # A sleeping board is still listed, with its EEPROM serial and no chips answering.
+        chips = 0 if board.slot in asleep else board.chips
+        ideal = round(chips * per_chip, 2)
         chains.append(
             {
                 "index": board.slot,
                 "freq_avg": 490,
                 "rate_ideal": ideal,
                 "rate_real": round(ideal * 0.998, 2),
-                "asic_num": board.chips,
-                "asic": " ".join("o" * min(8, board.chips - i) for i in range(0, board.chips, 8)),
+                "asic_num": chips,
+                "asic": " ".join("o" * min(8, chips - i) for i in range(0, chips, 8)),
                 "temp_pic": [52, 52, 67, 67],
                 "temp_pcb": [50, 51, 65, 66],
                 "temp_chip": [60, 61, 75, 76],
@@ -311,8 +331,10 @@ class DigestGate:
 class _WebUi:
     """One rig's web server: routing, auth and the behaviours of attest.sim.rig."""
 
-    def __init__(self, rig: Rig) -> None:
+    def __init__(self, rig: Rig, responder: Responder | None = None) -> None:
         self.rig = rig
+        #: Another firmware's web UI on the same HTTP machinery (attest.sim.vnish).
+        self.responder = responder
         self.gate = DigestGate(rig)
         self.started = time.monotonic()
         self.live: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
@@ -375,11 +397,16 @@ class _WebUi:
                 event = await self._next_event(conn, reader)
                 if not isinstance(event, h11.Request):
                     return  # ConnectionClosed, or nothing more to serve on this connection
-                body_fits = await self._discard_body(conn, reader)
+                body = await self._read_body(conn, reader)
             except h11.RemoteProtocolError as exc:
                 await self._send_error(conn, writer, exc.error_status_hint)
                 return
-            reply = self._respond(event) if body_fits else _body_too_large()
+            if body is None:
+                reply = _body_too_large()
+            elif self.responder is not None:
+                reply = self.responder(event, body)
+            else:
+                reply = self._respond(event)
             if self.rig.behaviour == SLOW:
                 await asyncio.sleep(SLOW_DELAY_SECONDS)
             await self._send(conn, writer, reply, head_only=event.method == b"HEAD")
@@ -399,21 +426,21 @@ class _WebUi:
                 data = await reader.read(_READ_CHUNK)
             conn.receive_data(data)
 
-    async def _discard_body(self, conn: h11.Connection, reader: asyncio.StreamReader) -> bool:
-        """Read the request body to its end (keep-alive needs that), refusing it past the cap."""
-        size = 0
+    async def _read_body(self, conn: h11.Connection, reader: asyncio.StreamReader) -> bytes | None:
+        """Read the request body to its end (keep-alive needs that); None past the cap."""
+        body = bytearray()
         while True:
             event = await self._next_event(conn, reader)
             if isinstance(event, h11.EndOfMessage):
-                return True
+                return bytes(body)
             if isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > MAX_REQUEST_BODY_BYTES:
-                    return False
+                body += event.data
+                if len(body) > MAX_REQUEST_BODY_BYTES:
+                    return None
             elif isinstance(event, h11.ConnectionClosed):
                 raise ConnectionResetError("client closed mid-request")
 
-    def _respond(self, request: h11.Request) -> _Reply:
+    def _respond(self, request: h11.Request) -> HttpReply:
         """lighttpd checks auth before anything else, so even unknown paths answer 401 first."""
         answers = [value for name, value in request.headers if name == b"authorization"]
         # Two Authorization headers are ambiguous (which one did a proxy check?): refuse both.
@@ -432,15 +459,15 @@ class _WebUi:
         if path == b"/cgi-bin/pools.cgi":
             return self._json(pools(self.rig))
         if path in (b"/", b"/index.html"):
-            return _Reply(200, _HTML, _INDEX_PAGE)
+            return HttpReply(200, _HTML, _INDEX_PAGE)
         return _status_reply(404)
 
     @staticmethod
-    def _json(document: dict[str, Any]) -> _Reply:
-        return _Reply(200, _JSON, json.dumps(document).encode("utf-8"))
+    def _json(document: dict[str, Any]) -> HttpReply:
+        return HttpReply(200, _JSON, json.dumps(document).encode("utf-8"))
 
     @staticmethod
-    async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, reply: _Reply, *, head_only: bool) -> None:
+    async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, reply: HttpReply, *, head_only: bool) -> None:
         headers = [
             (b"Content-Type", reply.content_type),
             (b"Content-Length", str(len(reply.body)).encode("ascii")),
@@ -502,11 +529,16 @@ async def start_web_server(rig: Rig, host: str, port: int) -> asyncio.AbstractSe
     Only Antminer rigs with the web UI enabled have one; starting it for anything else is a bug
     in the caller, so it raises ValueError rather than serving a UI the rig does not have.
     """
-    if rig.family != "antminer":
-        raise ValueError(f"{rig.name} is a {rig.family} rig; only Antminers serve this web UI")
+    if rig.family not in ("antminer", "vnish"):
+        raise ValueError(f"{rig.name} is a {rig.family} rig; only Antminers (stock or VNish) serve this web UI")
     if not rig.web_enabled:
         raise ValueError(f"{rig.name} has its web UI disabled")
-    ui = _WebUi(rig)
+    responder = None
+    if rig.family == "vnish":
+        from attest.sim.vnish import vnish_responder  # the fork's REST API, its own module
+
+        responder = vnish_responder(rig)
+    ui = _WebUi(rig, responder)
     return WebServer(await asyncio.start_server(ui.serve_connection, host, port), ui)
 
 
@@ -514,10 +546,15 @@ __all__ = [
     "GARBAGE_BYTES",
     "REALM",
     "DigestGate",
+    "HttpReply",
+    "Responder",
     "WebServer",
+    "html_reply",
+    "json_reply",
     "parse_digest_credentials",
     "pools",
     "start_web_server",
     "stats",
+    "status_reply",
     "system_info",
 ]

@@ -344,16 +344,27 @@ class HttpClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def get(self, path: str) -> HttpReply:
+    async def get(self, path: str, *, headers: dict[str, str] | None = None) -> HttpReply:
         """GET ``path`` (with its query) on this client's origin; the whole exchange, digest round
         trip included, must finish within ``timeout``. Raises TransportError."""
+        return await self._request("GET", path, None, headers)
+
+    async def post(self, path: str, body: bytes, *, headers: dict[str, str] | None = None,
+                   secret: bool = False) -> HttpReply:
+        """POST ``body`` to ``path``. The transcript never holds a request body (``secret``
+        says why it matters here: a password, e.g. VNish's unlock)."""
+        del secret  # bodies are never recorded; the keyword documents the caller's intent
+        return await self._request("POST", path, body, headers)
+
+    async def _request(self, method: str, path: str, body: bytes | None,
+                       headers: dict[str, str] | None) -> HttpReply:
         if not path.startswith("/") or path.startswith("//"):
             raise ValueError(f"path must be absolute on this origin: {path!r}")
         url = self._origin.copy_with(raw_path=path.encode("ascii"))
-        what = f"GET {path}"
+        what = f"{method} {path}"
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._client.stream("GET", url) as response:
+                async with self._client.stream(method, url, content=body, headers=headers) as response:
                     body = bytearray()
                     async for chunk in response.aiter_raw():
                         body += chunk

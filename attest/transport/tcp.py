@@ -17,6 +17,7 @@ import contextlib
 
 from attest.transport.errors import (
     CONNECTION_RESET,
+    MALFORMED_REPLY,
     REPLY_TOO_LARGE,
     TIMEOUT,
     UNREACHABLE,
@@ -131,3 +132,65 @@ async def open_until(host: str, port: int, deadline: float, timeout: float,
         raise TransportError(UNREACHABLE, f"{what}no answer to connect within {timeout:g} s") from None
     except OSError as exc:
         raise TransportError(UNREACHABLE, f"{what}connect failed: {exc.strerror or exc}") from None
+
+
+async def request_length_prefixed(
+    host: str,
+    port: int,
+    payload: bytes,
+    *,
+    timeout: float,
+    max_bytes: int,
+    record: Recorder | None = None,
+) -> bytes:
+    """Send ``payload`` after its length (4 bytes, little-endian) and read one reply framed the
+    same way (Whatsminer API v3 on TCP 4433). The declared length is checked against
+    ``max_bytes`` before anything is read, and a reply shorter than it declares is MALFORMED_REPLY
+    quoting both numbers: a wrong prefix is a clear problem, never a hang or a huge buffer.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    reader, writer = await open_until(host, port, deadline, timeout)
+    framed = len(payload).to_bytes(4, "little") + payload
+    received = bytearray()
+    clean = False
+    try:
+        if record is not None:
+            record(">", framed)
+        try:
+            async with asyncio.timeout_at(deadline):
+                writer.write(framed)
+                await writer.drain()
+                while len(received) < 4:
+                    chunk = await reader.read(4 - len(received))
+                    if not chunk:
+                        break
+                    received += chunk
+                if len(received) < 4:
+                    what = "closed without answering" if not received else f"sent only {len(received)} bytes"
+                    raise TransportError(CONNECTION_RESET if not received else MALFORMED_REPLY,
+                                         f"peer {what} (a length-prefixed reply starts with 4 length bytes)")
+                declared = int.from_bytes(received[:4], "little")
+                if declared > max_bytes:
+                    raise TransportError(MALFORMED_REPLY if declared > 0x00FFFFFF else REPLY_TOO_LARGE,
+                                         f"the reply's length prefix declares {declared} bytes, more than "
+                                         f"the {max_bytes} accepted (prefix bytes {bytes(received[:4]).hex()})")
+                while len(received) < 4 + declared:
+                    chunk = await reader.read(min(_READ_CHUNK, 4 + declared - len(received)))
+                    if not chunk:
+                        raise TransportError(MALFORMED_REPLY, f"the reply declared {declared} bytes after its "
+                                             f"length prefix but the peer closed after {len(received) - 4}")
+                    received += chunk
+                clean = True
+        except TimeoutError:
+            detail = (f"reply incomplete after {timeout:g} s ({len(received)} bytes)" if received
+                      else f"no reply within {timeout:g} s")
+            raise TransportError(TIMEOUT, detail) from None
+        except OSError as exc:
+            raise TransportError(CONNECTION_RESET, f"connection lost after {len(received)} reply bytes: "
+                                 f"{exc.strerror or exc}") from None
+        return bytes(received[4:])
+    finally:
+        if record is not None and received:
+            record("<", bytes(received))
+        await _close(writer, graceful=clean)

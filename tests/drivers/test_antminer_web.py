@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from attest.claim_values import VALUE_MALFORMED, checked
 from attest.drivers import antminer_web
 from attest.drivers.base import (
     AUTH_FAILED,
@@ -260,15 +261,21 @@ def test_never_ending_chunked_body_is_bounded():
     assert time.monotonic() - started < 5.0
 
 
-def test_non_utf8_json_is_malformed_with_a_printable_detail():
+def test_non_utf8_system_info_is_a_printable_problem_and_the_other_pages_stand():
     rig = make_rig(0, "genuine", "127.0.0.1")
     pages = genuine_pages(rig)
     pages[antminer_web.SYSTEM_INFO] = b'{"minertype":"Antminer S21","serinum":"JY\xff\xfe\x1b[2J"}'
-    error = collect_error(cgi_server(pages), ROOT)
-    assert error.code == MALFORMED_REPLY
-    assert "UTF-8" in error.message
-    assert "\x1b" not in error.message and "\ufffd" not in error.message
-    assert error.message.isprintable()
+    s = session()
+
+    async def go():
+        async with raw_server(cgi_server(pages)) as port:
+            return await antminer_web.collect(endpoint(port, ROOT), s)
+
+    claims = run(go())
+    [problem] = s.problems
+    assert problem.code == MALFORMED_REPLY and "UTF-8" in problem.detail
+    assert "\x1b" not in problem.detail and "\ufffd" not in problem.detail and problem.detail.isprintable()
+    assert {c.name for c in claims} >= {"firmware.version", "hashboard.0.serial", "config.pool.0.url"}
 
 
 @pytest.mark.parametrize(
@@ -278,27 +285,46 @@ def test_non_utf8_json_is_malformed_with_a_printable_detail():
         ("/cgi-bin/get_system_info.cgi", b"[1, 2]", "expected a JSON object"),
         ("/cgi-bin/get_system_info.cgi", b'{"serinum": 12345}', "serinum is int"),
         ("/cgi-bin/get_system_info.cgi", b'{"serinum": "' + b"A" * 300 + b'"}', "300 characters"),
+        ("/cgi-bin/get_system_info.cgi", b'{"minertype": "Antminer S21\\n\\u001b[2J"}', "control character"),
+        ("/cgi-bin/get_system_info.cgi", b'{"minertype": "Antminer S21\xef\xbf\xbd\xef\xbf\xbd"}', "U+FFFD"),
+        ("/cgi-bin/stats.cgi", b'{"STATS": [{"chain": [{"index": 0, "sn": "x"}]}]}', "not a serial"),
         ("/cgi-bin/get_system_info.cgi", b"[" * 100_000, "not JSON"),
         ("/cgi-bin/stats.cgi", b'{"INFO": {}}', "STATS is NoneType"),
         ("/cgi-bin/stats.cgi", b'{"STATS": []}', "STATS is empty"),
         ("/cgi-bin/stats.cgi", b'{"STATS": [{"chain": {"index": 0}}]}', "expected a list"),
-        ("/cgi-bin/stats.cgi", b'{"STATS": [{"chain": [{"sn": "x"}]}]}', "no usable index"),
-        ("/cgi-bin/stats.cgi", b'{"STATS": [{"chain": [{"index": true}]}]}', "expected an integer"),
+        ("/cgi-bin/stats.cgi", b'{"STATS": [{"chain": [{"sn": "HB00000001"}]}]}', "no usable index"),
+        ("/cgi-bin/stats.cgi", b'{"STATS": [{"chain": [{"index": true}]}]}', "not a count"),
         ("/cgi-bin/stats.cgi", b'{"STATS": [{"chain": [{"index": 0}, {"index": 0}]}]}', "appears twice"),
-        ("/cgi-bin/stats.cgi", b'{"STATS": [{"chain": [{"index": 0, "asic_num": "108"}]}]}', "asic_num is str"),
+        ("/cgi-bin/stats.cgi", b'{"STATS": [{"chain": [{"index": 0, "asic_num": "108"}]}]}', "asic_num is not a count"),
         ("/cgi-bin/stats.cgi", b'{"INFO": [], "STATS": [{"chain": []}]}', "INFO is list"),
         ("/cgi-bin/pools.cgi", b'{"POOLS": {"url": "x"}}', "POOLS is dict"),
-        ("/cgi-bin/pools.cgi", b'{"POOLS": [{"url": 7}]}', "url is int"),
+        ("/cgi-bin/pools.cgi", b'{"POOLS": [{"url": 7}]}', "url is int, expected a string"),
+        ("/cgi-bin/stats.cgi", b"<html>404 Not Found</html>", "not JSON"),
         ("/cgi-bin/pools.cgi", b'{"POOLS": [' + b",".join([b"{}"] * 40) + b"]}", "more than"),
     ],
 )
-def test_wrong_shapes_are_malformed_reply(path, body, why):
-    pages = genuine_pages(make_rig(0, "genuine", "127.0.0.1"))
+def test_a_wrong_page_or_field_costs_only_itself(path, body, why):
+    rig = make_rig(0, "genuine", "127.0.0.1")
+    pages = genuine_pages(rig)
     pages[path] = body
-    error = collect_error(cgi_server(pages), ROOT)
-    assert error.code == MALFORMED_REPLY
-    assert path in error.message
-    assert why in error.message
+    s = session()
+
+    async def go():
+        async with raw_server(cgi_server(pages)) as port:
+            return await antminer_web.collect(endpoint(port, ROOT), s)
+
+    raw = run(go())
+    claims, refused = checked(raw, "web://127.0.0.1")
+    problems = [*s.problems, *refused]
+    assert [p for p in problems if why in p.detail and p.code in (MALFORMED_REPLY, VALUE_MALFORMED)], problems
+    assert all(p.detail.isprintable() for p in problems)
+    names = {c.name for c in claims}
+    # Every other page still gave its claims: the page or field that went wrong cost only itself.
+    if path != antminer_web.SYSTEM_INFO:
+        assert {"unit.serial", "net.mac"} <= names
+    if path != antminer_web.POOLS:
+        assert "hashboard.0.serial" in names or path == antminer_web.STATS
+        assert "config.pool.0.url" in names or path == antminer_web.POOLS
 
 
 def test_missing_system_info_cgi_is_not_this_family():

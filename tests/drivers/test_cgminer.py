@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from attest.claim_values import checked
 from attest.drivers import cgminer
 from attest.drivers.base import (
     CONNECTION_RESET,
@@ -101,8 +102,9 @@ def test_antminer_claims_match_the_rig():
     assert found["config.pool.0.url"] == Claim("config.pool.0.url", rig.pools[0].url, f"{api} pools",
                                                Assurance.REPORTED)
     assert all(c.assurance is Assurance.REPORTED for c in claims)
+    assert found["firmware.miner.version"].value == "BMMiner 1.0.0"  # the miner program is a claim too
     assert set(found) == {"unit.model", "firmware.version", "firmware.build", "config.pool.0.url",
-                          *(f"hashboard.{b.slot}.chips" for b in rig.hashboards)}
+                          "firmware.miner.version", *(f"hashboard.{b.slot}.chips" for b in rig.hashboards)}
 
 
 def test_hijacked_pool_is_reported_first():
@@ -128,10 +130,11 @@ def test_transcript_holds_each_request_next_to_its_reply():
     rig = make_rig(0, "genuine", "127.0.0.1")
     asyncio.run(collect_from_sim(rig, sess))
     directions = [(d, data[:30]) for _, d, data in sess.transcript.entries]
-    assert directions[0] == (">", b'{"command":"version"}')
+    # One round trip: version asked together with the reads every cgminer-family firmware knows.
+    assert directions[0] == (">", b'{"command":"version+stats+pool')
     assert directions[1][0] == "<"
-    assert directions[2] == (">", b'{"command":"stats+pools"}')
-    assert sess.transcript.entries[3][2].endswith(b"\x00")
+    assert len(directions) == 2
+    assert sess.transcript.entries[1][2].endswith(b"\x00")
 
 
 def test_identify_names_each_family():
@@ -269,7 +272,7 @@ def test_joined_command_refused_falls_back_to_one_command_at_a_time():
             return await cgminer.collect(Endpoint("api", "127.0.0.1", port), session())
 
     found = by_name(asyncio.run(main()))
-    assert asked == ["version", "stats+pools", "stats", "pools"]
+    assert asked == ["version+stats+pools+devdetails", "version", "stats+pools", "stats", "pools"]
     # S9-era firmware numbers its chains 6-8: they are slots 0-2.
     assert {n: c.value for n, c in found.items() if n.startswith("hashboard.")} == {
         "hashboard.0.chips": 63, "hashboard.1.chips": 63, "hashboard.2.chips": 63}
@@ -305,9 +308,13 @@ def test_chip_counts_that_are_not_counts_are_ignored(hostile: object):
 def test_hostile_values_are_capped_and_pools_bounded():
     version = {"STATUS": [{"STATUS": "S"}], "VERSION": [{"BMMiner": "1", "Type": "A" * 100_000, "Miner": 7}]}
     claims = cgminer.version_claims(version, None, "bmminer", "api://h:4028 ")
-    found = by_name(claims)
-    assert len(found["unit.model"].value) < 300
-    assert str(found["unit.model"].value).endswith("[truncated]")
+    kept, refused = checked(claims, "api://h:4028")
+    found = by_name(kept)
+    # A 100 KB model is refused as a value (never cut to look like a real one), the rest kept.
+    assert "unit.model" not in found
+    assert [p.code for p in refused] == ["VALUE_MALFORMED"]
+    assert "unit.model" in refused[0].detail and "100000 characters" in refused[0].detail
+    assert len(refused[0].detail) < 400
     assert found["firmware.version"].value == "7"
 
     from attest.drivers.cgminer_api import pool_claims

@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from attest.log.export import export_bundle
 from attest.log.store import open_store
 from attest.log.verify import verify_bundle
-from attest.sim.scenarios import SCENARIOS
+from attest.sim.scenarios import MIXED
 from gui.app import start_demo_in
 from gui.demo import expected_verdict
 from gui.jobs import JobRunner
@@ -85,17 +85,17 @@ def test_demo_loads_its_manifest_and_rigs(demo):
     assert len(win.station.accepted()) == 1
     assert "Demo Mining Hardware Ltd" in win.manifests.text()
     assert "chain:" in win.manifests.text()  # the signer chain is shown
-    assert win.model.rowCount() == len(SCENARIOS)
+    assert win.model.rowCount() == len(MIXED)
 
 
 def test_every_scenario_gets_its_designed_verdict(demo):
     win, _, _ = demo
     scenarios = scenario_of(win)
     got = {scenarios[r.device_id]: (r.verdict.value if r.verdict else None) for r in win.model.rows()}
-    assert got == {s: expected_verdict(s) for s in SCENARIOS}  # the demo watches its rigs' network
+    assert got == {s: expected_verdict(s) for s in MIXED}  # the demo watches its rigs' network
     assert all(r.state is RowState.DONE for r in win.model.rows())
     summary = win.summary.label.text()
-    assert summary.startswith("2 trusted · 3 warning · 7 untrusted · 2 unknown"), summary
+    assert summary.startswith("2 trusted · 10 warning · 7 untrusted · 2 unknown"), summary
 
 
 def test_the_network_tab_shows_what_the_watch_saw_with_its_judgement(demo):

@@ -23,7 +23,7 @@ def test_self_test_passes_through_the_real_entry_point():
 
 
 def test_self_test_fails_when_a_verdict_is_not_the_scenarios(qapp, monkeypatch, capsys):
-    monkeypatch.setitem(attest.sim.scenarios.SCENARIOS, "genuine", "UNTRUSTED")
+    monkeypatch.setitem(attest.sim.scenarios.MIXED, "genuine", "UNTRUSTED")
     assert selftest.run_self_test(qapp, io.StringIO()) == 1
     err = capsys.readouterr().err
     assert err.startswith("FAIL: attest-gui self-test: rig ") and "(genuine) is TRUSTED, expected UNTRUSTED" in err

@@ -62,3 +62,38 @@ def test_pyasic_identifies_a_simulated_antminer_and_reads_our_serial_and_mac(tmp
     assert theirs["class"] == "BMMinerS21", theirs
     assert theirs["serial"] == ours.value("unit.serial") == rig.serial
     assert normalise_mac(theirs["mac"]) == normalise_mac(str(ours.value("net.mac"))) == normalise_mac(rig.mac)
+
+
+@pytest.mark.real
+@pytest.mark.parametrize(("scenario", "model", "cls"), [
+    ("avalon", "AvalonMiner 1246", "CGMinerAvalon1246"),
+    ("whatsminer-v2", "M30S+ VE40", "BTMinerM30SPlusVE40"),
+    ("whatsminer-v3", "M60S VK30", "BTMinerM60SVK30"),
+])
+def test_pyasic_reads_the_same_model_and_mac_from_avalon_and_whatsminer(tmp_path, scenario, model, cls):
+    base = free_loopback_base()
+    if not all(can_bind(base, port) for port in REAL_PORTS.values()):
+        if os.environ.get("CI"):
+            pytest.fail("CI must be able to bind the real miner ports (run as root)")
+        pytest.skip("needs permission to bind the real miner ports (run as root)")
+    pyasic = _import_pyasic()
+
+    async def run():
+        fleet = await start_fleet(1, scenario, tmp_path / "sim", base=base, ports=dict(REAL_PORTS), consoles=False)
+        try:
+            rig = fleet.rigs[0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pyasic warns about models it only partly knows
+                miner = await pyasic.get_miner(rig.host)
+            theirs = {"class": type(miner).__name__, "model": await miner.get_model(), "mac": await miner.get_mac()}
+            ours = await collect(HostTarget(rig.host), ports=PortProfile(), credentials=Credentials(),
+                                 options=CollectOptions())
+            return rig, theirs, ours
+        finally:
+            await fleet.close()
+
+    rig, theirs, ours = asyncio.run(run())
+    assert theirs["class"] == cls, theirs
+    # pyasic names the model its own way ("Avalon 1246 (Stock)", "M30S+ VE40"): the same model code.
+    assert str(ours.value("unit.model")).split()[-1] in str(theirs["model"]).split(), (theirs, ours.value("unit.model"))
+    assert normalise_mac(theirs["mac"]) == normalise_mac(str(ours.value("net.mac"))) == normalise_mac(rig.mac)

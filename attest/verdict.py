@@ -295,6 +295,8 @@ REASONS: dict[str, ReasonInfo] = {
                                       "Ask the station for a fresh receipt for this unit."),
     "LOG_INCONSISTENT": _r("provenance", "contraindicated", "The log does not extend the earlier checkpoint: history was rewritten or removed.",
                            "Keep both files and raise it with the station's operator: a signed log must only grow."),
+    "LOG_SUPERSEDES_INVALID": _r("provenance", "contraindicated", "A record says it replaces (revises) an earlier record, but the record it names is not in the signed log.",
+                                 "Ask the station for its complete log; a revision must cite the verdict it replaces."),
 }
 
 

@@ -33,7 +33,6 @@ from attest.evidence import Evidence, printable
 from attest.fleet import (
     DEADLINE_EXCEEDED,
     DISCOVERY_CONCURRENCY,
-    BatchDone,
     Discovered,
     DiscoveryDone,
     discover_events,
@@ -41,7 +40,7 @@ from attest.fleet import (
     range_size,
     verify_many,
 )
-from attest.log.commands import log_appraisals, unlock_station
+from attest.log.commands import default_operator, unlock_station
 from attest.log.commands import register as register_log_commands
 from attest.log.errors import LogError
 from attest.manifest import Manifest, ManifestError, load_manifest
@@ -49,6 +48,7 @@ from attest.policy import Policy, PolicyError, load_policy
 from attest.progress import FleetProgress, progress_mode
 from attest.trust import StationState, TrustError, TrustStore
 from attest.verdict import Verdict, worst
+from attest.verify_run import RunLog, VerdictLines, VerifyOutcome, cell, log_message, table_header, table_row
 
 EXIT_OK, EXIT_WARNING, EXIT_USAGE, EXIT_UNKNOWN, EXIT_REFUSED = 0, 1, 2, 3, 4
 
@@ -183,30 +183,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
     manifests = _manifests(args.manifest, trust)
     targets = _targets(args.address)
     concurrency = args.concurrency or policy.concurrency
-    signer = None
+    run_log = None
     if args.log is not None:
         try:  # before the scan: a wrong passphrase should not cost a technician a pallet's wait
             signer = unlock_station(no_input=args.no_input)
+            run_log = RunLog(args.log, signer, default_operator())
         except LogError as e:
             _fail(f"{e.code}: {e.message}")
     started = time.monotonic()
-    appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency))
+    outcome = VerifyOutcome()
+    try:
+        asyncio.run(_verify(targets, manifests, policy, args, concurrency, outcome=outcome, run_log=run_log,
+                            stream_lines=True))
+    finally:
+        logged_ok = True
+        if outcome.log is not None and run_log is not None:
+            line, logged_ok = log_message(outcome.log, run_log.store.location, interrupted=not outcome.finished)
+            print(line, file=sys.stderr)
+    appraisals = outcome.appraisals
     elapsed = time.monotonic() - started
-    if args.json:
-        for a in appraisals:
-            _emit_json(a.to_json())
-    else:
+    if not args.json and appraisals:
+        print()
         print_verdict_table(appraisals, sys.stdout)
+        if outcome.discovery is not None:
+            print(outcome.discovery.summary())
         print(summary_line(appraisals, elapsed))
-    if signer is not None and appraisals:
-        try:
-            checkpoint = log_appraisals(args.log, appraisals, signer=signer)
-        except LogError as e:
-            print(f"attest: verdicts NOT recorded: {e.code}: {e.message}", file=sys.stderr)
-            return EXIT_USAGE
-        root = checkpoint.root_hash.hex()[:16]
-        print(f"attest: recorded {len(appraisals)} verdicts in {args.log}; "
-              f"signed checkpoint: tree size {checkpoint.tree_size}, root {root}…", file=sys.stderr)
+    elif args.json and outcome.discovery is not None:
+        print(f"attest: {outcome.discovery.summary()}", file=sys.stderr)
+    if not logged_ok:
+        return EXIT_USAGE
     if not appraisals:
         print("attest: no device answered", file=sys.stderr)
         return EXIT_UNKNOWN
@@ -214,30 +219,40 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
-                  args: argparse.Namespace, concurrency: int) -> list[Appraisal]:
+                  args: argparse.Namespace, concurrency: int, *, outcome: VerifyOutcome | None = None,
+                  run_log: RunLog | None = None, stream_lines: bool = False) -> list[Appraisal]:
     """Ranges go to verify_many as they are: each host found is collected while the rest of the
-    range is still being probed."""
+    range is still being probed, and each verdict is printed (``stream_lines``) and recorded
+    (``run_log``) as soon as it is judged."""
     ports = _ports(args)
     options = _options(args, policy)
     credentials = _credentials(args, policy)
     deadline = getattr(args, "deadline", None)
     progress = FleetProgress(sys.stderr, progress_mode(sys.stderr, asked=getattr(args, "progress", False)),
                              known=sum(not isinstance(t, RangeTarget) for t in targets))
-    result: list[Appraisal] = []
-    discovery: DiscoveryDone | None = None
+    outcome = outcome if outcome is not None else VerifyOutcome()
+    lines = VerdictLines(sys.stdout, as_json=getattr(args, "json", False), outcome=outcome,
+                         before_write=progress.clear, quiet=not stream_lines)
+    logging_to = {}
+    if run_log is not None:
+        run_log.start()
+        logging_to = {"histories": (run_log.history,), "station": run_log.signer.station_id,
+                      "batch": run_log.batch_id}
     try:
         async for event in verify_many(targets, manifests=manifests, policy=policy, ports=ports,
                                        credentials=credentials, options=options, concurrency=concurrency,
-                                       deadline=deadline, host_deadline=getattr(args, "host_deadline", None)):
+                                       deadline=deadline, host_deadline=getattr(args, "host_deadline", None),
+                                       **logging_to):
             progress.on_event(event)
-            if isinstance(event, DiscoveryDone):
-                discovery = event
-            elif isinstance(event, BatchDone):
-                result = list(event.appraisals)
+            if run_log is not None:
+                run_log.on_event(event)
+            lines.on_event(event)
     finally:
         progress.done()
-    _report_deadline(deadline, result, discovery)
-    return result
+        if run_log is not None:
+            outcome.log = run_log.close()
+    _report_deadline(deadline, outcome.appraisals, outcome.discovery)
+    return outcome.appraisals
 
 
 def _report_deadline(deadline: float | None, appraisals: Sequence[Appraisal], discovery: DiscoveryDone | None) -> None:
@@ -252,28 +267,17 @@ def _report_deadline(deadline: float | None, appraisals: Sequence[Appraisal], di
 
 
 def _cell(text: object, width: int) -> str:
-    s = printable(str(text)).replace("\n", " ")
-    return s if len(s) <= width else s[: width - 1] + "…"
+    return cell(text, width)
 
 
 def print_verdict_table(appraisals: Sequence[Appraisal], out: TextIO,
                         scenarios: dict[str, str] | None = None) -> None:
     """One row per device; ``scenarios`` (demo only) adds what each simulated rig is."""
-    cols = [("ADDRESS", 16), ("VERDICT", 9), ("SERIAL", 18), ("MODEL", 17)]
-    if scenarios is not None:
-        cols.append(("SCENARIO", 22))
-    cols.append(("REASON", 0))
-    out.write("  ".join(f"{name:<{w}}" if w else name for name, w in cols) + "\n")
+    extra = [("SCENARIO", 22)] if scenarios is not None else []
+    out.write(table_header(*extra) + "\n")
     for a in appraisals:
-        top = a.top_reason
-        specifics = (top.detail or top.found or "") if top else ""
-        why = (top.code + (f" ({specifics})" if specifics else "")) if top else ""
-        row = [a.address, a.verdict.value, a.evidence.value("unit.serial") or "-",
-               a.evidence.value("unit.model") or "-"]
-        if scenarios is not None:
-            row.append(scenarios.get(a.address, "-"))
-        cells = [f"{_cell(v, w):<{w}}" for v, (_, w) in zip(row, cols, strict=False)]
-        out.write("  ".join([*cells, _cell(why, 90)]) + "\n")
+        cells = [((scenarios or {}).get(a.address, "-"), 22)] if scenarios is not None else []
+        out.write(table_row(a, *cells) + "\n")
 
 
 def summary_line(appraisals: Sequence[Appraisal], elapsed: float, noun: str = "rigs") -> str:

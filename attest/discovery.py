@@ -74,7 +74,7 @@ class Discovered:
             return ""
         ports = ", ".join(f"{port} ({kind})" for kind, port in self.opened.items()) or "a miner port"
         said = f"it said: {self.said}" if self.said else "it said nothing"
-        return f"accepted a connection on {ports} but did not identify as a miner; {said}"
+        return f"{self.host} opens {ports} but does not identify as a miner; {said}"
 
 
 @dataclass(frozen=True)

@@ -136,3 +136,39 @@ def test_verify_with_log_records_every_verdict_and_the_log_verifies(sim, tmp_pat
     records = [json.loads(line) for line in bundle.read_text().splitlines()]
     verdicts = sorted(r.get("record", r).get("verdict") for r in records if "verdict" in r.get("record", r))
     assert verdicts == ["TRUSTED", "UNTRUSTED"]
+
+
+def test_a_clone_read_late_revises_the_verdict_given_and_the_log_cites_it(sim, tmp_path):
+    out, fleet, env = sim
+    env = {**env, "ATTEST_PASSPHRASE": "correct horse", "ATTEST_HOME": str(tmp_path / "home")}
+    assert attest("station", "init", "--id", "bench-8", "--no-input", env=env).returncode == 0
+    clone = next(r for r in fleet["rigs"] if r["scenario"] == "cloned-serial")
+    victim = next(r for r in fleet["rigs"] if r["name"] == clone["clone_of"])
+    log = tmp_path / "log.sqlite"
+    # One rig at a time, the clone first: it is judged before its twin is read.
+    args = verify_args(out, {"ports": fleet["ports"], "rigs": [clone, victim]})
+    result = attest(*args, "--concurrency", "1", "--json", "--log", str(log), "--no-input", env=env)
+
+    assert result.returncode == 4, result.stderr  # both UNTRUSTED in the end
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["address"], x["verdict"], "revises" in x) for x in lines] == [
+        (clone["host"], "TRUSTED", False),  # alone, a perfect copy looks genuine ...
+        (victim["host"], "UNTRUSTED", False),  # ... until the unit it copies is read
+        (clone["host"], "UNTRUSTED", True)]
+    assert lines[2]["revises"] == {"verdict": "TRUSTED", "top_reason": "FIRMWARE_SIGNED_RELEASE",
+                                   "because": victim["host"]}
+    for line, other in ((lines[1], clone), (lines[2], victim)):
+        cloned = next(r for r in line["reasons"] if r["code"] == "SERIAL_CLONED")
+        assert other["host"] in cloned["detail"]
+    assert "recorded 3 verdicts" in result.stderr and "1 of them revisions" in result.stderr
+
+    bundle = tmp_path / "batch.attestlog.jsonl"
+    assert attest("log", "export", "--log", str(log), "-o", str(bundle), "--no-input", env=env).returncode == 0
+    checked = attest("log", "verify", str(bundle), env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    rows = [json.loads(line) for line in bundle.read_text().splitlines()[1:-1]]
+    of_clone = [row for row in rows if row["record"]["address"] == clone["host"]]
+    assert [row["record"]["verdict"] for row in of_clone] == ["TRUSTED", "UNTRUSTED"]
+    first, revision = of_clone
+    assert "supersedes" not in first["record"]
+    assert revision["record"]["supersedes"] == {"index": first["index"], "leaf_hash": first["leaf_hash"]}

@@ -368,16 +368,23 @@ def cmd_scan(args: argparse.Namespace) -> int:
         progress.done()
     for d in found:
         if args.json:
-            _emit_json({"address": d.host, "services": d.services})
-        else:
+            line: dict[str, Any] = {"address": d.host, "services": d.services, "identified": d.identified}
+            if not d.identified:
+                line.update(opened=d.opened, said=d.said)
+            _emit_json(line)
+        elif d.identified:
             services = ", ".join(f"{k}={v}" for k, v in d.services.items())
             print(f"{d.host:<16}  {services}")
-    if not args.json:
-        print(f"{len(found)} of {done.addresses} hosts answered")
+        else:
+            print(f"{d.host:<16}  not identified: {printable(d.not_identified_text().split(' ', 1)[1])}")
+    if args.json:
+        print(f"attest: {done.summary()}", file=sys.stderr)
+    else:
+        print(done.summary())
     if done.cut_short:
         print(f"attest: the deadline of {args.deadline:g} s passed: {done.addresses - done.probed} of "
               f"{done.addresses} addresses never probed", file=sys.stderr)
-    return EXIT_OK if found else EXIT_UNKNOWN
+    return EXIT_OK if any(d.identified for d in found) else EXIT_UNKNOWN
 
 
 async def _scan(targets: list[Any], ports: PortProfile, options: CollectOptions, args: argparse.Namespace,

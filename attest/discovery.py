@@ -154,8 +154,8 @@ def _said(transcript: Transcript) -> str:
     """The first bytes the host sent, per endpoint, as one capped line of plain text."""
     parts = [f"{endpoint} {printable(data, limit=SAID_CHARS)}" for endpoint, direction, data in transcript.entries
              if direction == "<" and data]
-    text = "; ".join(parts).replace("\n", " ").replace("\r", " ")
-    return text if len(text) <= SAID_CHARS else text[: SAID_CHARS - 1] + "…"
+    text = "; ".join(" ".join(part.replace("\\r", " ").split()) for part in parts)  # one line, runs of space as one
+    return text if len(text) <= SAID_CHARS else text[: SAID_CHARS - 3] + "..."
 
 
 def _miner_ports(ports: PortProfile) -> dict[str, int]:

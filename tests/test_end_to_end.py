@@ -100,11 +100,19 @@ def test_scan_finds_every_rig_and_its_family(sim):
     first = fleet["rigs"][0]["host"]
     result = attest("scan", first.rsplit(".", 1)[0] + ".0/28", "--ports", ports, "--json", env=env)
     assert result.returncode == 0, result.stderr
-    found = {json.loads(line)["address"]: json.loads(line)["services"] for line in result.stdout.splitlines()}
+    lines = {json.loads(line)["address"]: json.loads(line) for line in result.stdout.splitlines()}
+    found = {address: line["services"] for address, line in lines.items()}
     answering = {r["host"] for r in fleet["rigs"] if r["scenario"] not in ("unresponsive", "garbage")}
     assert answering <= set(found)
     genuine = next(r for r in fleet["rigs"] if r["scenario"] == "genuine")
-    assert found[genuine["host"]]["api"] == "bmminer"
+    assert found[genuine["host"]]["api"] == "bmminer" and lines[genuine["host"]]["identified"] is True
+    broken = {r["host"]: r["scenario"] for r in fleet["rigs"] if r["scenario"] in ("unresponsive", "garbage")}
+    for host, scenario in broken.items():  # listed all the same: they open miner ports
+        line = lines[host]
+        assert (line["services"], line["identified"], line["opened"]["api"]) == ({}, False, fleet["ports"]["api"])
+        assert bool(line["said"]) == (scenario == "garbage"), line["said"]  # the silent one said nothing
+    assert result.stderr.strip().endswith(f"answered ({len(answering)} identified, {len(broken)} not identified), "
+                                          f"{14 - len(answering) - len(broken)} silent")
 
 
 def test_a_refused_manifest_stops_verify_with_a_clear_message(sim, tmp_path):

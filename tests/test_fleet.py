@@ -145,7 +145,7 @@ def test_a_range_gives_a_row_per_answering_rig_with_the_bad_ones_unknown_not_ide
     assert set(found) == set(scenario)  # every rig that opens a miner port is a row, broken or not
     assert {h for h, d in found.items() if not d.identified} == bad
     garbage = next(h for h in bad if scenario[h] == "garbage")
-    assert found[garbage].opened["api"] == fleet["ports"]["api"] and "STATUS=S" in found[garbage].said
+    assert found[garbage].opened["api"] == fleet["ports"]["api"] and "STATUS=S" in found[garbage].said  # API first
     final = events[-1].appraisals
     assert [a.address for a in final] == sorted(scenario, key=lambda h: int(ipaddress.ip_address(h)))  # address order
     for a in final:

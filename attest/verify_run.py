@@ -150,7 +150,8 @@ class RunLog:
 
 def log_message(log: StreamSummary, where: str, *, interrupted: bool) -> tuple[str, bool]:
     """The line on stderr saying what became of the verdicts in the log, and whether all is well."""
-    revised = f" ({log.revisions} of them revisions)" if log.revisions else ""
+    kind = "a revision" if log.revisions == 1 else "revisions"
+    revised = f" ({log.revisions} of them {kind})" if log.revisions else ""
     signed = ""
     if log.checkpoint is not None:
         signed = (f"; signed checkpoint: tree size {log.checkpoint.tree_size}, "

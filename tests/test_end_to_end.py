@@ -168,7 +168,7 @@ def test_a_clone_read_late_revises_the_verdict_given_and_the_log_cites_it(sim, t
     for line, other in ((lines[1], clone), (lines[2], victim)):
         cloned = next(r for r in line["reasons"] if r["code"] == "SERIAL_CLONED")
         assert other["host"] in cloned["detail"]
-    assert "recorded 3 verdicts" in result.stderr and "1 of them revisions" in result.stderr
+    assert "recorded 3 verdicts" in result.stderr and "1 of them a revision" in result.stderr
 
     bundle = tmp_path / "batch.attestlog.jsonl"
     assert attest("log", "export", "--log", str(log), "-o", str(bundle), "--no-input", env=env).returncode == 0

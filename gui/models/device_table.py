@@ -26,6 +26,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from attest.evidence import printable
 from attest.verdict import Verdict
 from gui.models.rows import DeviceRow, RowState
 
@@ -63,15 +64,21 @@ _SERVED = frozenset({_DISPLAY_ROLE, _SORT_ROLE, int(Role.VERDICT), int(Role.STAT
                      int(Qt.ItemDataRole.ToolTipRole)})
 
 
+#: Columns the view sizes to their content (the widest text they hold); the rest are fixed or stretch.
+FITTED = (Column.SERIAL, Column.MODEL, Column.HOST, Column.FIRMWARE)
+
+
 class DeviceTableModel(QAbstractTableModel):
     summaryChanged = Signal(object)  # Counter: verdict value (or "" for unchecked) -> rows
+    widestChanged = Signal()  # a fitted column now holds a longer text than before
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[DeviceRow] = []
         self._keys: list[tuple[Any, ...]] = []  # per row, per column: what the proxy sorts by
         self._index: dict[str, int] = {}
-        self._by_serial: dict[str, str] = {}
+        self._by_serial: dict[str, list[str]] = {}  # serial -> every row that has it (clones: several)
+        self.widest: dict[int, str] = {c: "" for c in FITTED}  # per fitted column, its longest text
         self._dirty: set[int] = set()
         self._sort: tuple[int, Qt.SortOrder] | None = None
         self._flush = QTimer(self)
@@ -146,7 +153,26 @@ class DeviceTableModel(QAbstractTableModel):
         return self._index.get(device_id)
 
     def id_for_serial(self, serial: str) -> str | None:
-        return self._by_serial.get(serial)
+        ids = self.ids_for_serial(serial)
+        return ids[0] if ids else None
+
+    def ids_for_serial(self, serial: str) -> list[str]:
+        """Every row with ``serial``, in table order: two rigs claiming one serial are both found."""
+        return sorted(self._by_serial.get(serial, ()), key=lambda i: self._index.get(i, 0))
+
+    def _note_serial(self, serial: str, device_id: str) -> None:
+        ids = self._by_serial.setdefault(serial, [])
+        if device_id not in ids:
+            ids.append(device_id)
+
+    def _note_widths(self, row: DeviceRow) -> bool:
+        grew = False
+        for column in FITTED:
+            text = _display(row, column)
+            if len(text) > len(self.widest[column]):
+                self.widest[column] = text
+                grew = True
+        return grew
 
     def add_rows(self, rows: Sequence[DeviceRow]) -> list[str]:
         """Append rows whose id is new (in one insert); returns the ids actually added."""
@@ -159,15 +185,21 @@ class DeviceTableModel(QAbstractTableModel):
         if not fresh:
             return []
         first = len(self._rows)
+        grew = False
         self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
         for offset, r in enumerate(fresh):
             self._rows.append(r)
             self._keys.append(_sort_keys(r))
             self._index[r.device_id] = first + offset
             if r.serial:
-                self._by_serial.setdefault(r.serial, r.device_id)
+                self._note_serial(r.serial, r.device_id)
+            grew |= self._note_widths(r)
         self.endInsertRows()
+        if self._sort is not None:
+            self.resort()  # a sorted table stays sorted as a range's hosts arrive
         self._emit_summary()
+        if grew:
+            self.widestChanged.emit()
         return [r.device_id for r in fresh]
 
     def remove_rows(self, device_ids: Iterable[str]) -> None:
@@ -181,10 +213,15 @@ class DeviceTableModel(QAbstractTableModel):
             del self._keys[i]
             self.endRemoveRows()
         self._reindex()
+        self.widest = {c: "" for c in FITTED}
+        for r in self._rows:
+            self._note_widths(r)
         self._emit_summary()
+        self.widestChanged.emit()
 
     def touch(self, device_ids: Iterable[str], *, immediate: bool = False) -> None:
         """Rows changed in place: refresh indexes now, tell the views within ``FLUSH_MS``."""
+        grew = False
         for device_id in device_ids:
             i = self._index.get(device_id)
             if i is None:
@@ -193,7 +230,10 @@ class DeviceTableModel(QAbstractTableModel):
             self._keys[i] = _sort_keys(self._rows[i])
             serial = self._rows[i].serial
             if serial:
-                self._by_serial.setdefault(serial, device_id)
+                self._note_serial(serial, device_id)
+            grew |= self._note_widths(self._rows[i])
+        if grew:
+            self.widestChanged.emit()
         if immediate:
             self.flush()
         elif self._dirty and not self._flush.isActive():
@@ -244,6 +284,11 @@ class DeviceTableModel(QAbstractTableModel):
         self.changePersistentIndexList(before, [self.index(moved_to[i.row()], i.column()) for i in before])
         self.layoutChanged.emit()
 
+    @property
+    def sort_column(self) -> int | None:
+        """The column the rows are kept sorted by, or None (the order they were added in)."""
+        return None if self._sort is None else self._sort[0]
+
     def summary(self) -> Counter[str]:
         return Counter(r.verdict.value if r.verdict else "" for r in self._rows)
 
@@ -255,7 +300,7 @@ class DeviceTableModel(QAbstractTableModel):
         self._by_serial = {}
         for r in self._rows:
             if r.serial:
-                self._by_serial.setdefault(r.serial, r.device_id)
+                self._note_serial(r.serial, r.device_id)
 
 
 def _runs(sorted_rows: list[int]) -> list[tuple[int, int]]:
@@ -326,6 +371,9 @@ def _tooltip(row: DeviceRow, col: int) -> str | None:
 def _tooltip_text(row: DeviceRow, col: int) -> str | None:
     if col == Column.STATUS:
         parts = [row.state.value]
+        if row.state is RowState.DONE and row.revised_because:
+            was = f" (was {row.previous_verdict.value})" if row.previous_verdict else ""
+            parts.append(f"verdict revised{was}: {row.revised_because} has the same serial or MAC")
         if row.note:
             parts.append(row.note)
         return " — ".join(parts)
@@ -333,7 +381,13 @@ def _tooltip_text(row: DeviceRow, col: int) -> str | None:
         extra = f" ({row.label})" if row.label else ""
         return f"{row.device_id}{extra}"
     if col == Column.REASON and row.appraisal is not None and row.appraisal.top_reason is not None:
-        return row.appraisal.top_reason.message
+        top = row.appraisal.top_reason
+        lines = [f"{top.code}: {top.message}"]
+        if top.detail:
+            lines.append(f"Detail: {printable(top.detail, limit=1000)}")
+        if top.remediation:
+            lines.append(f"What to do: {top.remediation}")
+        return "\n".join(lines)
     if col == Column.CHECKED and row.checked_at is not None:
         return row.checked_at.astimezone().isoformat(timespec="seconds")
     return None

@@ -87,10 +87,10 @@ def test_receipt_export_and_the_auditor_dialog(qtbot, window, fleet, tmp_path):
     assert dialog.last.ok and "(matches the key given)" in dialog.result.toPlainText()
 
     lines = bundle.read_text().splitlines()
-    record = json.loads(lines[1])
-    record_text = json.dumps(record).replace('"TRUSTED"', '"UNTRUSTED"', 1)
+    shown = next(i for i, line in enumerate(lines) if '"record":' in line)  # verdicts land in the order given
+    record_text = json.dumps(json.loads(lines[shown])).replace('"TRUSTED"', '"UNTRUSTED"', 1)
     tampered = tmp_path / "tampered.attestlog.jsonl"
-    tampered.write_text("\n".join([lines[0], record_text, *lines[2:]]) + "\n")
+    tampered.write_text("\n".join([*lines[:shown], record_text, *lines[shown + 1:]]) + "\n")
     verdict = verify_file(str(tampered), "", "")
     assert not verdict.ok and "refused" in verdict.text
     assert verify_file(str(receipt), "0" * 64, "").text.startswith("refused")  # another station's key

@@ -1,4 +1,4 @@
-"""Scan range…: rows appear while the range is still being probed, silent addresses add nothing,
+"""Scan range…: rows appear while the range is still being probed, a hung rig is a row, empty addresses add nothing,
 Stop ends the scan and keeps the rows, and an endpoint URL is refused with where it belongs."""
 
 from __future__ import annotations
@@ -56,11 +56,14 @@ def test_scan_range_adds_rows_live_and_stop_keeps_them(qtbot, window, scan_fleet
         dialog.scan.click()
         assert dialog.running and not dialog.scan.isEnabled()
 
-    assert finished.args[0].endswith(": 2 host(s) answered")
+    assert finished.args[0].endswith(": 6 addresses: 3 answered (2 identified, 1 not identified), 3 silent")
     assert window.statusBar().currentMessage() == finished.args[0]
     rows = {r.host: r for r in window.model.rows()}
-    assert set(rows) == {r.host for r in genuine.rigs}  # the silent rig and empty addresses add nothing
-    assert all(r.kind is RowKind.HOST and r.label.startswith("answers: api (") for r in rows.values())
+    hung = silent.rigs[0].host
+    assert set(rows) == {r.host for r in genuine.rigs} | {hung}  # the hung rig is a row; empty addresses are not
+    assert all(r.kind is RowKind.HOST and r.label.startswith("answers: api (") for h, r in rows.items() if h != hung)
+    assert rows[hung].label.startswith(f"opens {ports.api} (api)") and rows[hung].discovered is not None
+    assert [r.host for r in window.model.rows()] == sorted(rows, key=lambda h: int(h.rsplit(".", 1)[1]))
     # The rigs became rows while the silent address was still being probed: the table is fed live.
     assert running_when_rows_arrived and all(running_when_rows_arrived)
     assert dialog.progress.value() == dialog.progress.maximum() == 6
@@ -73,7 +76,7 @@ def test_scan_range_adds_rows_live_and_stop_keeps_them(qtbot, window, scan_fleet
         qtbot.waitUntil(dialog.stop_button.isEnabled, timeout=10_000)  # once the scan reports it started
         dialog.stop_button.click()
     assert stopped.args[0].endswith("(stopped)")
-    assert {r.host for r in window.model.rows()} == {r.host for r in genuine.rigs}  # the rows stay
+    assert {r.host for r in window.model.rows()} == {r.host for r in genuine.rigs} | {hung}  # the rows stay
 
 
 def test_scan_range_refuses_an_endpoint_and_nonsense(qtbot, window):

@@ -4,6 +4,7 @@ Stop ends the scan and keeps the rows, and an endpoint URL is refused with where
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -90,3 +91,47 @@ def test_scan_range_refuses_an_endpoint_and_nonsense(qtbot, window):
     assert dialog.scan.isEnabled() and "3 address(es) to probe" in dialog.status.text()
     dialog.close()  # closing with nothing running is harmless
     assert not dialog.running
+
+
+@pytest.fixture
+def broken_fleet(jobs, tmp_path):
+    """Two genuine rigs at .1 and .2, then a hung rig (.3) and one that answers garbage (.4)."""
+    base = free_base(SCAN_BASE)
+    prefix = base.rsplit(".", 1)[0]
+    fleets = [jobs.call_blocking(start_fleet(2, "genuine", tmp_path / "genuine", base=base), timeout=30)]
+    for n, scenario in ((3, "unresponsive"), (4, "garbage")):
+        fleets.append(jobs.call_blocking(start_fleet(1, scenario, tmp_path / scenario, base=f"{prefix}.{n}",
+                                                     ports=fleets[0].ports), timeout=30))
+    yield prefix, fleets
+    for fleet in fleets:
+        jobs.call_blocking(fleet.close(), timeout=10)
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_scanned_range_checked_gives_a_row_per_rig_and_the_broken_ones_unknown(qtbot, window, broken_fleet):
+    prefix, (genuine, hung, garbage) = broken_fleet
+    window.settings = replace(window.settings, request_timeout=1.0)  # the hung rig's TIMEOUT comes sooner
+    window.station.open_trust(genuine.out / "trust")
+    window.station.open_policy(genuine.out / "policy.toml")
+    window.station.ports = PortProfile(**genuine.ports)
+    with qtbot.waitSignal(window.manifestsChanged, timeout=10_000):
+        window.load_manifests([genuine.out / "manifest.dsse.json"])
+    dialog = window.scan_range_dialog()
+    ports = PortProfile(**genuine.ports)
+    dialog.api.setValue(ports.api)
+    dialog.web.setValue(ports.web)
+    dialog.ssh.setValue(ports.ssh)
+    dialog.ranges.setText(f"{prefix}.0/29")
+    with qtbot.waitSignal(dialog.scanFinished, timeout=30_000) as finished:
+        dialog.scan.click()
+    assert finished.args[0].endswith("6 addresses: 4 answered (2 identified, 2 not identified), 2 silent")
+    dialog.reject()
+    with qtbot.waitSignal(window.checkFinished, timeout=60_000):
+        assert window.verify_all()
+    rows = {r.host: r for r in window.model.rows()}
+    assert list(rows) == [f"{prefix}.{n}" for n in (1, 2, 3, 4)]  # every rig, in address order
+    assert {h: r.verdict.value for h, r in rows.items()} == {
+        **{r.host: "TRUSTED" for r in genuine.rigs}, hung.rigs[0].host: "UNKNOWN", garbage.rigs[0].host: "UNKNOWN"}
+    for broken in (hung.rigs[0].host, garbage.rigs[0].host):
+        assert rows[broken].top_code == "NOT_IDENTIFIED"
+        assert rows[broken].top_reason.startswith("This address accepted a connection on a miner port")

@@ -39,6 +39,12 @@ DISCOVERY_CONCURRENCY = 256
 API_HEAD_START = 0.25
 #: A DiscoveryProgress event after this many addresses.
 PROGRESS_EVERY = 32
+#: Probing starts with this many workers and adds as many again every PROBE_RAMP_SECONDS up to
+#: its concurrency: 256 first probes at once bury the first rigs' answers (and the first
+#: collections that follow them) under every other address's; a ramp finds the first hosts in
+#: milliseconds and is at full width within two seconds, a small part of a range's timeouts.
+PROBE_RAMP_FIRST = 32
+PROBE_RAMP_SECONDS = 0.25
 #: Bytes of a probe's replies kept per address, to say what a host that did not identify said.
 SAID_CAP_BYTES = 512
 #: ... and characters of it shown: enough to recognise a banner or an error page, never a flood.
@@ -271,8 +277,14 @@ class Prober:
 
     async def run(self) -> None:
         self._on_progress(DiscoveryProgress(self.total, 0, 0, 0))
-        workers = [asyncio.ensure_future(self._worker()) for _ in range(self._concurrency)]
+        workers = [asyncio.ensure_future(self._worker()) for _ in range(min(self._concurrency, PROBE_RAMP_FIRST))]
         try:
+            while len(workers) < self._concurrency:
+                await asyncio.wait(workers, timeout=PROBE_RAMP_SECONDS)
+                if any(w.done() for w in workers):
+                    break  # a worker ends when the addresses run out (or it failed): wider is no use
+                more = min(PROBE_RAMP_FIRST, self._concurrency - len(workers))
+                workers.extend(asyncio.ensure_future(self._worker()) for _ in range(more))
             await asyncio.gather(*workers)
         finally:
             for w in workers:

@@ -30,6 +30,7 @@ keeps only its evidence and capped transcript.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -81,6 +82,15 @@ APPRAISAL_PAUSE_SECONDS = 0.002
 #: and a fixed part for the output.
 DEADLINE_RESERVE_SECONDS = 0.1
 DEADLINE_RESERVE_PER_DEVICE = 0.001
+
+#: Collections start RAMP_FIRST at a time and widen by RAMP_STEP each time a device is finished
+#: or RAMP_SECONDS pass, up to the run's concurrency. Devices collected at once share the CPU
+#: (the station's, and on a simulated bench the simulator's) evenly, so 64 started together all
+#: finish late together; a few first give the technician the first verdicts in seconds, and the
+#: ramp is over within a couple of seconds, long before a batch's slow and dead rigs are.
+RAMP_FIRST = 8
+RAMP_STEP = 8
+RAMP_SECONDS = 0.25
 
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 NOT_IDENTIFIED = "NOT_IDENTIFIED"
@@ -170,6 +180,7 @@ class _Run:
         self._concurrency = concurrency
         self._unidentified = unidentified  # address -> what discovery saw there
         self._finished = 0
+        self._a_device_finished = asyncio.Event()  # wakes the ramp
 
     @property
     def devices(self) -> int:
@@ -187,6 +198,7 @@ class _Run:
         cancel cannot split it."""
         self.pending.pop(key, None)
         self._finished += 1
+        self._a_device_finished.set()
         seen = self._unidentified.get(evidence.address)
         if seen is not None and not evidence.claims:
             evidence = replace(evidence, problems=(Problem(NOT_IDENTIFIED, evidence.address,
@@ -212,7 +224,9 @@ class _Run:
 
     async def _probe_and_collect(self, ranges: list[tuple[int, RangeTarget]], *, ports: PortProfile,
                                  options: CollectOptions, discovery_concurrency: int) -> None:
-        collectors = [asyncio.ensure_future(self._collector()) for _ in range(self._concurrency)]
+        collectors = [asyncio.ensure_future(self._collector()) for _ in range(min(self._concurrency, RAMP_FIRST))]
+        probed = asyncio.Event()
+        ramp = asyncio.ensure_future(self._ramp(collectors, probed))
         try:
             if ranges:
                 addresses = ((index, host) for index, target in ranges for host in range_addresses(target.network))
@@ -220,13 +234,30 @@ class _Run:
                                       options=options, concurrency=discovery_concurrency, thorough=False,
                                       on_found=self._found, on_progress=self.events.put_nowait)
                 await self.prober.run()
+            probed.set()
+            await ramp  # no collector is added after this: each gets its end marker
             for _ in collectors:
                 self._work.put_nowait(None)
             await asyncio.gather(*collectors)
         finally:
+            ramp.cancel()
             for c in collectors:
                 c.cancel()
-            await asyncio.gather(*collectors, return_exceptions=True)
+            await asyncio.gather(ramp, *collectors, return_exceptions=True)
+
+    async def _ramp(self, collectors: list[asyncio.Future[None]], probed: asyncio.Event) -> None:
+        """Widen the pool of collectors to the run's concurrency (see RAMP_FIRST); done early
+        when everything is probed and every queued device has a collector."""
+        while len(collectors) < self._concurrency:
+            if probed.is_set() and self._work.empty():
+                return
+            self._a_device_finished.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RAMP_SECONDS):
+                    await self._a_device_finished.wait()
+            if not self._work.empty():
+                more = min(RAMP_STEP, self._concurrency - len(collectors))
+                collectors.extend(asyncio.ensure_future(self._collector()) for _ in range(more))
 
     def _found(self, index: int, found: Discovered) -> None:
         self.events.put_nowait(found)

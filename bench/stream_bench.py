@@ -1,7 +1,7 @@
 """When does the first verdict of a range check arrive, against the whole batch's wall time?
 
     .venv/bin/python bench/stream_bench.py [--fleet 200] [--base-address 127.0.60.1] [--runs 2]
-                                           [--screenshot docs/range-check.png]
+                                           [--screenshot docs/range-check]
 
 The fleet is `attest sim --scenario mixed` in its own process (its `slow` rigs answer each
 request after about a second, its `unresponsive` ones never answer, its `garbage` ones answer
@@ -15,8 +15,10 @@ junk). Two checks of the covering range, as a technician would run them:
   range's discovery took is printed apart.
 
 Also counts what a range check must show: a row per rig, every `unresponsive` and `garbage` rig
-UNKNOWN. ``--screenshot`` saves the window after the GUI check (run under xvfb-run for real
-fonts). Prints figures, asserts nothing.
+UNKNOWN. ``--screenshot PREFIX`` saves the window after each GUI check as PREFIX-N.png: after the
+first, a rig that does not identify selected; after later ones (the station log now holds the
+first check), the last rig whose verdict a clone revised, at the end of the table. Run it under
+xvfb-run with QT_QPA_PLATFORM=xcb for the real window's fonts. Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def cli_run(network: str, out: Path, ports: str, env: dict[str, str], scenario: 
 
 
 def gui_run(out: Path, network: str, ports: dict[str, int], scenario: dict[str, str],
-            screenshot: str | None) -> dict[str, object]:
+            screenshot: str | None, *, first_run: bool) -> dict[str, object]:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -137,9 +139,10 @@ def gui_run(out: Path, network: str, ports: dict[str, int], scenario: dict[str, 
         "status": window.statusBar().currentMessage(),
         "verdicts": Counter(r.verdict.value if r.verdict else "-" for r in rows)}
     if screenshot:
-        not_identified = next((r.device_id for r in rows if r.top_code == "NOT_IDENTIFIED"), "")
-        if not_identified:
-            window.table.select_device(not_identified)
+        wanted = [r.device_id for r in rows if r.top_code == "NOT_IDENTIFIED"][:1] if first_run else \
+            [r.device_id for r in rows if r.revised_because][-1:]
+        if wanted:
+            window.table.select_device(wanted[0])
         loop = QEventLoop()
         QTimer.singleShot(600, loop.quit)
         loop.exec()
@@ -155,7 +158,7 @@ def main() -> int:
     parser.add_argument("--fleet", type=int, default=200)
     parser.add_argument("--base-address", default="127.0.60.1")
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--screenshot", help="save the window after the (last) GUI check here")
+    parser.add_argument("--screenshot", metavar="PREFIX", help="save the window after each GUI check as PREFIX-N.png")
     parser.add_argument("--skip-gui", action="store_true")
     args = parser.parse_args()
     from attest.station import init_station
@@ -187,7 +190,8 @@ def main() -> int:
             if args.skip_gui:
                 return 0
             for run in range(1, args.runs + 1):
-                g = gui_run(out, network, doc["ports"], scenario, args.screenshot if run == args.runs else None)
+                shot = f"{args.screenshot}-{run}.png" if args.screenshot else None
+                g = gui_run(out, network, doc["ports"], scenario, shot, first_run=run == 1)
                 first, wall = float(g["first"]), float(g["wall"])  # type: ignore[arg-type]
                 print(f"GUI run {run}: range added by discovery in {float(g['discovery']):.2f} s "
                       f"({g['discovered']}); Verify all: first verdict shown at {first:.2f} s, check ended at "

@@ -16,6 +16,7 @@ from attest.drivers.base import Credential
 from attest.evidence import Evidence, printable
 from attest.fleet import Discovered
 from attest.verdict import Reason, Verdict
+from gui.models.reason_words import short_words
 
 CELL_LIMIT = 200  # a table cell never holds more than this many characters of device text
 
@@ -143,7 +144,7 @@ class DeviceRow:
 
 
 def reason_words(reason: Reason) -> str:
-    """A reason as a technician reads it in a table cell: the first clause of its sentence, and
-    its specifics ("Hashboard serial differs from the manifest's for that slot (slot 1)")."""
-    words = reason.message.split(": ", 1)[0].rstrip(".")
-    return f"{words} ({printable(reason.detail, limit=CELL_LIMIT)})" if reason.detail else words
+    """A reason as a technician reads it in a table cell: a label, then its specifics
+    ("Hashboard swapped: slot 1"); the code is in the cell's tooltip."""
+    words = short_words(reason.code)
+    return f"{words}: {printable(reason.detail, limit=CELL_LIMIT)}" if reason.detail else words

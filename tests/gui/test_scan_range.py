@@ -134,4 +134,4 @@ def test_a_scanned_range_checked_gives_a_row_per_rig_and_the_broken_ones_unknown
         **{r.host: "TRUSTED" for r in genuine.rigs}, hung.rigs[0].host: "UNKNOWN", garbage.rigs[0].host: "UNKNOWN"}
     for broken in (hung.rigs[0].host, garbage.rigs[0].host):
         assert rows[broken].top_code == "NOT_IDENTIFIED"
-        assert rows[broken].top_reason.startswith("This address accepted a connection on a miner port")
+        assert rows[broken].top_reason.startswith(f"Does not identify as a miner: {broken} opens {ports.api} (api)")

@@ -51,7 +51,7 @@ def test_the_top_reason_is_in_words_with_its_code_in_the_tooltip(window):
                                   ("HASHBOARD_SERIAL_MISMATCH", "slot 1")), datetime.now())
     window.model.touch([row.device_id], immediate=True)
     index = window.model.index(window.model.row_number(row.device_id), Column.REASON)
-    assert index.data() == "A hashboard serial differs from the manifest's for that slot (slot 1)"
+    assert index.data() == "Hashboard swapped: slot 1"
     tip = index.data(Qt.ItemDataRole.ToolTipRole)
     assert "HASHBOARD_SERIAL_MISMATCH" in tip and "What to do: Quarantine the unit" in tip
     window.proxy.set_text("hashboard_serial_mismatch")  # the code still finds it

@@ -160,3 +160,10 @@ def test_the_key_is_asked_for_and_a_wrong_passphrase_is_said_in_the_dialog(qtbot
     _answer_dialog([])
     assert not window.verify_all()  # no check runs unrecorded
     assert "station key was not opened" in window.statusBar().currentMessage()
+
+
+def test_a_revision_in_the_history_names_the_record_it_revises(qtbot):
+    record = {"serial": "SN1", "verdict": "UNTRUSTED", "address": "10.0.0.1", "top_reason": "SERIAL_CLONED",
+              "time": "2026-11-25T10:00:00Z", "batch": "b", "operator": "o",
+              "supersedes": {"index": 3, "leaf_hash": "00" * 32}}
+    assert entry_of(9, json.dumps(record).encode()).reason == "SERIAL_CLONED (revises #3)"

@@ -64,8 +64,10 @@ _SERVED = frozenset({_DISPLAY_ROLE, _SORT_ROLE, int(Role.VERDICT), int(Role.STAT
                      int(Qt.ItemDataRole.ToolTipRole)})
 
 
-#: Columns the view sizes to their content (the widest text they hold); the rest are fixed or stretch.
-FITTED = (Column.SERIAL, Column.MODEL, Column.HOST, Column.FIRMWARE)
+#: Columns the view sizes to their content (the widest text they hold), and the row field each shows;
+#: the rest are fixed or stretch.
+_FITTED_FIELDS = {Column.SERIAL: "serial", Column.MODEL: "model", Column.HOST: "host", Column.FIRMWARE: "firmware"}
+FITTED = tuple(_FITTED_FIELDS)
 
 
 class DeviceTableModel(QAbstractTableModel):
@@ -165,12 +167,13 @@ class DeviceTableModel(QAbstractTableModel):
         if device_id not in ids:
             ids.append(device_id)
 
-    def _note_widths(self, row: DeviceRow) -> bool:
+    def _note_widths(self, rows: Sequence[DeviceRow]) -> bool:
+        """Keep each fitted column's longest text; True when one grew (one C-level max per column)."""
         grew = False
-        for column in FITTED:
-            text = _display(row, column)
-            if len(text) > len(self.widest[column]):
-                self.widest[column] = text
+        for column, name in _FITTED_FIELDS.items():
+            longest = max((getattr(r, name) for r in rows), key=len, default="")
+            if len(longest) > len(self.widest[column]):
+                self.widest[column] = longest
                 grew = True
         return grew
 
@@ -185,7 +188,6 @@ class DeviceTableModel(QAbstractTableModel):
         if not fresh:
             return []
         first = len(self._rows)
-        grew = False
         self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
         for offset, r in enumerate(fresh):
             self._rows.append(r)
@@ -193,8 +195,8 @@ class DeviceTableModel(QAbstractTableModel):
             self._index[r.device_id] = first + offset
             if r.serial:
                 self._note_serial(r.serial, r.device_id)
-            grew |= self._note_widths(r)
         self.endInsertRows()
+        grew = self._note_widths(fresh)
         if self._sort is not None:
             self.resort()  # a sorted table stays sorted as a range's hosts arrive
         self._emit_summary()
@@ -214,14 +216,13 @@ class DeviceTableModel(QAbstractTableModel):
             self.endRemoveRows()
         self._reindex()
         self.widest = {c: "" for c in FITTED}
-        for r in self._rows:
-            self._note_widths(r)
+        self._note_widths(self._rows)
         self._emit_summary()
         self.widestChanged.emit()
 
     def touch(self, device_ids: Iterable[str], *, immediate: bool = False) -> None:
         """Rows changed in place: refresh indexes now, tell the views within ``FLUSH_MS``."""
-        grew = False
+        changed: list[DeviceRow] = []
         for device_id in device_ids:
             i = self._index.get(device_id)
             if i is None:
@@ -231,8 +232,8 @@ class DeviceTableModel(QAbstractTableModel):
             serial = self._rows[i].serial
             if serial:
                 self._note_serial(serial, device_id)
-            grew |= self._note_widths(self._rows[i])
-        if grew:
+            changed.append(self._rows[i])
+        if self._note_widths(changed):
             self.widestChanged.emit()
         if immediate:
             self.flush()
@@ -279,7 +280,7 @@ class DeviceTableModel(QAbstractTableModel):
             moved_to[old] = new
         self._rows = [self._rows[i] for i in order_by]
         self._keys = [keys[i] for i in order_by]
-        self._reindex()
+        self._index = {r.device_id: i for i, r in enumerate(self._rows)}  # serials and widths stay as they are
         before = self.persistentIndexList()  # the selection and current row follow their rows
         self.changePersistentIndexList(before, [self.index(moved_to[i.row()], i.column()) for i in before])
         self.layoutChanged.emit()
@@ -297,10 +298,11 @@ class DeviceTableModel(QAbstractTableModel):
 
     def _reindex(self) -> None:
         self._index = {r.device_id: i for i, r in enumerate(self._rows)}
-        self._by_serial = {}
+        by_serial: dict[str, list[str]] = {}
         for r in self._rows:
             if r.serial:
-                self._note_serial(r.serial, r.device_id)
+                by_serial.setdefault(r.serial, []).append(r.device_id)
+        self._by_serial = by_serial
 
 
 def _runs(sorted_rows: list[int]) -> list[tuple[int, int]]:

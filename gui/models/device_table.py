@@ -8,6 +8,7 @@ of times during a 1,000-rig check.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import html
 from collections import Counter
@@ -178,7 +179,12 @@ class DeviceTableModel(QAbstractTableModel):
         return grew
 
     def add_rows(self, rows: Sequence[DeviceRow]) -> list[str]:
-        """Append rows whose id is new (in one insert); returns the ids actually added."""
+        """Add rows whose id is new; returns the ids actually added.
+
+        Unsorted, they are appended in one insert. Sorted (a range is shown in address order),
+        each goes where it belongs: one insert per run of rows landing in the same gap, usually
+        one at the end, so 50 hosts into a 10,000-row table cost no resort of the table.
+        """
         fresh: list[DeviceRow] = []
         seen: set[str] = set()
         for r in rows:
@@ -187,22 +193,48 @@ class DeviceTableModel(QAbstractTableModel):
                 seen.add(r.device_id)
         if not fresh:
             return []
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
-        for offset, r in enumerate(fresh):
-            self._rows.append(r)
-            self._keys.append(_sort_keys(r))
-            self._index[r.device_id] = first + offset
+        end = len(self._rows)
+        if self._sort is None:
+            self._insert_block(end, fresh)
+        else:
+            self._insert_sorted(fresh)
+        if all(self._rows[end + i] is r for i, r in enumerate(fresh)):  # all appended: the old rows kept their place
+            self._index.update((r.device_id, end + i) for i, r in enumerate(fresh))
+        else:  # once per call, not per gap filled: 10,000 rows take about 2 ms
+            self._index = {r.device_id: i for i, r in enumerate(self._rows)}
+        for r in fresh:
             if r.serial:
                 self._note_serial(r.serial, r.device_id)
-        self.endInsertRows()
         grew = self._note_widths(fresh)
-        if self._sort is not None:
-            self.resort()  # a sorted table stays sorted as a range's hosts arrive
         self._emit_summary()
         if grew:
             self.widestChanged.emit()
         return [r.device_id for r in fresh]
+
+    def _insert_block(self, at: int, block: Sequence[DeviceRow]) -> None:
+        """Rows in at ``at``; ``_index`` is brought up to date by the caller, once."""
+        self.beginInsertRows(QModelIndex(), at, at + len(block) - 1)
+        self._rows[at:at] = block
+        self._keys[at:at] = [_sort_keys(r) for r in block]
+        self.endInsertRows()
+
+    def _insert_sorted(self, fresh: list[DeviceRow]) -> None:
+        assert self._sort is not None
+        column, order = self._sort
+        descending = order == Qt.SortOrder.DescendingOrder
+        existing = [k[column] for k in self._keys]
+        if descending:  # bisect needs ascending keys: search the table read backwards
+            existing.reverse()
+        placed: dict[int, list[DeviceRow]] = {}
+        for r in sorted(fresh, key=lambda r: _sort_key(r, column), reverse=descending):
+            key = _sort_key(r, column)
+            gap = (len(existing) - bisect.bisect_left(existing, key)) if descending \
+                else bisect.bisect_right(existing, key)
+            placed.setdefault(gap, []).append(r)
+        offset = 0
+        for gap in sorted(placed):
+            self._insert_block(gap + offset, placed[gap])
+            offset += len(placed[gap])
 
     def remove_rows(self, device_ids: Iterable[str]) -> None:
         doomed = sorted((self._index[i] for i in set(device_ids) if i in self._index), reverse=True)

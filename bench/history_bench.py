@@ -85,8 +85,9 @@ def build(path: Path, records: int, units: int) -> None:
                 print(f"  built {b + BATCH:,} records ({time.perf_counter() - started:.0f} s)", flush=True)
         if store.count() != have:
             sign_current_checkpoint(store, key)
-        print(f"log of {store.count():,} records, {path.stat().st_size / 1e9:.2f} GB, built in "
-              f"{time.perf_counter() - started:.0f} s")
+        how = (f"built in {time.perf_counter() - started:.0f} s" if store.count() != have
+               else f"reused from {path}")
+        print(f"log of {store.count():,} records, {path.stat().st_size / 1e9:.2f} GB, {how}")
 
 
 def percentile(values: list[float], p: float) -> float:

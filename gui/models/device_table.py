@@ -303,10 +303,12 @@ class DeviceTableModel(QAbstractTableModel):
             return
         column, order = self._sort
         self.flush()
-        self.layoutAboutToBeChanged.emit()
         keys = self._keys
         order_by = sorted(range(len(self._rows)), key=lambda i: keys[i][column],
                           reverse=order == Qt.SortOrder.DescendingOrder)
+        if order_by == list(range(len(order_by))):
+            return  # already in order (a table filled in address order): no layout change to repaint
+        self.layoutAboutToBeChanged.emit()
         moved_to = [0] * len(order_by)
         for new, old in enumerate(order_by):
             moved_to[old] = new

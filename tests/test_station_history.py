@@ -2,7 +2,8 @@
 earlier batch with another MAC (and control board) is UNTRUSTED, naming that earlier check.
 
 Two simulated fleets stand for two days at the bench: the first all genuine, the second `mixed`,
-whose fifth rig is the same unit (same serial) with its control board and MAC replaced since.
+whose replaced-control-board rig is the same unit (its slot gives the same serial) with its control
+board and MAC replaced since.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def test_a_serial_seen_with_another_mac_in_an_earlier_batch_is_identity_changed_
     env = {**monday[2], "ATTEST_PASSPHRASE": "correct horse", "ATTEST_HOME": str(tmp_path / "home")}
     assert attest("station", "init", "--id", "bench-9", "--no-input", env=env).returncode == 0
     log = str(tmp_path / "log.sqlite")
-    first_rig, later_rig = monday[1]["rigs"][4], tuesday[1]["rigs"][4]
-    assert later_rig["scenario"] == "replaced-control-board"
+    # A rig's serial comes from its slot in the fleet: the same slot on both days is the same unit.
+    slot = next(i for i, r in enumerate(tuesday[1]["rigs"]) if r["scenario"] == "replaced-control-board")
+    first_rig, later_rig = monday[1]["rigs"][slot], tuesday[1]["rigs"][slot]
 
     first = attest(*verify_args(monday[0], {"ports": monday[1]["ports"], "rigs": [first_rig]}), "--json",
                    "--log", log, "--no-input", env=env)

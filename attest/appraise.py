@@ -79,9 +79,9 @@ def clone_peers(evidences: Sequence[Evidence]) -> dict[str, list[str]]:
     """address -> the other addresses in the batch claiming the same serial or MAC."""
     seen: dict[tuple[str, str], list[str]] = defaultdict(list)
     for ev in evidences:
-        for key in _clone_keys(ev):
+        for key in clone_keys(ev):
             seen[key].append(ev.address)
-    return {ev.address: sorted({addr for key in _clone_keys(ev) for addr in seen[key] if addr != ev.address})
+    return {ev.address: sorted({addr for key in clone_keys(ev) for addr in seen[key] if addr != ev.address})
             for ev in evidences}
 
 
@@ -92,7 +92,8 @@ def appraise_batch(evidences: Sequence[Evidence], manifests: Sequence[Manifest],
     return [appraise(ev, manifests, policy, clone_addresses=peers[ev.address]) for ev in evidences]
 
 
-def _clone_keys(ev: Evidence) -> list[tuple[str, str]]:
+def clone_keys(ev: Evidence) -> list[tuple[str, str]]:
+    """What makes two units of one batch clones of each other: the same serial, or the same MAC."""
     keys = []
     serial = ev.value("unit.serial")
     if serial:

@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -36,10 +35,6 @@ from attest.evidence import Evidence, printable
 from attest.fleet import (
     DEADLINE_EXCEEDED,
     DISCOVERY_CONCURRENCY,
-    BatchDone,
-    DeviceAppraised,
-    DeviceCollected,
-    DeviceStarted,
     Discovered,
     DiscoveryDone,
     discover_events,
@@ -47,7 +42,7 @@ from attest.fleet import (
     range_size,
     verify_many,
 )
-from attest.log.commands import log_appraisals, log_error_text, unlock_station
+from attest.log.commands import default_operator, log_error_text, unlock_station
 from attest.log.commands import register as register_log_commands
 from attest.log.errors import LogError
 from attest.manifest import Manifest, ManifestError, ManifestFileUnreadable, load_manifest
@@ -58,6 +53,7 @@ from attest.store.commands import register as register_store_commands
 from attest.store.errors import StoreError
 from attest.trust import StationState, TrustError, TrustStore
 from attest.verdict import Verdict, worst
+from attest.verify_run import RunLog, VerdictLines, VerifyOutcome, log_message
 from attest.watch import WatchError
 from attest.watch_command import add_verify_options, check_verify_watch_options, open_verify_watch
 from attest.watch_command import register as register_watch_command
@@ -213,16 +209,6 @@ def _emit_json(obj: dict[str, Any]) -> None:
 
 # --- attest verify ----------------------------------------------------------------------------
 
-@dataclass
-class _Judged:
-    """What a verify has done so far, kept outside the event loop so that Ctrl-C, which ends the
-    loop, does not take with it the verdicts already given."""
-
-    appraisals: list[Appraisal] = field(default_factory=list)
-    started: int = 0
-    collected: int = 0
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     try:
         check_verify_watch_options(args)
@@ -234,6 +220,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     targets = _targets(args.address)
     concurrency = args.concurrency or policy.concurrency
     signer = None
+    run_log = None
     try:  # a warehouse store only takes signed records: with one, verdicts are always logged first
         store = store_for_verify(getattr(args, "store", None))
     except StoreError as e:
@@ -241,28 +228,43 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.log is not None or store is not None:
         try:  # before the scan: a wrong passphrase should not cost a technician a pallet's wait
             signer = unlock_station(no_input=args.no_input)
+            run_log = RunLog(args.log, signer, default_operator())
         except LogError as e:
             _fail(log_error_text(e))
     histories = [history_for(store)] if store is not None else []
-    station = None if signer is None else signer.station_id
     dumps = _attached_dumps(getattr(args, "attach", None) or [], trust, manifests)
     started = time.monotonic()
-    judged = _Judged()
+    outcome = VerifyOutcome()
+    interrupted = False
     try:
-        appraisals = asyncio.run(_verify(targets, manifests, policy, args, concurrency, judged, dumps,
-                                         histories=histories, station=station))
+        asyncio.run(_verify(targets, manifests, policy, args, concurrency, outcome=outcome, run_log=run_log,
+                            stream_lines=True, dumps=dumps, histories=histories))
     except KeyboardInterrupt:
-        code = _verify_interrupted(judged, args, signer, time.monotonic() - started)
-        if store is not None:
-            push_after_run(args.log, store)
-        return code
+        interrupted = True
+    finally:
+        logged_ok = True
+        if outcome.log is not None and run_log is not None:
+            line, logged_ok = log_message(outcome.log, run_log.store.location, interrupted=not outcome.finished)
+            print(line, file=sys.stderr)
+    elapsed = time.monotonic() - started
+    if store is not None and run_log is not None and outcome.log is not None and outcome.log.recorded:
+        logged_ok = push_after_run(args.log, store) == 0 and logged_ok
+    if interrupted:
+        return _verify_interrupted(outcome, elapsed, recorded=outcome.log is not None and outcome.log.recorded > 0,
+                                   as_json=args.json)
     for key in dumps.unused():
         print(f"attest: no checked unit answered with serial {printable(key)}: its flash dump was not used",
               file=sys.stderr)
-    _print_appraisals(appraisals, args, time.monotonic() - started)
-    if signer is not None and appraisals and not _record(args.log, appraisals, signer):
-        return EXIT_USAGE
-    if store is not None and push_after_run(args.log, store) != 0:
+    appraisals = outcome.appraisals
+    if not args.json and appraisals:
+        print()
+        print_verdict_table(appraisals, sys.stdout)
+        if outcome.discovery is not None:
+            print(outcome.discovery.summary())
+        print(summary_line(appraisals, elapsed))
+    elif args.json and outcome.discovery is not None:
+        print(f"attest: {outcome.discovery.summary()}", file=sys.stderr)
+    if not logged_ok:
         return EXIT_USAGE
     if not appraisals:
         print("attest: no device answered", file=sys.stderr)
@@ -270,38 +272,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return worst([a.verdict for a in appraisals]).exit_code
 
 
-def _print_appraisals(appraisals: Sequence[Appraisal], args: argparse.Namespace, elapsed: float) -> None:
-    if args.json:
-        for a in appraisals:
-            _emit_json(a.to_json())
-    else:
-        print_verdict_table(appraisals, sys.stdout)
-        print(summary_line(appraisals, elapsed))
-
-
-def _record(log: str | None, appraisals: Sequence[Appraisal], signer: Any) -> bool:
-    """Append the verdicts to the signed log; False (said on stderr) when they could not be."""
-    try:
-        checkpoint = log_appraisals(log, appraisals, signer=signer)
-    except LogError as e:
-        print(f"attest: verdicts NOT recorded: {e.code}: {e.message}", file=sys.stderr)
-        return False
-    root = checkpoint.root_hash.hex()[:16]
-    print(f"attest: recorded {len(appraisals)} verdicts in {log}; "
-          f"signed checkpoint: tree size {checkpoint.tree_size}, root {root}…", file=sys.stderr)
-    return True
-
-
-def _verify_interrupted(judged: _Judged, args: argparse.Namespace, signer: Any, elapsed: float) -> int:
-    """Ctrl-C: show and record every verdict already given, then say what was left undone."""
-    done = list(judged.appraisals)
-    if done:
-        _print_appraisals(done, args, elapsed)
-    recorded = signer is not None and bool(done) and _record(args.log, done, signer)
-    where = f" (above{', and recorded in ' + str(args.log) if recorded else ''})" if done else ""
-    left = max(judged.started, judged.collected) - len(done)
+def _verify_interrupted(outcome: VerifyOutcome, elapsed: float, *, recorded: bool, as_json: bool) -> int:
+    """Ctrl-C: every verdict given was printed as it came and (with a log) recorded as it came;
+    count them, and say what was left undone."""
+    done = len(outcome.latest)
+    if done and not as_json:
+        print(summary_line(list(outcome.latest.values()), elapsed))
+    where = f" (above{', and recorded in the log' if recorded else ''})" if done else ""
+    left = max(outcome.started, outcome.collected) - done
     rest = f"; {left} rig(s) already being read were not judged" if left > 0 else ""
-    print(f"attest: interrupted (Ctrl-C) after {elapsed:.1f} s: {len(done)} rig(s) judged before it{where}{rest}; "
+    print(f"attest: interrupted (Ctrl-C) after {elapsed:.1f} s: {done} rig(s) judged before it{where}{rest}; "
           "verify the rest again", file=sys.stderr)
     return EXIT_INTERRUPTED
 
@@ -330,20 +310,27 @@ def _attached_dumps(specs: Sequence[str], trust: TrustStore, manifests: Sequence
 
 
 async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
-                  args: argparse.Namespace, concurrency: int, judged: _Judged | None = None,
-                  dumps: AttachedDumps | None = None, *, histories: Sequence[Any] = (),
-                  station: str | None = None) -> list[Appraisal]:
+                  args: argparse.Namespace, concurrency: int, *, outcome: VerifyOutcome | None = None,
+                  run_log: RunLog | None = None, stream_lines: bool = False, dumps: AttachedDumps | None = None,
+                  histories: Sequence[Any] = ()) -> list[Appraisal]:
     """Ranges go to verify_many as they are: each host found is collected while the rest of the
-    range is still being probed. ``histories`` (the warehouse store) are consulted per serial."""
+    range is still being probed, and each verdict is printed (``stream_lines``) and recorded
+    (``run_log``) as soon as it is judged. The station's log (with ``run_log``) and ``histories``
+    (the warehouse store) are consulted for each serial's earlier checks."""
     ports = _ports(args)
     options = _options(args, policy)
     credentials = _credentials(args, policy)
     deadline = getattr(args, "deadline", None)
     progress = FleetProgress(sys.stderr, progress_mode(sys.stderr, asked=getattr(args, "progress", False)),
                              known=sum(not isinstance(t, RangeTarget) for t in targets))
-    judged = judged if judged is not None else _Judged()
-    result: list[Appraisal] = []
-    discovery: DiscoveryDone | None = None
+    outcome = outcome if outcome is not None else VerifyOutcome()
+    lines = VerdictLines(sys.stdout, as_json=getattr(args, "json", False), outcome=outcome,
+                         before_write=progress.clear, quiet=not stream_lines)
+    logging_to: dict[str, Any] = {"histories": tuple(histories)}
+    if run_log is not None:
+        run_log.start()
+        logging_to = {"histories": (run_log.history, *histories), "station": run_log.signer.station_id,
+                      "batch": run_log.batch_id}
     try:  # before the first rig is read: a rig checks in when it boots, and the watch must be up
         watch = await open_verify_watch(args, policy)
     except WatchError as e:
@@ -354,27 +341,21 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
                                        deadline=deadline, host_deadline=getattr(args, "host_deadline", None),
                                        sources=[*(watch.sources if watch else ()),
                                                 *([dumps] if dumps is not None and dumps.by_serial else [])],
-                                       histories=histories, station=station):
+                                       **logging_to):
             progress.on_event(event)
-            if isinstance(event, DiscoveryDone):
-                discovery = event
-            elif isinstance(event, DeviceStarted):
-                judged.started += 1
-            elif isinstance(event, DeviceCollected):
-                judged.collected += 1
-            elif isinstance(event, DeviceAppraised):
-                judged.appraisals.append(event.appraisal)
-            elif isinstance(event, BatchDone):
-                result = list(event.appraisals)
-                judged.appraisals = list(result)
+            if run_log is not None:
+                run_log.on_event(event)
+            lines.on_event(event)
     finally:
         progress.done()
+        if run_log is not None:
+            outcome.log = run_log.close()
         if watch is not None:
             await watch.close()
         for history in histories:
             await history.aclose()
-    _report_deadline(deadline, result, discovery)
-    return result
+    _report_deadline(deadline, outcome.appraisals, outcome.discovery)
+    return outcome.appraisals
 
 
 def _report_deadline(deadline: float | None, appraisals: Sequence[Appraisal], discovery: DiscoveryDone | None) -> None:
@@ -507,16 +488,23 @@ def cmd_scan(args: argparse.Namespace) -> int:
         progress.done()
     for d in found:
         if args.json:
-            _emit_json({"address": d.host, "services": d.services})
-        else:
+            line: dict[str, Any] = {"address": d.host, "services": d.services, "identified": d.identified}
+            if not d.identified:
+                line.update(opened=d.opened, said=d.said)
+            _emit_json(line)
+        elif d.identified:
             services = ", ".join(f"{k}={v}" for k, v in d.services.items())
             print(f"{d.host:<16}  {services}")
-    if not args.json:
-        print(f"{len(found)} of {done.addresses} hosts answered")
+        else:
+            print(f"{d.host:<16}  not identified: {printable(d.not_identified_text().split(' ', 1)[1])}")
+    if args.json:
+        print(f"attest: {done.summary()}", file=sys.stderr)
+    else:
+        print(done.summary())
     if done.cut_short:
         print(f"attest: the deadline of {args.deadline:g} s passed: {done.addresses - done.probed} of "
               f"{done.addresses} addresses never probed", file=sys.stderr)
-    return EXIT_OK if found else EXIT_UNKNOWN
+    return EXIT_OK if any(d.identified for d in found) else EXIT_UNKNOWN
 
 
 async def _scan(targets: list[Any], ports: PortProfile, options: CollectOptions, args: argparse.Namespace,

@@ -5,6 +5,12 @@ Each address gets a short probe per port of the profile (the drivers' ``identify
 (``thorough``); a verify only needs to know a rig is there, so it asks the API first and the rest
 only where the API says nothing (see API_HEAD_START). A fixed pool of workers draws addresses from
 one iterator, so a /16 is never a list of 65,534 strings or tasks, and only counts are kept.
+
+A host that identifies as nothing we read is still reported when it opens any miner port of the
+profile (API, Whatsminer v3, web, SSH, gRPC): a rig whose firmware hangs or answers garbage is
+exactly the one a technician must see, so it is ``Discovered`` with no services, the ports it
+opened and the first bytes it sent (capped, as plain text). Only addresses where nothing accepts
+a connection are silent, and those are counted, never listed.
 """
 
 from __future__ import annotations
@@ -13,13 +19,13 @@ import asyncio
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 
 from attest.address import EndpointTarget, HostTarget, PortProfile, RangeTarget, Target
 from attest.drivers import antminer_web, braiins, cgminer, ssh, whatsminer3
 from attest.drivers.base import CollectError, CollectOptions, Session
-from attest.evidence import Transcript
+from attest.evidence import Transcript, printable
 
 #: Seconds a discovery probe waits on one port; a real LAN rig answers in milliseconds.
 DISCOVERY_TIMEOUT = 2.0
@@ -33,6 +39,18 @@ DISCOVERY_CONCURRENCY = 256
 API_HEAD_START = 0.25
 #: A DiscoveryProgress event after this many addresses.
 PROGRESS_EVERY = 32
+#: Probing starts with this many workers and adds as many again every PROBE_RAMP_SECONDS up to
+#: its concurrency: 256 first probes at once bury the first rigs' answers (and the first
+#: collections that follow them) under every other address's; a ramp finds the first hosts in
+#: milliseconds and is at full width within two seconds, a small part of a range's timeouts.
+PROBE_RAMP_FIRST = 32
+PROBE_RAMP_SECONDS = 0.25
+#: Bytes of a probe's replies kept per address, to say what a host that did not identify said.
+SAID_CAP_BYTES = 512
+#: ... and characters of it shown: enough to recognise a banner or an error page, never a flood.
+SAID_CHARS = 160
+#: The ports of the profile whose opening makes an address a row (even one that does not identify).
+MINER_PORTS = ("api", "whatsminer3", "web", "ssh", "grpc")
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +58,74 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Discovered:
-    """Found: something of the port profile answered on ``host``."""
+    """Found: something of the port profile answered on ``host``.
+
+    ``services`` names what identified (endpoint kind -> family). A host that opened a miner port
+    but identified as nothing has no services: ``opened`` lists those ports (kind -> port) and
+    ``said`` is what it sent back, as capped plain text ("" when it said nothing).
+    """
 
     host: str
     services: dict[str, str]  # endpoint kind -> what answered there (e.g. "bmminer", "antminer-web")
+    opened: dict[str, int] = field(default_factory=dict)
+    said: str = ""
+
+    @property
+    def identified(self) -> bool:
+        return bool(self.services)
+
+    def not_identified_text(self) -> str:
+        """For a person: which ports opened and what came back ("" when it identified)."""
+        if self.identified:
+            return ""
+        ports = ", ".join(f"{port} ({kind})" for kind, port in self.opened.items()) or "a miner port"
+        said = f"it said: {self.said}" if self.said else "it said nothing"
+        return f"{self.host} opens {ports} but does not identify as a miner; {said}"
 
 
 @dataclass(frozen=True)
 class DiscoveryProgress:
-    """How far probing the ranges has got: ``probed`` of ``addresses``, ``found`` answered."""
+    """How far probing the ranges has got: ``probed`` of ``addresses``, ``found`` answered, of
+    which ``identified`` as a miner."""
 
     addresses: int
     probed: int
     found: int
+    identified: int = 0
 
 
 @dataclass(frozen=True)
 class DiscoveryDone:
-    """Every range probed, or the deadline stopped it (then ``probed < addresses``)."""
+    """Every range probed, or the deadline stopped it (then ``probed < addresses``).
+
+    ``found`` hosts answered on a miner port, ``identified`` of them as a miner; the others are
+    rows all the same (UNKNOWN, NOT_IDENTIFIED when verified); ``silent`` addresses opened nothing.
+    """
 
     addresses: int
     probed: int
     found: int
+    identified: int = 0
 
     @property
     def cut_short(self) -> bool:
         return self.probed < self.addresses
+
+    @property
+    def not_identified(self) -> int:
+        return self.found - self.identified
+
+    @property
+    def silent(self) -> int:
+        return self.probed - self.found
+
+    def summary(self) -> str:
+        """"254 addresses: 200 answered (170 identified, 30 not identified), 54 silent"."""
+        text = (f"{self.addresses} address{'es' if self.addresses != 1 else ''}: {self.found} answered "
+                f"({self.identified} identified, {self.not_identified} not identified), {self.silent} silent")
+        if self.cut_short:
+            text += f", {self.addresses - self.probed} never probed"
+        return text
 
 
 DiscoveryEvent = Discovered | DiscoveryProgress | DiscoveryDone
@@ -91,9 +151,37 @@ def range_size(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
 
 
 def _probe_session(options: CollectOptions) -> Session:
-    # Discovery keeps no transcript: it is thrown away with the probe, so nothing is recorded.
+    # Discovery keeps only the first bytes of replies: what a host that does not identify said.
     return Session(CollectOptions(timeout=min(options.timeout, DISCOVERY_TIMEOUT), max_reply_bytes=64 * 1024),
-                   Transcript(cap_bytes=0))
+                   Transcript(cap_bytes=SAID_CAP_BYTES))
+
+
+def _said(transcript: Transcript) -> str:
+    """The first bytes the host sent, per endpoint, as one capped line of plain text."""
+    parts = [f"{endpoint} {printable(data, limit=SAID_CHARS)}" for endpoint, direction, data in transcript.entries
+             if direction == "<" and data]
+    text = "; ".join(" ".join(part.replace("\\r", " ").split()) for part in parts)  # one line, runs of space as one
+    return text if len(text) <= SAID_CHARS else text[: SAID_CHARS - 3] + "..."
+
+
+def _miner_ports(ports: PortProfile) -> dict[str, int]:
+    """The profile's miner ports, each port once (the first kind that names it)."""
+    out: dict[str, int] = {}
+    for kind in MINER_PORTS:
+        port = getattr(ports, kind)
+        if port not in out.values():
+            out[kind] = port
+    return out
+
+
+async def _opened_ports(host: str, ports: dict[str, int], timeout: float) -> dict[str, int]:
+    """Which of ``ports`` accept a TCP connection within ``timeout`` (each closed at once, unused)."""
+    accepted = await asyncio.gather(*(_accepts(host, port, timeout) for port in ports.values()))
+    return {kind: port for (kind, port), ok in zip(ports.items(), accepted, strict=True) if ok}
+
+
+def _unidentified(host: str, opened: dict[str, int], session: Session) -> Discovered:
+    return Discovered(host, {}, opened, _said(session.transcript) if opened else "")
 
 
 async def _identify(kind: str, driver: ModuleType, host: str, port: int, session: Session) -> tuple[str, str | None]:
@@ -113,18 +201,24 @@ async def probe_host(host: str, ports: PortProfile, options: CollectOptions, *,
     ``thorough`` asks API, web and SSH at once and reports each (what `attest scan` shows).
     Otherwise the question is only "is anything of a rig here?": the API is asked first, and web
     and SSH only when it has not identified a miner within API_HEAD_START; the first service
-    that answers ends the probe.
+    that answers ends the probe. Where nothing identifies, the result still says which miner
+    ports accepted a connection and what came back (no services, ``opened`` and ``said``).
     """
     session = _probe_session(options)
     # Which family answers here: firmware from 2024 on may answer only Whatsminer API v3 (4433),
     # and Braiins OS names itself on its gRPC API (50051).
     probes = (("api", cgminer, ports.api), ("web", antminer_web, ports.web), ("ssh", ssh, ports.ssh),
               ("whatsminer3", whatsminer3, ports.whatsminer3), ("grpc", braiins, ports.grpc))
+    timeout = session.options.timeout
     if thorough:
-        found = await asyncio.gather(*(_identify(kind, drv, host, port, session) for kind, drv, port in probes))
-        return Discovered(host, {kind: family for kind, family in found if family})
+        found, opened = await asyncio.gather(
+            asyncio.gather(*(_identify(kind, drv, host, port, session) for kind, drv, port in probes)),
+            _opened_ports(host, _miner_ports(ports), timeout))
+        services = {kind: family for kind, family in found if family}
+        return Discovered(host, services) if services else _unidentified(host, opened, session)
     kind, drv, port = probes[0]
     pending = {asyncio.ensure_future(_identify(kind, drv, host, port, session))}
+    opening: asyncio.Future[dict[str, int]] | None = None
     try:
         done, _ = await asyncio.wait(pending, timeout=API_HEAD_START)
         if not done and await _accepts(host, port, API_HEAD_START):
@@ -134,16 +228,18 @@ async def probe_host(host: str, ports: PortProfile, options: CollectOptions, *,
             return Discovered(host, answer)
         pending = {t for t in pending if not t.done()}
         pending |= {asyncio.ensure_future(_identify(k, d, host, p, session)) for k, d, p in probes[1:]}
+        opening = asyncio.ensure_future(_opened_ports(host, _miner_ports(ports), timeout))
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             answer = _first_answer(done)
             if answer:
                 return Discovered(host, answer)
-        return Discovered(host, {})
+        return _unidentified(host, await opening, session)
     finally:
-        for task in pending:
+        leftover = {*pending, *([opening] if opening is not None and not opening.done() else [])}
+        for task in leftover:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*leftover, return_exceptions=True)
 
 
 async def _accepts(host: str, port: int, timeout: float) -> bool:
@@ -177,14 +273,21 @@ class Prober:
         self.total = total
         self.probed = 0
         self.found = 0
+        self.identified = 0
         self._ports, self._options, self._thorough = ports, options, thorough
         self._concurrency = max(1, min(concurrency, total))
         self._on_found, self._on_progress = on_found, on_progress
 
     async def run(self) -> None:
-        self._on_progress(DiscoveryProgress(self.total, 0, 0))
-        workers = [asyncio.ensure_future(self._worker()) for _ in range(self._concurrency)]
+        self._on_progress(DiscoveryProgress(self.total, 0, 0, 0))
+        workers = [asyncio.ensure_future(self._worker()) for _ in range(min(self._concurrency, PROBE_RAMP_FIRST))]
         try:
+            while len(workers) < self._concurrency:
+                await asyncio.wait(workers, timeout=PROBE_RAMP_SECONDS)
+                if any(w.done() for w in workers):
+                    break  # a worker ends when the addresses run out (or it failed): wider is no use
+                more = min(PROBE_RAMP_FIRST, self._concurrency - len(workers))
+                workers.extend(asyncio.ensure_future(self._worker()) for _ in range(more))
             await asyncio.gather(*workers)
         finally:
             for w in workers:
@@ -193,18 +296,19 @@ class Prober:
         self._on_progress(self.done())
 
     def done(self) -> DiscoveryDone:
-        return DiscoveryDone(self.total, self.probed, self.found)
+        return DiscoveryDone(self.total, self.probed, self.found, self.identified)
 
     async def _worker(self) -> None:
         # One shared iterator: next() never awaits, so two workers never get the same address.
         for tag, host in self._addresses:
             found = await probe_host(host, self._ports, self._options, thorough=self._thorough)
             self.probed += 1
-            if found.services:
+            if found.services or found.opened:
                 self.found += 1
+                self.identified += found.identified
                 self._on_found(tag, found)
             if self.probed % PROGRESS_EVERY == 0 and self.probed < self.total:
-                self._on_progress(DiscoveryProgress(self.total, self.probed, self.found))
+                self._on_progress(DiscoveryProgress(self.total, self.probed, self.found, self.identified))
 
 
 async def discover_events(hosts: Iterable[str], *, ports: PortProfile, options: CollectOptions,
@@ -246,7 +350,8 @@ async def discover_events(hosts: Iterable[str], *, ports: PortProfile, options: 
 
 async def discover(hosts: Iterable[str], *, ports: PortProfile, options: CollectOptions,
                    concurrency: int = DISCOVERY_CONCURRENCY, thorough: bool = True) -> AsyncIterator[Discovered]:
-    """Probe every host with bounded concurrency; yields only hosts where something answered."""
+    """Probe every host with bounded concurrency; yields only hosts where something answered
+    (identified or not: see ``Discovered.identified``)."""
     async for event in discover_events(hosts, ports=ports, options=options, concurrency=concurrency,
                                        thorough=thorough):
         if isinstance(event, Discovered):

@@ -1,16 +1,26 @@
-"""Discover and verify many devices concurrently, streaming progress events.
+"""Discover and verify many devices concurrently, streaming progress events and verdicts.
 
 A run is one pipeline: ranges are probed (bounded concurrency) and each host that answers goes
-straight to collection (bounded concurrency), so the first rigs are read while the rest of the
-range is still being probed, and a dead or slow address holds one slot for its own timeout, never
-the run. Appraisal waits for the whole batch, because a serial seen on two units flags both.
+straight to collection (bounded concurrency), and each device is appraised the moment its
+evidence is complete, so the first verdicts come while the rest of the range is still being read,
+and a dead or slow address holds one slot for its own timeout, never the run or anyone's verdict.
+
+A serial or MAC seen on two units flags both as clones, and the second unit may be read long
+after the first was judged: the earlier verdict is then judged again and sent as
+``DeviceRevised``, which names the appraisal it supersedes. ``BatchDone`` carries the final
+verdicts (revisions applied), in the order the devices were asked for.
 
 Events are plain frozen dataclasses: the CLI prints them and the GUI turns them into Qt signals
 (gui/jobs.py), and both may ignore kinds they do not know. What a device meets, in order:
 ``Discovered`` (found; hosts of a range only), ``DeviceStarted`` (collecting), ``DeviceCollected``
 and, when nothing could be read from it, ``DeviceFailed``, then ``DeviceAppraised`` (its
-verdict). A range also gives ``DiscoveryProgress`` now and then and one ``DiscoveryDone``;
-``BatchDone`` is always last.
+verdict) and, should a later device turn out to share its identity, ``DeviceRevised``. A range
+also gives ``DiscoveryProgress`` now and then and one ``DiscoveryDone``; ``BatchDone`` is always
+last.
+
+A host of a range that opens a miner port but identifies as nothing we read is collected all the
+same; if nothing can be read from it either, its evidence leads with NOT_IDENTIFIED and what it
+said, so it is a row (UNKNOWN), never silently dropped.
 
 Memory stays flat as the fleet grows: addresses are drawn lazily from ranges by a fixed pool of
 workers (not a task per address), discovery results are handed on and dropped, and each device
@@ -20,14 +30,13 @@ keeps only its evidence and capped transcript.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Protocol
 
 from attest.address import EndpointTarget, HostTarget, PortProfile, RangeTarget, Target
-from attest.appraise import Appraisal, appraise, clone_peers
+from attest.appraise import Appraisal
 from attest.collect import collect
 from attest.credentials import Credentials
 from attest.discovery import (
@@ -48,15 +57,17 @@ from attest.discovery import (
     range_size,
 )
 from attest.drivers.base import CollectOptions
-from attest.evidence import Claim, Evidence, Problem
-from attest.history import History, HistoryUnavailable, PriorChecks
+from attest.evidence import Evidence, Problem
+from attest.history import History
+from attest.judge import BatchJudge, DeviceKey, EvidenceSource, prior_checks
 from attest.manifest import Manifest
 from attest.policy import Policy
 
 # The GUI and the CLI reach discovery through this module (DESIGN.md: devices only through fleet).
 __all__ = [
-    "API_HEAD_START", "DEADLINE_EXCEEDED", "DISCOVERY_CONCURRENCY", "DISCOVERY_TIMEOUT", "BatchDone",
-    "DeviceAppraised", "DeviceCollected", "DeviceFailed", "DeviceStarted", "Discovered", "DiscoveryDone",
+    "API_HEAD_START", "DEADLINE_EXCEEDED", "DISCOVERY_CONCURRENCY", "DISCOVERY_TIMEOUT", "NOT_IDENTIFIED",
+    "BatchDone", "DeviceAppraised", "DeviceCollected", "DeviceFailed", "DeviceRevised", "DeviceStarted",
+    "Discovered", "DiscoveryDone",
     "DiscoveryEvent", "DiscoveryProgress", "Event", "EvidenceSource", "discover", "discover_events", "expand",
     "prior_checks", "probe_host", "range_addresses", "range_size", "verify_many",
 ]
@@ -72,7 +83,17 @@ APPRAISAL_PAUSE_SECONDS = 0.002
 DEADLINE_RESERVE_SECONDS = 0.1
 DEADLINE_RESERVE_PER_DEVICE = 0.001
 
+#: Collections start RAMP_FIRST at a time and widen by RAMP_STEP each time a device is finished
+#: or RAMP_SECONDS pass, up to the run's concurrency. Devices collected at once share the CPU
+#: (the station's, and on a simulated bench the simulator's) evenly, so 64 started together all
+#: finish late together; a few first give the technician the first verdicts in seconds, and the
+#: ramp is over within a couple of seconds, long before a batch's slow and dead rigs are.
+RAMP_FIRST = 8
+RAMP_STEP = 8
+RAMP_SECONDS = 0.25
+
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+NOT_IDENTIFIED = "NOT_IDENTIFIED"
 
 log = logging.getLogger(__name__)
 
@@ -102,63 +123,35 @@ class DeviceFailed:
 
 @dataclass(frozen=True)
 class DeviceAppraised:
-    """The device's verdict."""
+    """The device's verdict, given as soon as its evidence was complete."""
 
     appraisal: Appraisal
 
 
 @dataclass(frozen=True)
+class DeviceRevised:
+    """A verdict of this run judged again: ``because`` (a device read later) shares its serial or
+    MAC, so both are clones. ``appraisal`` replaces ``supersedes``, the device's previous
+    DeviceAppraised or DeviceRevised appraisal."""
+
+    appraisal: Appraisal
+    supersedes: Appraisal
+    because: str
+
+
+@dataclass(frozen=True)
 class BatchDone:
+    """The run is over: every device's final verdict (revisions applied), in the order asked for."""
+
     appraisals: tuple[Appraisal, ...]
 
 
 Event = (Discovered | DiscoveryProgress | DiscoveryDone | DeviceStarted | DeviceCollected | DeviceFailed
-         | DeviceAppraised | BatchDone)
-
-
-class EvidenceSource(Protocol):
-    """Evidence about a device that does not come from asking it: what the station's network
-    watch saw it do, a flash dump attached to it. Asked once per device after its collection;
-    it may wait (a watch window still open), and its claims join the device's evidence before
-    appraisal."""
-
-    async def claims_for(self, evidence: Evidence) -> tuple[Sequence[Claim], Sequence[Problem]]: ...
-
-
-async def prior_checks(histories: Sequence[History], serial: str | None, *, batch: str | None) -> PriorChecks | None:
-    """What every history holds about ``serial`` from earlier runs (never this run's own
-    records); None when no history is configured or the serial was not read."""
-    if not histories or not serial:
-        return None
-    sightings = []
-    consulted: list[str] = []
-    unavailable: list[str] = []
-    for history in histories:
-        try:
-            found = await history.sightings(serial)
-        except HistoryUnavailable as e:
-            unavailable.append(f"{history.name}: {e.message}")
-            continue
-        consulted.append(history.name)
-        sightings.extend(s for s in found if batch is None or s.batch != batch)
-    unique = {(s.station, s.record): s for s in sightings}  # a record pushed to the store is in both
-    return PriorChecks(tuple(unique.values()), tuple(consulted), tuple(unavailable))
-
-
-async def _extended(evidence: Evidence, sources: Sequence[EvidenceSource]) -> Evidence:
-    claims, problems = list(evidence.claims), list(evidence.problems)
-    for source in sources:
-        more_claims, more_problems = await source.claims_for(evidence)
-        claims.extend(more_claims)
-        problems.extend(more_problems)
-    if len(claims) == len(evidence.claims) and len(problems) == len(evidence.problems):
-        return evidence
-    return replace(evidence, claims=tuple(claims), problems=tuple(problems))
+         | DeviceAppraised | DeviceRevised | BatchDone)
 
 
 # --- verification ------------------------------------------------------------------------------
 
-_Key = tuple[int, tuple[int, int | str]]  # (place of the target in the request, address order)
 
 
 def _failed_evidence(address: str, code: str, detail: str) -> Evidence:
@@ -169,53 +162,71 @@ class _Run:
     """One verify_many: the probe of its ranges, the collectors, and what is queued and collected.
 
     Results are keyed by where the device stands in the request (explicit targets in the order
-    given, a range's hosts in address order), so the report reads the same however the network
-    timed the answers. An address asked for twice (a host inside a range also given, overlapping
-    ranges) is checked once: checked twice, it would flag itself as a clone.
+    given, a range's hosts in address order), so the final report reads the same however the
+    network timed the answers. An address asked for twice (a host inside a range also given,
+    overlapping ranges) is checked once: checked twice, it would flag itself as a clone.
     """
 
     def __init__(self, collect_one: Callable[[HostTarget | EndpointTarget], Awaitable[Evidence]],
-                 concurrency: int) -> None:
+                 concurrency: int, judge_with: Callable[[asyncio.Queue[Event | None]], BatchJudge],
+                 unidentified: dict[str, Discovered]) -> None:
         self.events: asyncio.Queue[Event | None] = asyncio.Queue()  # None: the run is over
-        self.pending: dict[_Key, str] = {}  # queued or being collected: key -> address
-        self.evidences: dict[_Key, Evidence] = {}
+        self.pending: dict[DeviceKey, str] = {}  # queued or being collected: key -> address
+        self.judge = judge_with(self.events)
         self.prober: Prober | None = None
-        self._work: asyncio.Queue[tuple[_Key, HostTarget | EndpointTarget] | None] = asyncio.Queue()
+        self._work: asyncio.Queue[tuple[DeviceKey, HostTarget | EndpointTarget] | None] = asyncio.Queue()
         self._enqueued: set[str] = set()
         self._collect_one = collect_one
         self._concurrency = concurrency
+        self._unidentified = unidentified  # address -> what discovery saw there
+        self._finished = 0
+        self._a_device_finished = asyncio.Event()  # wakes the ramp
 
-    def enqueue(self, key: _Key, target: HostTarget | EndpointTarget) -> None:
+    @property
+    def devices(self) -> int:
+        return len(self.pending) + len(self.judge.current)
+
+    def enqueue(self, key: DeviceKey, target: HostTarget | EndpointTarget) -> None:
         if target.address in self._enqueued:
             return
         self._enqueued.add(target.address)
         self.pending[key] = target.address
         self._work.put_nowait((key, target))
 
-    def finish(self, key: _Key, evidence: Evidence) -> None:
-        """Record a device's evidence and announce it; never awaits, so a cancel cannot split it."""
+    def finish(self, key: DeviceKey, evidence: Evidence) -> None:
+        """Record a device's evidence, announce it and hand it to appraisal; never awaits, so a
+        cancel cannot split it."""
         self.pending.pop(key, None)
-        self.evidences[key] = evidence
+        self._finished += 1
+        self._a_device_finished.set()
+        seen = self._unidentified.get(evidence.address)
+        if seen is not None and not evidence.claims:
+            evidence = replace(evidence, problems=(Problem(NOT_IDENTIFIED, evidence.address,
+                                                           seen.not_identified_text()), *evidence.problems))
         self.events.put_nowait(DeviceCollected(evidence))
         if not evidence.claims:
             first = evidence.problems[0] if evidence.problems else None
             self.events.put_nowait(DeviceFailed(evidence.address, first.code if first else "IDENTITY_NOT_READ",
                                                 first.detail if first else "the device gave no claims"))
+        self.judge.submit(key, evidence)
 
     async def run(self, ranges: list[tuple[int, RangeTarget]], *, ports: PortProfile, options: CollectOptions,
                   discovery_concurrency: int) -> None:
-        """Probe and collect everything, then put None (the end) on the events queue; it is put
-        there even when this fails, so the consumer is never left waiting for events that will
-        not come (verify_many then raises what went wrong)."""
+        """Probe, collect and judge everything, then put None (the end) on the events queue; it
+        is put there even when this fails, so the consumer is never left waiting for events that
+        will not come (verify_many then raises what went wrong)."""
         try:
             await self._probe_and_collect(ranges, ports=ports, options=options,
                                           discovery_concurrency=discovery_concurrency)
+            await self.judge.drain()
         finally:
             self.events.put_nowait(None)
 
     async def _probe_and_collect(self, ranges: list[tuple[int, RangeTarget]], *, ports: PortProfile,
                                  options: CollectOptions, discovery_concurrency: int) -> None:
-        collectors = [asyncio.ensure_future(self._collector()) for _ in range(self._concurrency)]
+        collectors = [asyncio.ensure_future(self._collector()) for _ in range(min(self._concurrency, RAMP_FIRST))]
+        probed = asyncio.Event()
+        ramp = asyncio.ensure_future(self._ramp(collectors, probed))
         try:
             if ranges:
                 addresses = ((index, host) for index, target in ranges for host in range_addresses(target.network))
@@ -223,16 +234,35 @@ class _Run:
                                       options=options, concurrency=discovery_concurrency, thorough=False,
                                       on_found=self._found, on_progress=self.events.put_nowait)
                 await self.prober.run()
+            probed.set()
+            await ramp  # no collector is added after this: each gets its end marker
             for _ in collectors:
                 self._work.put_nowait(None)
             await asyncio.gather(*collectors)
         finally:
+            ramp.cancel()
             for c in collectors:
                 c.cancel()
-            await asyncio.gather(*collectors, return_exceptions=True)
+            await asyncio.gather(ramp, *collectors, return_exceptions=True)
+
+    async def _ramp(self, collectors: list[asyncio.Future[None]], probed: asyncio.Event) -> None:
+        """Widen the pool of collectors to the run's concurrency (see RAMP_FIRST); done early
+        when everything is probed and every queued device has a collector."""
+        while len(collectors) < self._concurrency:
+            if probed.is_set() and self._work.empty():
+                return
+            self._a_device_finished.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RAMP_SECONDS):
+                    await self._a_device_finished.wait()
+            if not self._work.empty():
+                more = min(RAMP_STEP, self._concurrency - len(collectors))
+                collectors.extend(asyncio.ensure_future(self._collector()) for _ in range(more))
 
     def _found(self, index: int, found: Discovered) -> None:
         self.events.put_nowait(found)
+        if not found.identified:
+            self._unidentified[found.host] = found
         self.enqueue((index, address_order(found.host)), HostTarget(found.host))
 
     async def _collector(self) -> None:
@@ -240,6 +270,8 @@ class _Run:
             key, target = item
             self.events.put_nowait(DeviceStarted(target.address))
             self.finish(key, await self._collect_one(target))
+            if self._finished % APPRAISALS_PER_TURN == 0:
+                await asyncio.sleep(APPRAISAL_PAUSE_SECONDS)
 
 
 async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest], policy: Policy,
@@ -247,8 +279,9 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
                       concurrency: int = 64, deadline: float | None = None, host_deadline: float | None = None,
                       discovery_concurrency: int = DISCOVERY_CONCURRENCY, histories: Sequence[History] = (),
                       sources: Sequence[EvidenceSource] = (), station: str | None = None,
-                      batch: str | None = None) -> AsyncIterator[Event]:
-    """Discover the ranges, collect every device (``concurrency`` at once), then appraise the batch.
+                      batch: str | None = None, discovered: Sequence[Discovered] = ()) -> AsyncIterator[Event]:
+    """Discover the ranges, collect every device (``concurrency`` at once), and appraise each as
+    soon as its evidence is complete.
 
     Hosts found in a range are collected as they are found. ``host_deadline`` (seconds) bounds
     one device's collection: past it the device is UNKNOWN with TIMEOUT. ``deadline`` (seconds)
@@ -260,7 +293,9 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
 
     ``sources`` add evidence that does not come from asking the device (the network watch);
     ``histories`` are consulted for each serial's earlier checks, leaving out records of
-    ``batch`` (this run's own); ``station`` is this station's id.
+    ``batch`` (this run's own); ``station`` is this station's id. ``discovered`` is what an
+    earlier discovery found on hosts given here one by one (the GUI's Scan range): a host it saw
+    open a miner port without identifying is reported as NOT_IDENTIFIED, as in a range.
     """
     loop = asyncio.get_running_loop()
     ends_at = None if deadline is None else loop.time() + deadline
@@ -280,7 +315,13 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
             log.exception("collecting %s failed", target.address)
             return _failed_evidence(target.address, "INTERNAL_ERROR", f"{type(e).__name__}: {e}")
 
-    state = _Run(collect_one, max(1, concurrency))
+    def judge_with(events: asyncio.Queue[Event | None]) -> BatchJudge:
+        return BatchJudge(manifests, policy, histories=histories, sources=sources, station=station, batch=batch,
+                          appraised=lambda a: events.put_nowait(DeviceAppraised(a)),
+                          revised=lambda a, old, because: events.put_nowait(DeviceRevised(a, old, because)))
+
+    state = _Run(collect_one, max(1, concurrency), judge_with,
+                 {d.host: d for d in discovered if not d.identified})
     ranges: list[tuple[int, RangeTarget]] = []
     for index, target in enumerate(targets):
         if isinstance(target, RangeTarget):
@@ -292,14 +333,14 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
     discovery_reported = finished = False
     try:
         while True:
-            cutoff = None if ends_at is None else ends_at - _reserve(len(state.pending) + len(state.evidences))
+            cutoff = None if ends_at is None else ends_at - _reserve(state.devices)
             try:
                 async with asyncio.timeout_at(cutoff):
                     event = await state.events.get()
             except TimeoutError:
                 break  # the run's deadline
             if event is None:
-                finished = True  # everything probed and collected, or the run failed
+                finished = True  # everything probed, collected and judged, or the run failed
                 await asyncio.gather(runner)  # raises what failed, so a bug is shown, not a hang
                 break
             discovery_reported |= isinstance(event, DiscoveryDone)
@@ -311,6 +352,7 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
             detail = f"the run's deadline of {deadline:g} s passed before this device was finished"
             for key, address in sorted(state.pending.items()):
                 state.finish(key, _failed_evidence(address, DEADLINE_EXCEEDED, detail))
+            await state.judge.drain()
             while not state.events.empty():
                 event = state.events.get_nowait()
                 if event is not None:
@@ -320,26 +362,10 @@ async def verify_many(targets: Sequence[Target], *, manifests: Sequence[Manifest
                 yield state.prober.done()
     finally:
         runner.cancel()
+        state.judge.cancel()
         await asyncio.gather(runner, return_exceptions=True)
-    evidences = [state.evidences[k] for k in sorted(state.evidences)]
-    state.evidences.clear()
-    if sources:
-        evidences = list(await asyncio.gather(*(_extended(ev, sources) for ev in evidences)))
-    peers = clone_peers(evidences)
-    appraisals: list[Appraisal] = []
-    now = datetime.now(UTC)
-    for i, ev in enumerate(evidences):
-        serial = ev.value("unit.serial")
-        prior = await prior_checks(histories, None if serial is None else str(serial), batch=batch)
-        appraisal = appraise(ev, manifests, policy, clone_addresses=peers[ev.address], prior=prior,
-                             station=station, now=now)
-        appraisals.append(appraisal)
-        yield DeviceAppraised(appraisal)
-        if i % APPRAISALS_PER_TURN == APPRAISALS_PER_TURN - 1:
-            await asyncio.sleep(APPRAISAL_PAUSE_SECONDS)
-    yield BatchDone(tuple(appraisals))
+    yield BatchDone(state.judge.final())
 
 
 def _reserve(devices: int) -> float:
     return DEADLINE_RESERVE_SECONDS + DEADLINE_RESERVE_PER_DEVICE * devices
-

@@ -114,6 +114,15 @@ class FleetProgress:
             self.stream.write(f"attest: {self.text()}\n")
         self.stream.flush()
 
+    def clear(self) -> None:
+        """Take the bar off the line, so a result printed on the same terminal starts clean; the
+        next event draws it again."""
+        if self.mode == BAR and self._drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._drawn = False
+            self._shown_at = 0.0
+
     def done(self) -> None:
         """Clear the bar (the results follow on stdout); a last line in LINES mode."""
         if self.mode == BAR and self._drawn:

@@ -72,6 +72,8 @@ REASONS: dict[str, ReasonInfo] = {
                       "Add the unit's credentials to the credentials file, or allow vendor defaults in the policy."),
     "NOT_THIS_FAMILY": _r(EVIDENCE, "none", "A service answered, but it is not a miner interface Rig Attest reads.",
                           "Check the port profile; name the endpoint explicitly if the unit uses other ports."),
+    "NOT_IDENTIFIED": _r(EVIDENCE, "none", "This address accepted a connection on a miner port but did not identify as a miner: its firmware may be hung or broken, or it is another kind of device.",
+                         "Find the unit at this address; the detail shows what it said. Power-cycle it and verify again, or check it over its serial console."),
     "IDENTITY_NOT_READ": _r(EVIDENCE, "none", "No interface told us the unit's serial number, so it cannot be matched to a manifest.",
                             "Make sure the API or web interface is reachable, or check the unit over its serial console."),
     "NO_MANIFEST": _r(EVIDENCE, "none", "No accepted manufacturing manifest was loaded, so there is nothing to compare with.",
@@ -351,6 +353,8 @@ REASONS: dict[str, ReasonInfo] = {
                                  "Update Rig Attest on the station; check its log with `attest log verify`."),
     "STORE_PUSH_TOO_LARGE": _r(EVIDENCE, "none", "The store refused a push larger than it accepts at once.",
                                "Update Rig Attest on the station: it pushes in smaller parts."),
+    "LOG_SUPERSEDES_INVALID": _r("provenance", "contraindicated", "A record says it replaces (revises) an earlier record, but the record it names is not in the signed log.",
+                                 "Ask the station for its complete log; a revision must cite the verdict it replaces."),
 }
 
 

@@ -1,9 +1,9 @@
 """Runs one check at a time and turns the core's events into row changes.
 
 The core's events arrive here in chunks on the GUI thread (``gui.jobs``); each changes rows in
-place and the model batches the repaints. A verdict is only shown once the whole batch has been
-appraised, because a clone is only visible across the batch: until then a row shows what was
-read from it (serial, model, firmware) and that it is waiting for the batch.
+place and the model batches the repaints. A verdict shows the moment the rig is judged; a clone
+is only visible once its twin is read, so an earlier verdict may be revised later in the check
+(``DeviceRevised``): the row then says "Revised" and the detail pane what revised it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from attest.drivers.base import ConsoleOutput
-from attest.fleet import DeviceAppraised, DeviceCollected, DeviceStarted
+from attest.fleet import DeviceAppraised, DeviceCollected, DeviceRevised, DeviceStarted
 from gui.jobs import Job, JobRunner
 from gui.models.device_table import DeviceTableModel
 from gui.models.rows import RowKind, RowState
@@ -71,7 +71,10 @@ class FullCollectionsDeferred:
 
 def log_note(result: BatchLogged | LogFailed | None) -> str:
     if isinstance(result, BatchLogged):
-        return f" Signed log: records {result.first} to {result.size - 1}, root {result.root_hex[:16]}…"
+        revised = (f" ({result.revisions} revision{'s' if result.revisions != 1 else ''})"
+                   if result.revisions else "")
+        return (f" Signed log: {result.records} records{revised} from #{result.first}, checkpoint of "
+                f"{result.size}, root {result.root_hex[:16]}…")
     if isinstance(result, LogFailed):
         return f" NOT recorded in the signed log ({result.code}): {result.message}"
     return ""
@@ -114,6 +117,7 @@ class CheckController(QObject):
         self._gc = FullCollectionsDeferred()
         self.last_log: BatchLogged | LogFailed | None = None
         self.last_store: StoreSynced | None = None
+        self._late_log: list[BatchLogged | LogFailed] = []  # what a cancelled check's process recorded
 
     @property
     def running(self) -> bool:
@@ -128,15 +132,16 @@ class CheckController(QObject):
         self._started_at = datetime.now()
         self.last_log = None
         self.last_store = None
+        self._late_log = []
         for device_id in self.last_ids:
             row = self.model.row(device_id)
             if row is not None:
-                row.state = RowState.QUEUED
-                row.note = ""
+                row.start_check()
         self.model.touch(self.last_ids, immediate=True)
         self.started.emit(plan.total)
         self._gc.begin()
-        self.job = self.jobs.stream_in_background(lambda: run_check(plan), on_events=self._on_events,
+        late = self._late_log.append  # called on the job thread once the check process stopped
+        self.job = self.jobs.stream_in_background(lambda: run_check(plan, interrupted=late), on_events=self._on_events,
                                                   on_success=self._on_done, on_failure=self._on_failure)
         self.job.cancelled.connect(self._on_cancelled)
         self.job.finished.connect(self._on_finished)
@@ -166,6 +171,11 @@ class CheckController(QObject):
                 row = self.model.row(event.appraisal.address)
                 if row is not None:
                     row.apply_appraisal(event.appraisal, when)
+                    touched.append(row.device_id)
+            elif isinstance(event, DeviceRevised):
+                row = self.model.row(event.appraisal.address)
+                if row is not None:
+                    row.apply_appraisal(event.appraisal, when, revised_because=event.because)
                     touched.append(row.device_id)
             elif isinstance(event, ConsoleOutput):
                 self.consoleOutput.emit(event)
@@ -203,7 +213,15 @@ class CheckController(QObject):
         self.job = None
         self._gc.end()
         self._settle(RowState.CANCELLED, "check cancelled; any verdict shown is from the previous check")
-        self.finished.emit("Check cancelled.")
+        if self._late_log:
+            self.last_log = self._late_log[-1]
+            self.logged.emit(self.last_log)
+        if isinstance(self.last_log, BatchLogged):
+            note = (f" The {self.last_log.records} verdicts given before it are recorded in the signed log "
+                    f"(root {self.last_log.root_hex[:16]}…).")
+        else:
+            note = log_note(self.last_log)
+        self.finished.emit("Check cancelled." + note)
 
     def _on_failure(self, error: BaseException) -> None:
         self.job = None

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 from attest.appraise import Appraisal
 from attest.evidence import Evidence
-from attest.fleet import DeviceAppraised
+from attest.fleet import DeviceAppraised, DeviceRevised
 from attest.manifest import Manifest
 
 
@@ -42,6 +42,29 @@ def rebuild(event: SlimAppraised, manifests: dict[str, Manifest], received: dict
     evidence = received[a.address] if event.evidence_sent else a.evidence
     manifest = None if event.manifest_digest is None else manifests[event.manifest_digest]
     return DeviceAppraised(replace(a, evidence=evidence, manifest=manifest))
+
+
+@dataclass(frozen=True)
+class SlimRevised:
+    """A DeviceRevised, slimmed as SlimAppraised is; the appraisal it supersedes is not sent at
+    all: the station holds it (the device's previous verdict)."""
+
+    appraisal: Appraisal
+    manifest_digest: str | None
+    evidence_sent: bool
+    because: str
+
+
+def slim_revised(event: DeviceRevised, sent: dict[str, Evidence]) -> SlimRevised:
+    thin = slim(DeviceAppraised(event.appraisal), sent)
+    return SlimRevised(thin.appraisal, thin.manifest_digest, thin.evidence_sent, event.because)
+
+
+def rebuild_revised(event: SlimRevised, manifests: dict[str, Manifest], received: dict[str, Evidence],
+                    latest: dict[str, Appraisal]) -> DeviceRevised:
+    new = rebuild(SlimAppraised(event.appraisal, event.manifest_digest, event.evidence_sent), manifests,
+                  received).appraisal
+    return DeviceRevised(new, latest.get(new.address, new), event.because)
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,19 @@ ahead of time so "Verify" does not wait for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from typing import BinaryIO
 
 from attest.evidence import Evidence
-from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event
+from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, DeviceRevised, Event
 from attest.watch import WatchError
-from gui.check_frames import BatchFinished, read_frame, slim, write_frame
-from gui.verification import CheckPlan, run_check_here
+from gui.check_frames import BatchFinished, read_frame, slim, slim_revised, write_frame
+from gui.verification import BatchLogged, CheckPlan, LogFailed, run_check_here
 
 #: Events are gathered this long before a frame is written (a verdict is never later than this).
 FLUSH_SECONDS = 0.03
@@ -42,6 +44,8 @@ FLUSH_SECONDS = 0.03
 FRAME_EVENTS = 16
 #: How much lower the check process's CPU priority is than the station's (POSIX nice).
 CHECK_NICENESS = 5
+
+
 async def _stream(events: AsyncIterator[Event], out: BinaryIO) -> None:
     loop = asyncio.get_running_loop()
     batch: list[object] = []
@@ -53,7 +57,12 @@ async def _stream(events: AsyncIterator[Event], out: BinaryIO) -> None:
             break
         if isinstance(event, DeviceCollected):
             sent[event.evidence.address] = event.evidence
-        batch.append(slim(event, sent) if isinstance(event, DeviceAppraised) else event)
+        if isinstance(event, DeviceAppraised):
+            batch.append(slim(event, sent))
+        elif isinstance(event, DeviceRevised):
+            batch.append(slim_revised(event, sent))
+        else:
+            batch.append(event)
         now = loop.time()
         if len(batch) >= FRAME_EVENTS or now - last >= FLUSH_SECONDS:
             write_frame(out, batch)
@@ -75,11 +84,28 @@ def main() -> int:
         print(f"expected a CheckPlan, got {type(plan).__name__}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_stream(run_check_here(plan), stdout))
+        asyncio.run(_check(plan, stdout))
     except WatchError as e:  # the station shows the last line it reads from here
         print(f"the network watch could not start: {e.message}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _check(plan: CheckPlan, out: BinaryIO) -> None:
+    """The check, until it ends or the station asks it to stop (SIGTERM: a cancelled check).
+    Stopped, it still says what became of the verdicts it recorded, in one last frame."""
+    task = asyncio.current_task()
+    assert task is not None
+    stopping = hasattr(signal, "SIGTERM") and sys.platform != "win32"
+    if stopping:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+    def interrupted(result: BatchLogged | LogFailed) -> None:
+        with contextlib.suppress(OSError):  # the station may be gone already
+            write_frame(out, [result])
+
+    with contextlib.suppress(asyncio.CancelledError):
+        await _stream(run_check_here(plan, interrupted=interrupted), out)
 
 
 if __name__ == "__main__":

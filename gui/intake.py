@@ -1,9 +1,14 @@
 """Getting rigs into the table: hosts, ranges (discovered in the background), serial consoles and
 scanned serial numbers.
 
+Every address of a range that answers on a miner port becomes a row, whether it identifies as a
+miner or not: a rig whose firmware hangs or answers garbage is the one a technician must see
+(its row keeps what discovery saw, and its check says NOT_IDENTIFIED). A range's rows are kept
+in address order.
+
 A scanned serial that matches no row becomes a *pending* row: the technician scans the label
 first and plugs the unit in later; when a check reads that serial from some address, the pending
-row is folded into the real one.
+row is folded into the real one. A serial on several rows (clones) selects each in turn.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, RangeTarget, parse_address
 from attest.drivers.base import CollectOptions
 from attest.evidence import printable
-from attest.fleet import DISCOVERY_TIMEOUT, Discovered, discover
+from attest.fleet import DISCOVERY_TIMEOUT, Discovered, DiscoveryDone, DiscoveryEvent, discover_events
 from attest.manifest import Manifest
 from gui.check_controller import pending_id
 from gui.dialogs.add_host import AddHostRequest
@@ -29,8 +34,16 @@ def clean_scan(text: str) -> str:
     return "".join(ch for ch in text.strip() if ch.isprintable())[:128]
 
 
+def discovered_label(found: Discovered) -> str:
+    """What a range scan saw on a host, for its row's tooltip and detail pane (plain text)."""
+    if found.identified:
+        return "answers: " + ", ".join(f"{k} ({printable(v, limit=40)})" for k, v in sorted(found.services.items()))
+    return found.not_identified_text().split(" ", 1)[1]
+
+
 class Intake(QObject):
     rowsAdded = Signal(list)  # device ids
+    rangeRowsAdded = Signal(list)  # device ids found in a range: the table shows them in address order
     discoveryFinished = Signal(str)
 
     def __init__(self, jobs: JobRunner, model: DeviceTableModel, parent: QObject | None = None) -> None:
@@ -59,6 +72,19 @@ class Intake(QObject):
             self.rowsAdded.emit(added)
         return added
 
+    def add_discovered(self, found: list[Discovered], request: AddHostRequest) -> list[str]:
+        """Rows for the hosts a range scan found, identified or not (what it saw stays with the row)."""
+        if found:
+            self.rangeRowsAdded.emit([d.host for d in found])  # first: rows arrive into a sorted table
+        added = self.add_targets([HostTarget(d.host) for d in found], request,
+                                 labels={d.host: discovered_label(d) for d in found})
+        for d in found:
+            row = self.model.row(d.host)
+            if row is not None and not d.identified:
+                row.discovered = d
+                row.note = "does not identify as a miner; verify to see what it says"
+        return added
+
     def add_serial(self, address: str) -> str:
         """Adds a console row under the core's spelling of ``address`` (its events use that one)."""
         target = parse_address(address)  # AddressError for a bad one, before any row exists
@@ -70,14 +96,18 @@ class Intake(QObject):
             self.rowsAdded.emit(added)
         return address
 
-    def scan(self, text: str, manifests: tuple[Manifest, ...]) -> str | None:
-        """The id of the row a scanned serial selects, creating a pending row when none has it."""
+    def scan(self, text: str, manifests: tuple[Manifest, ...], current: str = "") -> str | None:
+        """The id of the row a scanned serial selects, creating a pending row when none has it.
+
+        When several rows have the serial (a clone), the one after ``current`` (the selected
+        row) is chosen, so scanning the label again steps through them.
+        """
         serial = clean_scan(text)
         if not serial:
             return None
-        found = self.model.id_for_serial(serial)
-        if found is not None:
-            return found
+        found = self.model.ids_for_serial(serial)
+        if found:
+            return found[(found.index(current) + 1) % len(found)] if current in found else found[0]
         row = DeviceRow(pending_id(serial), RowKind.PENDING, serial=cell_text(serial), state=RowState.PENDING)
         entry = next((e for m in manifests if (e := m.entry_for_serial(serial)) is not None), None)
         row.model = cell_text(entry.model) if entry else ""
@@ -93,22 +123,19 @@ class Intake(QObject):
         hosts = target.hosts()
         options = CollectOptions(timeout=DISCOVERY_TIMEOUT)
 
-        async def op() -> AsyncIterator[Discovered]:
-            async for found in discover(hosts, ports=request.ports, options=options):
-                yield found
+        async def op() -> AsyncIterator[DiscoveryEvent]:
+            async for event in discover_events(hosts, ports=request.ports, options=options):
+                yield event
 
-        found_count = [0]
+        done: list[DiscoveryDone] = []
 
         def on_events(events: list[object]) -> None:
-            found = [e for e in events if isinstance(e, Discovered)]
-            found_count[0] += len(found)
-            labels = {d.host: "answers: " + ", ".join(f"{k} ({printable(v, limit=40)})"
-                                                      for k, v in sorted(d.services.items())) for d in found}
-            self.add_targets([HostTarget(d.host) for d in found], request, labels=labels)
+            self.add_discovered([e for e in events if isinstance(e, Discovered)], request)
+            done.extend(e for e in events if isinstance(e, DiscoveryDone))
 
         def finished() -> None:
             self.discovery = None
-            text = f"Range {target.address}: {found_count[0]} of {len(hosts)} hosts answered."
+            text = f"Range {target.address}: " + (done[-1].summary() if done else "the scan stopped") + "."
             self.discoveryFinished.emit(text)
             if on_done is not None:
                 on_done(text)

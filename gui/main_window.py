@@ -30,7 +30,7 @@ from gui.intake import Intake
 from gui.jobs import JobRunner
 from gui.log_commands import LogCommands
 from gui.models.device_filter import DeviceFilterProxy
-from gui.models.device_table import DeviceTableModel
+from gui.models.device_table import Column, DeviceTableModel
 from gui.settings import StationSettings
 from gui.station import LoadedManifest, Station, check_manifest_file
 from gui.station_log import StationLog
@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         self.checks.failed.connect(lambda text: self.show_error("The check stopped", text))
         self.intake.rowsAdded.connect(lambda _ids: self.refresh_status())
         self.station_log.changed.connect(self.refresh_status)
+        self.intake.rangeRowsAdded.connect(self._range_rows_added)
         self.intake.discoveryFinished.connect(self.statusBar().showMessage)
         self.manifests.filesDropped.connect(self.load_manifests)
         self.manifests.loadRequested.connect(self.load_manifest_dialog)
@@ -178,9 +179,25 @@ class MainWindow(QMainWindow):
             self.table.select_device(self.intake.add_serial(dialog.address()))
 
     def scan_serial(self, text: str) -> None:
-        device_id = self.intake.scan(text, self.station.accepted())
-        if device_id is not None:
-            self.table.select_device(device_id)
+        device_id = self.intake.scan(text, self.station.accepted(), current=self.table.current_device())
+        if device_id is None:
+            return
+        self.table.select_device(device_id)
+        row = self.model.row(device_id)
+        matches = self.model.ids_for_serial(row.serial) if row is not None and row.serial else []
+        if len(matches) > 1:
+            at = matches.index(device_id) + 1
+            text = (f"{len(matches)} rows have serial {row.serial if row else ''}: showing {at} of "
+                    f"{len(matches)} (scan it again for the next)")
+            self.filters.show_scan_note(f"{at} of {len(matches)} rows with this serial", text)
+            self.statusBar().showMessage(text)
+        else:
+            self.filters.show_scan_note("")
+
+    def _range_rows_added(self, _ids: list[str]) -> None:
+        """A range's rows read best in address order: sort by host unless the operator chose a sort."""
+        if self.model.sort_column is None:
+            self.table.sortByColumn(Column.HOST, Qt.SortOrder.AscendingOrder)
 
     def remove_selected(self) -> None:
         if not self.checks.running:
@@ -247,12 +264,13 @@ class MainWindow(QMainWindow):
 
     def _progressed(self, done: int, total: int) -> None:
         self.summary.step(done)
-        if done >= total:  # every rig read; only the batch appraisal is left: nothing to animate
+        if done >= total:  # every rig read; only its last verdicts and the log are left
             self.table.set_busy(False)
-            self.summary.status.setText("Appraising the batch…")
+            self.summary.status.setText("Appraising the last rigs…")
 
     def _check_finished(self, text: str) -> None:
         self.summary.finish(text)
+        self.statusBar().showMessage(text)
         self.table.set_busy(False)
         self._set_running(False)
         self._show_device(self.detail.device_id)

@@ -7,6 +7,11 @@ process) and yields the core's own events (``DeviceStarted`` ... ``BatchDone``) 
 back. ``run_check_here`` is the same check in this process: the worker runs it, and so can a
 test.
 
+Every verdict is recorded in the station's signed log the moment it is given (a revision as a
+new record citing the one it replaces), and the log is consulted for each serial's earlier
+checks. A cancelled check stops its process politely (SIGTERM) so what was judged before the
+cancel is committed and signed; only a process that does not stop in time is killed.
+
 Rows are grouped by port profile, one ``verify_many`` per group, because the core takes one
 profile per batch; clones are therefore found within a group (in practice one group per
 pallet). Serial consoles go with the first group: a console has no ports.
@@ -15,13 +20,15 @@ pallet). Serial consoles go with the first group: a console has no ports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import pickle
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -30,17 +37,34 @@ from attest.appraise import Appraisal
 from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions, ConsoleOutput
 from attest.evidence import Evidence
-from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event, EvidenceSource, verify_many
+from attest.fleet import (
+    BatchDone,
+    DeviceAppraised,
+    DeviceCollected,
+    DeviceRevised,
+    Discovered,
+    Event,
+    EvidenceSource,
+    verify_many,
+)
 from attest.image.attach import AttachedDumps, DumpReading
-from attest.log.append import new_batch_id
-from attest.log.commands import log_appraisals
 from attest.log.errors import LogError
+from attest.log.stream import StreamSummary
 from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem
 from attest.store import QueueState, StoreError, StoreHistory, StoreTarget, configured_target, push_pending, queue_state
+from attest.verify_run import RunLog
 from attest.watch import DEFAULT_WINDOW_SECONDS, Watch, parse_listen
-from gui.check_frames import BatchFinished, SlimAppraised, encode_frame, read_frame_async, rebuild
+from gui.check_frames import (
+    BatchFinished,
+    SlimAppraised,
+    SlimRevised,
+    encode_frame,
+    read_frame_async,
+    rebuild,
+    rebuild_revised,
+)
 from gui.console_feed import merge_console_output
 from gui.models.rows import DeviceRow, RowKind
 
@@ -48,6 +72,8 @@ log = logging.getLogger(__name__)
 
 #: How much of a dead check process's stderr is kept for the message shown to the technician.
 STDERR_TAIL = 4000
+#: How long a cancelled check process gets to commit and sign what it judged before it is killed.
+STOP_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -78,8 +104,9 @@ class LogPlan:
 
 @dataclass(frozen=True)
 class BatchLogged:
-    """The batch's verdicts are in the signed log: records ``first``..``size - 1``, and the
-    checkpoint signed over them (its root is what the PDF report and receipts carry)."""
+    """The batch's verdicts are in the signed log: ``records`` of them (``revisions`` of those
+    revising an earlier verdict of the batch) from leaf ``first`` on, and the checkpoint signed
+    over the log of ``size`` records (its root is what the PDF report and receipts carry)."""
 
     first: int
     size: int
@@ -87,6 +114,8 @@ class BatchLogged:
     time: str
     batch: str
     station_fingerprint: str
+    records: int = 0
+    revisions: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,6 +168,7 @@ class CheckPlan:
     log: LogPlan | None = None
     watch: WatchPlan | None = None
     dumps: tuple[tuple[str, DumpReading], ...] = ()  # device id -> the flash dump attached to it
+    discovered: tuple[Discovered, ...] = ()  # what a range scan saw on hosts that did not identify
 
     @property
     def total(self) -> int:
@@ -155,6 +185,7 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
     consoles: list[EndpointTarget] = []
     skipped: list[str] = []
     rules: list[CredentialRule] = []
+    discovered = tuple(row.discovered for row in rows if row.discovered is not None)
     for row in rows:
         if row.kind is RowKind.SERIAL:
             try:
@@ -178,18 +209,25 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
     dumps = tuple((row.device_id, row.dump) for row in rows if row.dump is not None)
     return CheckPlan(tuple((p, tuple(t)) for p, t in groups.items()), tuple(skipped),
                      tuple(manifests), policy, Credentials(tuple(rules), policy.allow_vendor_defaults),
-                     options, concurrency or policy.concurrency, log, watch, dumps)
+                     options, concurrency or policy.concurrency, log, watch, dumps, discovered)
 
 
-async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed
-                                                          | StoreSynced]:
+async def run_check_here(plan: CheckPlan, *, interrupted: Callable[[BatchLogged | LogFailed], None] | None = None,
+                         ) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed | StoreSynced]:
     """The check in this process: every group through ``verify_many``; one BatchDone at the end.
-    With a watch, it listens from the start and every group's rigs are judged over its window;
-    with a warehouse store, it is consulted for each serial, and pushed to after the log append."""
+
+    Each verdict is recorded as it is given; what became of the records comes as BatchLogged (or
+    LogFailed) just before BatchDone, or, when the check is stopped early, goes to
+    ``interrupted`` (the generator cannot yield any more by then). With a watch, it listens from
+    the start and every group's rigs are judged over its window; with a warehouse store, the store
+    is consulted for each serial and pushed to after the records are in the station's log.
+    """
+    run_log, failed = _open_log(plan.log)
     appraisals: list[Appraisal] = []
+    finished = False
+    result: BatchLogged | LogFailed | None = failed
     store, problem = _store_of(plan.log)
-    histories = [StoreHistory(store)] if store is not None else []
-    station = plan.log.station_id if plan.log is not None else None
+    store_histories = [StoreHistory(store)] if store is not None else []
     watch = None
     try:
         if plan.watch is not None:
@@ -198,15 +236,41 @@ async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput
                                                if watch is not None and plan.watch else ())
         if plan.dumps:
             sources = (*sources, AttachedDumps(by_address=dict(plan.dumps)))
-        async for event in _groups(plan, appraisals, sources, histories, station):
-            yield event
+        if run_log is not None:
+            run_log.start()
+        station = plan.log.station_id if plan.log is not None else None
+        logging_to: dict[str, Any] = {"histories": tuple(store_histories), "station": station}
+        if run_log is not None:
+            logging_to = {"histories": (run_log.history, *store_histories), "station": run_log.signer.station_id,
+                          "batch": run_log.batch_id}
+        for ports, targets in plan.groups:
+            def stream(options: CollectOptions, ports: PortProfile = ports,
+                       targets: tuple[HostTarget | EndpointTarget, ...] = targets) -> AsyncIterator[Event]:
+                return verify_many(targets, manifests=plan.manifests, policy=plan.policy, ports=ports,
+                                   credentials=plan.credentials, options=options, concurrency=plan.concurrency,
+                                   discovered=plan.discovered, sources=sources, **logging_to)
+
+            consoles = any(isinstance(t, EndpointTarget) and t.kind == "serial" for t in targets)
+            events = merge_console_output(stream, plan.options) if consoles else stream(plan.options)
+            async for event in events:  # a serial console's chunks ride along, for the live console tab
+                if isinstance(event, BatchDone):
+                    appraisals.extend(event.appraisals)
+                    continue
+                if run_log is not None:
+                    run_log.on_event(event)
+                yield event
+        finished = True
     finally:
         if watch is not None:
             await watch.close()
-        for history in histories:
+        for history in store_histories:
             await history.aclose()
-    if plan.log is not None and appraisals:
-        yield log_check(plan.log, appraisals)
+        if run_log is not None:
+            result = _log_result(run_log, run_log.close())
+            if not finished and interrupted is not None and result is not None:
+                interrupted(result)
+    if result is not None and appraisals:
+        yield result
     if plan.log is not None and (store is not None or problem):
         yield await asyncio.to_thread(push_check, plan.log, store, problem)
     yield BatchDone(tuple(appraisals))
@@ -240,37 +304,31 @@ def _queue(path: Path, store: StoreTarget) -> QueueState | None:
         return None
 
 
-async def _groups(plan: CheckPlan, appraisals: list[Appraisal], sources: Sequence[EvidenceSource],
-                  histories: list[StoreHistory], station: str | None) -> AsyncIterator[Event | ConsoleOutput]:
-    for ports, targets in plan.groups:
-        def stream(options: CollectOptions, ports: PortProfile = ports,
-                   targets: tuple[HostTarget | EndpointTarget, ...] = targets) -> AsyncIterator[Event]:
-            return verify_many(targets, manifests=plan.manifests, policy=plan.policy, ports=ports,
-                               credentials=plan.credentials, options=options, concurrency=plan.concurrency,
-                               sources=sources, histories=histories, station=station)
-
-        consoles = any(isinstance(t, EndpointTarget) and t.kind == "serial" for t in targets)
-        events = merge_console_output(stream, plan.options) if consoles else stream(plan.options)
-        async for event in events:  # a serial console's chunks ride along, for the live console tab
-            if isinstance(event, BatchDone):
-                appraisals.extend(event.appraisals)
-            else:
-                yield event
-
-
-def log_check(plan: LogPlan, appraisals: Sequence[Appraisal]) -> BatchLogged | LogFailed:
-    """Record the batch in one transaction; a failure loses nothing already recorded."""
-    batch = new_batch_id(datetime.now(UTC))
+def _open_log(plan: LogPlan | None) -> tuple[RunLog | None, LogFailed | None]:
+    """The run's log records and history; a log that cannot be opened leaves the check to run
+    (its verdicts stand) and says so at the end."""
+    if plan is None:
+        return None, None
     try:
-        signer = plan.signer()
-        checkpoint = log_appraisals(plan.path, appraisals, signer=signer, operator=plan.operator, batch_id=batch)
+        return RunLog(plan.path, plan.signer(), plan.operator), None
     except LogError as e:
-        return LogFailed(e.code, e.message)
+        return None, LogFailed(e.code, e.message)
     except ValueError as e:  # a damaged key handed over: never a crash of the check
-        return LogFailed("STATION_FILES_INVALID", str(e))
-    first = checkpoint.tree_size - len(appraisals)  # the batch is appended whole, in one transaction
-    return BatchLogged(first, checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.time, batch,
-                       signer.identity.fingerprint)
+        return None, LogFailed("STATION_FILES_INVALID", str(e))
+
+
+def _log_result(run_log: RunLog, summary: StreamSummary | None) -> BatchLogged | LogFailed | None:
+    if summary is None or (summary.recorded == 0 and summary.error is None):
+        return None
+    if summary.error is not None and (summary.recorded == 0 or summary.checkpoint is None):
+        return LogFailed(summary.error.code, summary.error.message)
+    if summary.error is not None:
+        return LogFailed(summary.error.code, f"only {summary.recorded} of {summary.recorded + summary.not_recorded} "
+                         f"verdicts were recorded: {summary.error.message}")
+    checkpoint = summary.checkpoint
+    assert checkpoint is not None and summary.first is not None
+    return BatchLogged(summary.first, checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.time,
+                       run_log.batch_id, run_log.signer.identity.fingerprint, summary.recorded, summary.revisions)
 
 
 class CheckProcessError(RuntimeError):
@@ -312,11 +370,14 @@ async def _take_worker() -> asyncio.subprocess.Process:
     return await _spawn()
 
 
-async def run_check(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
-    """The check in a check process; cancelling this generator kills the process.
+async def run_check(plan: CheckPlan, *, interrupted: Callable[[BatchLogged | LogFailed], None] | None = None,
+                    ) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
+    """The check in a check process; cancelling this generator stops the process.
 
-    Killing is the right way to stop it: its sockets close with it, so nothing keeps talking to
-    the rigs, and the station has nothing to clean up but the process itself.
+    It is asked to stop (SIGTERM): its sockets close as its check is cancelled, so nothing keeps
+    talking to the rigs, and it commits and signs the verdicts it gave before it exits; what
+    became of them goes to ``interrupted``. One that does not stop within STOP_GRACE_SECONDS is
+    killed: the station has nothing to clean up but the process itself.
     """
     process = await _take_worker()
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
@@ -336,24 +397,26 @@ async def run_check(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | Ba
         process.stdin.write(encode_frame(plan))
         await process.stdin.drain()
         process.stdin.close()
-        appraisals: list[Appraisal] = []
+        latest: dict[str, Appraisal] = {}  # address -> its newest verdict (revisions replace)
         manifests = {m.digest: m for m in plan.manifests}
         received: dict[str, Evidence] = {}
         while (batch := await read_frame_async(process.stdout)) is not None:
             for event in batch:
                 if isinstance(event, SlimAppraised):
                     event = rebuild(event, manifests, received)
+                elif isinstance(event, SlimRevised):
+                    event = rebuild_revised(event, manifests, received, latest)
                 elif isinstance(event, DeviceCollected):
                     received[event.evidence.address] = event.evidence
                 if isinstance(event, BatchFinished):
-                    if event.appraisals != len(appraisals):
+                    if event.appraisals != len(latest):
                         raise CheckProcessError(f"the check process appraised {event.appraisals} rigs but "
-                                                f"sent {len(appraisals)} verdicts")
+                                                f"sent {len(latest)} verdicts")
                     finished = True
-                    yield BatchDone(tuple(appraisals))
+                    yield BatchDone(_in_plan_order(plan, latest))
                     continue
-                if isinstance(event, DeviceAppraised):
-                    appraisals.append(event.appraisal)
+                if isinstance(event, DeviceAppraised | DeviceRevised):
+                    latest[event.appraisal.address] = event.appraisal
                 yield event
         code = await process.wait()
         await stderr_task
@@ -363,9 +426,40 @@ async def run_check(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | Ba
                                     f"finished: {last[0]}")
     finally:
         if process.returncode is None:
-            process.kill()
-            await process.wait()
+            await _stop(process, interrupted)
         stderr_task.cancel()
+
+
+def _in_plan_order(plan: CheckPlan, latest: dict[str, Appraisal]) -> tuple[Appraisal, ...]:
+    ordered = [latest[a] for a in dict.fromkeys(plan.device_ids()) if a in latest]
+    known = {a.address for a in ordered}
+    return (*ordered, *(a for address, a in latest.items() if address not in known))
+
+
+async def _stop(process: asyncio.subprocess.Process,
+                interrupted: Callable[[BatchLogged | LogFailed], None] | None) -> None:
+    """Ask a check process to stop and read what it still says (the fate of its log records)
+    until it exits; kill it if it takes longer than STOP_GRACE_SECONDS."""
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+
+    async def drain() -> None:
+        assert process.stdout is not None
+        while (batch := await read_frame_async(process.stdout)) is not None:
+            for event in batch:
+                if isinstance(event, BatchLogged | LogFailed) and interrupted is not None:
+                    interrupted(event)
+        await process.wait()
+
+    try:
+        async with asyncio.timeout(STOP_GRACE_SECONDS):
+            await drain()
+    except (TimeoutError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        log.warning("the check process did not stop cleanly (%s); killing it", type(e).__name__)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
 
 
 def serial_address(device: str, baud: int) -> str:

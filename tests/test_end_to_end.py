@@ -100,11 +100,12 @@ def test_scan_finds_every_rig_and_its_family(sim):
     first = fleet["rigs"][0]["host"]
     result = attest("scan", first.rsplit(".", 1)[0] + ".0/27", "--ports", ports, "--json", env=env)
     assert result.returncode == 0, result.stderr
-    found = {json.loads(line)["address"]: json.loads(line)["services"] for line in result.stdout.splitlines()}
+    lines = {json.loads(line)["address"]: json.loads(line) for line in result.stdout.splitlines()}
+    found = {address: line["services"] for address, line in lines.items()}
     answering = {r["host"] for r in fleet["rigs"] if r["scenario"] not in ("unresponsive", "garbage")}
     assert answering <= set(found)
     genuine = next(r for r in fleet["rigs"] if r["scenario"] == "genuine")
-    assert found[genuine["host"]]["api"] == "bmminer"
+    assert found[genuine["host"]]["api"] == "bmminer" and lines[genuine["host"]]["identified"] is True
     # Each firmware family is named for what it is, on the channels it answers.
     family = {r["scenario"]: found[r["host"]] for r in fleet["rigs"] if r["host"] in found}
     assert family["avalon"]["api"] == "avalon"
@@ -114,6 +115,13 @@ def test_scan_finds_every_rig_and_its_family(sim):
     assert family["luxos"]["api"] == "luxminer"
     assert family["antminer-vnish"]["api"] == "vnish"
     assert family["antminer-stock"]["web"] == "antminer-web"
+    broken = {r["host"]: r["scenario"] for r in fleet["rigs"] if r["scenario"] in ("unresponsive", "garbage")}
+    for host, scenario in broken.items():  # listed all the same: they open miner ports
+        line = lines[host]
+        assert (line["services"], line["identified"], line["opened"]["api"]) == ({}, False, fleet["ports"]["api"])
+        assert bool(line["said"]) == (scenario == "garbage"), line["said"]  # the silent one said nothing
+    assert result.stderr.strip().endswith(f"answered ({len(answering)} identified, {len(broken)} not identified), "
+                                          f"{30 - len(answering) - len(broken)} silent")
 
 
 def test_a_refused_manifest_stops_verify_with_a_clear_message(sim, tmp_path):
@@ -158,5 +166,44 @@ def test_the_readmes_verify_command_works_as_typed(sim):
                             check=False)
     assert result.returncode == 4, result.stderr  # the mixed fleet's worst verdict: UNTRUSTED
     assert (out / "hosts.txt").read_text().split() == [r["host"] for r in fleet["rigs"]]
-    rows = [line for line in result.stdout.splitlines() if line.startswith("127.")]
-    assert len(rows) == len(fleet["rigs"])
+    # Each verdict is printed as its rig is judged (a revision again), then the final table, after
+    # a blank line, holds one row per rig.
+    final = result.stdout.rsplit("\n\n", 1)[-1]
+    rows = [line for line in final.splitlines() if line.startswith("127.")]
+    assert sorted(row.split()[0] for row in rows) == sorted(r["host"] for r in fleet["rigs"])
+
+
+def test_a_clone_read_late_revises_the_verdict_given_and_the_log_cites_it(sim, tmp_path):
+    out, fleet, env = sim
+    env = {**env, "ATTEST_PASSPHRASE": "correct horse", "ATTEST_HOME": str(tmp_path / "home")}
+    assert attest("station", "init", "--id", "bench-8", "--no-input", env=env).returncode == 0
+    clone = next(r for r in fleet["rigs"] if r["scenario"] == "cloned-serial")
+    victim = next(r for r in fleet["rigs"] if r["name"] == clone["clone_of"])
+    log = tmp_path / "log.sqlite"
+    # One rig at a time, the clone first: it is judged before its twin is read.
+    args = verify_args(out, {"ports": fleet["ports"], "rigs": [clone, victim]})
+    result = attest(*args, "--concurrency", "1", "--json", "--log", str(log), "--no-input", env=env)
+
+    assert result.returncode == 4, result.stderr  # both UNTRUSTED in the end
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["address"], x["verdict"], "revises" in x) for x in lines] == [
+        (clone["host"], "TRUSTED", False),  # alone, a perfect copy looks genuine ...
+        (victim["host"], "UNTRUSTED", False),  # ... until the unit it copies is read
+        (clone["host"], "UNTRUSTED", True)]
+    assert lines[2]["revises"] == {"verdict": "TRUSTED", "top_reason": "FIRMWARE_SIGNED_RELEASE",
+                                   "because": victim["host"]}
+    for line, other in ((lines[1], clone), (lines[2], victim)):
+        cloned = next(r for r in line["reasons"] if r["code"] == "SERIAL_CLONED")
+        assert other["host"] in cloned["detail"]
+    assert "recorded 3 verdicts" in result.stderr and "1 of them a revision" in result.stderr
+
+    bundle = tmp_path / "batch.attestlog.jsonl"
+    assert attest("log", "export", "--log", str(log), "-o", str(bundle), "--no-input", env=env).returncode == 0
+    checked = attest("log", "verify", str(bundle), env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    rows = [json.loads(line) for line in bundle.read_text().splitlines()[1:-1]]
+    of_clone = [row for row in rows if row["record"]["address"] == clone["host"]]
+    assert [row["record"]["verdict"] for row in of_clone] == ["TRUSTED", "UNTRUSTED"]
+    first, revision = of_clone
+    assert "supersedes" not in first["record"]
+    assert revision["record"]["supersedes"] == {"index": first["index"], "leaf_hash": first["leaf_hash"]}

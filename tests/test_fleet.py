@@ -23,7 +23,6 @@ from attest.drivers.base import CollectOptions
 from attest.evidence import Evidence
 from attest.fleet import (
     BatchDone,
-    DeviceAppraised,
     DeviceCollected,
     DeviceFailed,
     DeviceStarted,
@@ -126,22 +125,35 @@ def test_a_per_device_deadline_ends_one_rig_not_the_run(sim):
     assert verdicts[genuine][0] == "TRUSTED"
 
 
-def test_a_range_is_verified_host_by_host_as_discovery_finds_them(sim):
+def test_a_range_gives_a_row_per_answering_rig_with_the_bad_ones_unknown_not_identified(sim):
     _, fleet, _ = sim
     first = ipaddress.ip_address(fleet["rigs"][0]["host"])
     network = ipaddress.ip_network(f"{first - 1}/27")  # .1 to .30: the 30 rigs
-    events, _ = _run(sim, [RangeTarget(network)], timeout=2.0)
+    events, _ = _run(sim, [RangeTarget(network)], timeout=5.0)  # slow rigs take about a second a request
 
     kinds = [type(e) for e in events]
     done = next(e for e in events if isinstance(e, DiscoveryDone))
-    assert (done.addresses, done.probed) == (30, 30)
+    scenario = _scenario_of(fleet)
+    bad = {h for h, s in scenario.items() if s in BAD}
+    assert (done.addresses, done.probed, done.found) == (30, 30, 30)
+    assert (done.identified, done.not_identified, done.silent) == (30 - len(bad), len(bad), 0)
+    assert done.summary() == (f"30 addresses: 30 answered ({30 - len(bad)} identified, {len(bad)} not identified), "
+                              "0 silent")
     # Collection starts before discovery ends: a silent address must not hold up the live ones.
     assert kinds.index(DeviceStarted) < kinds.index(DiscoveryDone)
-    found = [e.host for e in events if isinstance(e, Discovered)]
-    scenario = _scenario_of(fleet)
-    assert {scenario[h] for h in found} == set(MIXED) - set(BAD)  # nothing of a rig answers on those
-    appraised = [e.appraisal.address for e in events if isinstance(e, DeviceAppraised)]
-    assert appraised == sorted(found, key=lambda h: int(ipaddress.ip_address(h)))  # address order
+    found = {e.host: e for e in events if isinstance(e, Discovered)}
+    assert set(found) == set(scenario)  # every rig that opens a miner port is a row, broken or not
+    assert {h for h, d in found.items() if not d.identified} == bad
+    garbage = next(h for h in bad if scenario[h] == "garbage")
+    assert found[garbage].opened["api"] == fleet["ports"]["api"] and "STATUS=S" in found[garbage].said  # API first
+    final = events[-1].appraisals
+    assert [a.address for a in final] == sorted(scenario, key=lambda h: int(ipaddress.ip_address(h)))  # address order
+    for a in final:
+        if a.address in bad:
+            assert (a.verdict.value, a.top_reason.code) == ("UNKNOWN", "NOT_IDENTIFIED"), scenario[a.address]
+            assert a.top_reason.detail.startswith(f"{a.address} opens {fleet['ports']['api']} (api)")
+        else:
+            assert a.verdict.value == MIXED[scenario[a.address]], (scenario[a.address], a.reasons)
 
 
 def test_an_address_asked_for_twice_is_checked_once_and_is_no_clone_of_itself(sim):
@@ -229,7 +241,11 @@ def test_cli_reads_addresses_from_a_file_and_keeps_stderr_quiet_without_a_termin
 
     assert result.returncode == 3, result.stderr  # worst is UNKNOWN
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line["address"] for line in lines] == [r["host"] for r in wanted]
+    # A line per rig as it is judged: the genuine rigs as soon as they are read, the silent ones at the deadline.
+    addresses = [line["address"] for line in lines]
+    assert sorted(addresses) == sorted(r["host"] for r in wanted)
+    genuine = {r["host"] for r in wanted if r["scenario"] == "genuine"}
+    assert set(addresses[:len(genuine)]) == genuine
     for line in lines:
         scenario = _scenario_of(fleet)[line["address"]]
         codes = {r["code"] for r in line["reasons"]}
@@ -284,4 +300,6 @@ def test_probing_a_large_range_keeps_a_fixed_pool_of_workers_not_a_task_per_addr
 
     done = asyncio.run(go())
     assert isinstance(done, DiscoveryDone) and done.cut_short and done.probed > 0
-    assert most <= concurrency * 4 + 4  # each worker: one probe of at most three ports and a connect check
+    # Each worker: one probe of at most three identifications and a connect check, then which of the
+    # five miner ports open (a task for the check and one per port): a fixed number per worker.
+    assert most <= concurrency * 10 + 4

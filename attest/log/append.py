@@ -9,6 +9,11 @@ longer matches names the edit. The cost is 80 bytes a record.
 A batch is built on the log size read from the store, then appended with that size as a
 precondition; if another writer got there first the batch is rebuilt (indices and
 ``previous_leaf`` change) and signed again. The station key is used only in memory.
+
+A streaming run (``attest.log.stream``) appends the same way, a few records per commit and
+without a checkpoint (``sign=False``), and signs one when the run ends. A record that revises an
+earlier verdict of its run carries ``supersedes``: the index and leaf hash of the record it
+replaces, so a reader of the log (or of one receipt) sees which verdict stands.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,14 +45,15 @@ def new_batch_id(now: datetime) -> str:
 
 
 def record_from_appraisal(appraisal: Appraisal, *, station_id: str, operator: str, batch_id: str,
-                          now: datetime) -> dict[str, Any]:
+                          now: datetime, supersedes: tuple[int, bytes] | None = None) -> dict[str, Any]:
     """The log record for one verdict: the CLI's verify line (same names, so one reader serves
-    both) plus who, when, with what, and digests of the evidence."""
+    both) plus who, when, with what, and digests of the evidence. ``supersedes`` (index, leaf
+    hash) names the record of this run whose verdict this one replaces."""
     line = plain(appraisal.to_json())
     evidence = appraisal.evidence
     transcript = evidence.transcript.to_text().encode("utf-8", "backslashreplace")
     serial = evidence.value("unit.serial")
-    return {
+    record = {
         **line,
         "schema": RECORD_SCHEMA,
         "serial": None if serial is None else plain(str(serial)),
@@ -61,6 +68,9 @@ def record_from_appraisal(appraisal: Appraisal, *, station_id: str, operator: st
         "time": iso_time(now),
         "batch": batch_id,
     }
+    if supersedes is not None:
+        record["supersedes"] = {"index": supersedes[0], "leaf_hash": supersedes[1].hex()}
+    return record
 
 
 def log_batch(store: Store, key: StationSigner, appraisals: Sequence[Appraisal], *, operator: str,
@@ -79,6 +89,28 @@ def append_records(store: Store, key: StationSigner, records: Sequence[dict[str,
     now = now or datetime.now(UTC)
     if not records:
         return sign_current_checkpoint(store, key, now)
+    appended = append_prepared(store, key, records, now=now, sign=True)
+    assert appended.checkpoint is not None
+    return appended.checkpoint
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where prepared records landed: leaf indices ``first`` onwards, with these leaf hashes."""
+
+    first: int
+    leaf_hashes: tuple[bytes, ...]
+    checkpoint: Checkpoint | None  # None when appended without signing
+
+    @property
+    def end(self) -> int:
+        return self.first + len(self.leaf_hashes)
+
+
+def append_prepared(store: Store, key: StationSigner, records: Sequence[dict[str, Any]], *, now: datetime,
+                    sign: bool) -> Appended:
+    """Append ``records`` in one transaction on the size the store holds (compare-and-append,
+    rebuilt when another writer got there first); with ``sign``, a checkpoint over them too."""
     owner = LogOwner(key.station_id, key.identity.public_pem, key.identity.fingerprint)
     for _ in range(_APPEND_ATTEMPTS):
         size = store.count()
@@ -95,12 +127,12 @@ def append_records(store: Store, key: StationSigner, records: Sequence[dict[str,
             new.append(NewRecord(index, data, leaf, str(record["batch"]), str(record["time"]),
                                  str(record["address"]), _serial(record.get("serial"))))
             previous = leaf
-        checkpoint = sign_checkpoint(key, size + len(new), root_from_frontier(frontier), now)
+        checkpoint = sign_checkpoint(key, size + len(new), root_from_frontier(frontier), now) if sign else None
         try:
             store.append_batch(size, new, nodes, checkpoint, owner)
         except StoreConflict:
             continue
-        return checkpoint
+        return Appended(size, tuple(r.leaf_hash for r in new), checkpoint)
     raise LogError("LOG_STORE_UNAVAILABLE", f"{store.location}: other writers kept appending first; "
                    "the batch was not recorded, try again")
 

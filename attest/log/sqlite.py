@@ -175,6 +175,14 @@ class SqliteStore:
         with _mapped(self.location):
             return [i for (i,) in self._db.execute(sql, args)]
 
+    def records_for_serial(self, serial: str, limit: int) -> list[tuple[int, bytes]]:
+        """The newest ``limit`` records of ``serial`` (index, canonical bytes), newest first: one
+        walk down the ``records_serial`` index, however large the log."""
+        with _mapped(self.location):
+            rows = self._db.execute("SELECT idx, record FROM records WHERE serial = ? ORDER BY idx DESC LIMIT ?",
+                                    (serial, limit)).fetchall()
+        return [(int(i), bytes(r)) for i, r in rows]
+
     def latest_index_for_serial(self, serial: str) -> int | None:
         with _mapped(self.location):
             row = self._db.execute("SELECT MAX(idx) FROM records WHERE serial = ?", (serial,)).fetchone()
@@ -193,7 +201,7 @@ class SqliteStore:
     # --- writing ---------------------------------------------------------------------------
 
     def append_batch(self, expected_size: int, records: Sequence[NewRecord], nodes: Sequence[Node],
-                     checkpoint: Checkpoint, owner: LogOwner) -> None:
+                     checkpoint: Checkpoint | None, owner: LogOwner) -> None:
         with self._transaction():
             size = int(self._db.execute("SELECT IFNULL(MAX(idx) + 1, 0) FROM records").fetchone()[0])
             if size != expected_size:
@@ -204,7 +212,8 @@ class SqliteStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(r.index, r.data, r.leaf_hash, r.batch, r.time, r.address, r.serial) for r in records])
             self._db.executemany("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
-            self._insert_checkpoint(checkpoint)
+            if checkpoint is not None:
+                self._insert_checkpoint(checkpoint)
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self._transaction():

@@ -92,9 +92,10 @@ class Store(Protocol):
     def owner(self) -> LogOwner | None: ...
 
     def append_batch(self, expected_size: int, records: Sequence[NewRecord], nodes: Sequence[Node],
-                     checkpoint: Checkpoint, owner: LogOwner) -> None:
+                     checkpoint: Checkpoint | None, owner: LogOwner) -> None:
         """Append atomically, only if the log still holds ``expected_size`` records (else
-        ``StoreConflict``). Sets ``owner`` on first use; refuses a different one."""
+        ``StoreConflict``). Sets ``owner`` on first use; refuses a different one. ``checkpoint``
+        None: the records are signed later (a streaming run signs when it ends)."""
         ...
 
     def records(self, start: int, end: int) -> list[StoredRecord]:

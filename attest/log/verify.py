@@ -16,6 +16,10 @@ changes the root. Naming the change is a second step, run only once tampering is
 - if those were rewritten too, each record's signed ``index`` and ``previous_leaf`` (see
   ``attest.log.append``) still point at the record that moved or changed. This last step is
   best effort: against a determined forger it can only say the root does not match.
+
+A record that revises an earlier verdict of its run (``supersedes``: index and leaf hash, added
+with streaming verdicts; older records simply lack it) must cite an earlier record of the signed
+log, by its true leaf hash: a citation that points nowhere is LOG_SUPERSEDES_INVALID.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ _RECORD = re.compile(rb'\{"index":(\d{1,15}),"leaf_hash":"([0-9a-f]{64})","recor
 _HIDDEN = re.compile(rb'\{"index":(\d{1,15}),"leaf_hash":"([0-9a-f]{64})"\}')
 _CHECKPOINT = b'{"checkpoint":'
 _INDEX_ANYWHERE = re.compile(rb'"index"\s*:\s*(\d{1,15})')
+_SUPERSEDES = b'"supersedes":'
+
 MAX_LINE_BYTES = 16 * 1024 * 1024
 _LIST_AT_MOST = 8
 
@@ -94,6 +100,7 @@ class _Leaf:
     claimed: bytes
     computed: bytes | None  # None: a hidden record (hash only)
     damaged: bool = False
+    cites: object = None  # the record's ``supersedes`` value, when it has one
 
 
 def verify_bundle(path: str | os.PathLike[str], *, pinned: str | None = None,
@@ -178,6 +185,7 @@ def _verify_part(path: str | os.PathLike[str], f: BinaryIO, header: dict[str, An
             if leaf.computed is not None and leaf.computed != leaf.claimed:
                 report.add("LOG_RECORD_EDITED", f"line {leaf.line}: the leaf_hash of record {leaf.index} was "
                            "altered (the record itself is the signed one)", leaf.index)
+        _check_citations(by_index, report)
         if since is not None and ("parts" not in header or since.origin == report.station):
             _check_since(tree, checkpoint, since, key, report)
     return report, following
@@ -216,7 +224,8 @@ def _read_leaves(f: BinaryIO, report: BundleReport, lineno: int = 1, *,
             continue
         if (m := _RECORD.match(line)) and line.endswith(b"}"):
             body = line[m.end():-1]
-            leaves.append(_Leaf(int(m[1]), lineno, bytes.fromhex(m[2].decode()), leaf_hash(body)))
+            leaves.append(_Leaf(int(m[1]), lineno, bytes.fromhex(m[2].decode()), leaf_hash(body),
+                                cites=_citation(body) if _SUPERSEDES in body else None))
         elif (m := _HIDDEN.fullmatch(line)) is not None:
             leaves.append(_Leaf(int(m[1]), lineno, bytes.fromhex(m[2].decode()), None))
         elif line.startswith(_CHECKPOINT):
@@ -359,6 +368,31 @@ def _parse_records(path: str | os.PathLike[str], lines: set[int]) -> dict[int, A
                 except (ValueError, KeyError, TypeError):
                     out[lineno] = None
     return out
+
+
+def _citation(body: bytes) -> object:
+    """The top-level ``supersedes`` of a record (a record is ours, so parsing is only needed here)."""
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return None
+    return record.get("supersedes") if isinstance(record, dict) else None
+
+
+def _check_citations(leaves: list[_Leaf], report: BundleReport) -> None:
+    """Each revision cites an earlier record by its signed leaf hash (the root already holds)."""
+    for leaf in leaves:
+        if leaf.cites is None:
+            continue
+        cited = leaf.cites
+        index = cited.get("index") if isinstance(cited, dict) else None
+        digest = cited.get("leaf_hash") if isinstance(cited, dict) else None
+        ok = (isinstance(index, int) and not isinstance(index, bool) and 0 <= index < leaf.index
+              and isinstance(digest, str) and leaves[index].claimed.hex() == digest)
+        if not ok:
+            report.add("LOG_SUPERSEDES_INVALID", f"record {leaf.index} says it supersedes "
+                       f"{'record ' + str(index) if isinstance(index, int) else 'a record'}, but no earlier "
+                       "record of the signed log has that index and leaf hash", leaf.index)
 
 
 def _check_since(tree: Tree, checkpoint: Checkpoint, since: Checkpoint, key: Ed25519PublicKey,

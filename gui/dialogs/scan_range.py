@@ -1,5 +1,7 @@
 """Scan range…: probe one or more ranges in the background; every host that answers becomes a row
-of the table the moment it answers, while the rest of the range is still being probed.
+of the table the moment it answers, while the rest of the range is still being probed. A host
+that opens a miner port but does not identify as a miner is a row too (its check says
+NOT_IDENTIFIED); only addresses where nothing answers are left out, and counted.
 
 The dialog stays open during the scan to show how far it has got (addresses probed, rigs found)
 and to stop it; closing it stops the scan too, and the rows already added stay. Probing goes
@@ -31,7 +33,6 @@ from PySide6.QtWidgets import (
 
 from attest.address import AddressError, HostTarget, PortProfile, RangeTarget, parse_address
 from attest.drivers.base import CollectOptions
-from attest.evidence import printable
 from attest.fleet import (
     DISCOVERY_TIMEOUT,
     Discovered,
@@ -43,7 +44,7 @@ from attest.fleet import (
     range_size,
 )
 from gui.dialogs.add_host import AddHostRequest, add_port_row
-from gui.intake import Intake
+from gui.intake import Intake, discovered_label
 from gui.jobs import Job
 from gui.views.reasons import plain_label
 
@@ -71,7 +72,7 @@ def parse_scan_text(text: str) -> list[ScanTarget]:
 
 
 def services_label(found: Discovered) -> str:
-    return "answers: " + ", ".join(f"{k} ({printable(v, limit=40)})" for k, v in sorted(found.services.items()))
+    return discovered_label(found)
 
 
 class ScanRangeDialog(QDialog):
@@ -113,6 +114,7 @@ class ScanRangeDialog(QDialog):
         layout.addWidget(buttons)
         self.found = 0
         self._error = ""
+        self._done: DiscoveryDone | None = None
         self._request: AddHostRequest | None = None
         self._held: list[Discovered] = []
         self._probed = (0, 0)  # addresses, probed: the latest progress, shown at each flush
@@ -173,11 +175,13 @@ class ScanRangeDialog(QDialog):
             progress = [e for e in events if isinstance(e, DiscoveryProgress | DiscoveryDone)]
             if progress:
                 self._probed = (progress[-1].addresses, progress[-1].probed)
+            self._done = next((e for e in events if isinstance(e, DiscoveryDone)), self._done)
             if not self._flush_timer.isActive():
                 self._flush_timer.start()
 
         self.found = 0
         self._error = ""
+        self._done = None
         self._request = request
         self._held.clear()
         self.progress.setRange(0, max(1, total))
@@ -203,8 +207,7 @@ class ScanRangeDialog(QDialog):
         found, self._held = self._held, []
         if found and self._request is not None:
             self.found += len(found)
-            self.intake.add_targets([HostTarget(d.host) for d in found], self._request,
-                                    labels={d.host: services_label(d) for d in found})
+            self.intake.add_discovered(found, self._request)
         self._show_progress(*self._probed)
 
     def _show_progress(self, addresses: int, probed: int) -> None:
@@ -220,7 +223,8 @@ class ScanRangeDialog(QDialog):
         self._flush()  # the last hosts found, before the summary counts them
         job, self.job = self.job, None
         stopped = job is not None and job.was_cancelled
-        text = f"Scan of {self.ranges.text().strip()}: {self.found} host(s) answered"
+        text = f"Scan of {self.ranges.text().strip()}: " + (
+            self._done.summary() if self._done is not None else f"{self.found} host(s) answered")
         if stopped:
             text += " (stopped)"
         elif self._error:

@@ -91,6 +91,9 @@ def entry_of(index: int, data: bytes) -> HistoryEntry:
     reasons = doc.get("reasons")
     if top is None and isinstance(reasons, list) and reasons and isinstance(reasons[0], dict):
         top = reasons[0].get("code")  # a record from before top_reason was written
+    cited = doc.get("supersedes")
+    if isinstance(cited, dict) and isinstance(cited.get("index"), int):  # a verdict revised later in its check
+        top = f"{_text(top)} (revises #{cited['index']})"
     return HistoryEntry(index, _text(doc.get("time")), _text(doc.get("serial")), _text(doc.get("verdict")),
                         _text(top), _text(doc.get("address")), _text(doc.get("batch")), _text(doc.get("operator")))
 

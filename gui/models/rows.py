@@ -14,8 +14,10 @@ from attest.address import EndpointTarget, HostTarget, PortProfile
 from attest.appraise import Appraisal
 from attest.drivers.base import Credential
 from attest.evidence import Evidence, printable
+from attest.fleet import Discovered
 from attest.image.attach import DumpReading
-from attest.verdict import Verdict
+from attest.verdict import Reason, Verdict
+from gui.models.reason_words import short_words
 
 CELL_LIMIT = 200  # a table cell never holds more than this many characters of device text
 
@@ -25,7 +27,7 @@ class RowState(enum.Enum):
     PENDING = "scanned, no address yet"
     QUEUED = "queued"
     CHECKING = "checking"
-    COLLECTED = "collected, appraising batch"
+    COLLECTED = "collected, being appraised"
     DONE = "checked"
     CANCELLED = "check cancelled"
     FAILED = "check failed"
@@ -81,6 +83,11 @@ class DeviceRow:
     evidence: Evidence | None = None
     label: str = ""  # extra context for the host tooltip (e.g. the demo's scenario name)
     dump: DumpReading | None = field(default=None, repr=False)  # a flash dump attached to this rig
+    top_code: str = ""  # the top reason's code (the table shows it in words)
+    # What a range scan saw on a host that opened a miner port but did not identify (else None).
+    discovered: Discovered | None = field(default=None, repr=False)
+    revised_because: str = ""  # the rig read later whose identity revised this verdict
+    previous_verdict: Verdict | None = None  # the verdict the revision replaced
 
     @property
     def checked_text(self) -> str:
@@ -92,7 +99,7 @@ class DeviceRow:
 
     @property
     def status_text(self) -> str:
-        return self.state.short
+        return "Revised" if self.state is RowState.DONE and self.revised_because else self.state.short
 
     def apply_evidence(self, evidence: Evidence) -> None:
         """Fill identity columns as soon as a rig is read, before the batch is appraised."""
@@ -100,7 +107,13 @@ class DeviceRow:
         self.state = RowState.COLLECTED
         self._identity_from(evidence)
 
-    def apply_appraisal(self, appraisal: Appraisal, when: datetime) -> None:
+    def apply_appraisal(self, appraisal: Appraisal, when: datetime, *, revised_because: str = "") -> None:
+        """The rig's verdict; ``revised_because`` names the rig read later that revised it."""
+        if revised_because:
+            self.previous_verdict = self.verdict
+        elif self.state is not RowState.DONE:
+            self.previous_verdict = None
+        self.revised_because = cell_text(revised_because)
         self.appraisal = appraisal
         self.evidence = appraisal.evidence
         self._identity_from(appraisal.evidence)
@@ -108,10 +121,17 @@ class DeviceRow:
             self.model = cell_text(appraisal.entry.model)
         self.verdict = appraisal.verdict
         top = appraisal.top_reason
-        self.top_reason = cell_text(_reason_line(top.code, top.detail)) if top else ""
+        self.top_reason = cell_text(reason_words(top)) if top else ""
+        self.top_code = top.code if top else ""
         self.checked_at = when
         self.state = RowState.DONE
         self.note = ""
+
+    def start_check(self) -> None:
+        """Queued for a new check: the last verdict stays visible until the new one replaces it."""
+        self.state = RowState.QUEUED
+        self.note = ""
+        self.revised_because = ""
 
     def _identity_from(self, evidence: Evidence) -> None:
         for attr, name in (("serial", "unit.serial"), ("model", "unit.model"), ("firmware", "firmware.version")):
@@ -121,9 +141,12 @@ class DeviceRow:
 
     def search_text(self) -> str:
         """What the filter box matches against, lower-cased once per change."""
-        return " ".join((self.device_id, self.serial, self.model, self.host, self.firmware,
-                         self.verdict_text, self.top_reason, self.state.value, self.label)).lower()
+        return " ".join((self.device_id, self.serial, self.model, self.host, self.firmware, self.verdict_text,
+                         self.top_reason, self.top_code, self.state.value, self.label)).lower()
 
 
-def _reason_line(code: str, detail: str) -> str:
-    return f"{code} ({detail})" if detail else code
+def reason_words(reason: Reason) -> str:
+    """A reason as a technician reads it in a table cell: a label, then its specifics
+    ("Hashboard swapped: slot 1"); the code is in the cell's tooltip."""
+    words = short_words(reason.code)
+    return f"{words}: {printable(reason.detail, limit=CELL_LIMIT)}" if reason.detail else words

@@ -31,6 +31,7 @@ from gui.icons import verdict_pixmap
 from gui.models.rows import DeviceRow, RowKind, RowState, cell_text
 from gui.theme import is_dark, verdict_colours
 from gui.views.console_log import ConsoleLogView, console_label
+from gui.views.history_note import history_line
 from gui.views.network import NetworkView
 from gui.views.reasons import MismatchTable, ReasonList, plain_label
 
@@ -158,6 +159,12 @@ class DetailPane(QWidget):
     def _body(self, row: DeviceRow | None) -> None:
         appraisal = row.appraisal if row else None
         notes = [row.note] if row and row.note else []
+        if row and row.state is RowState.DONE and row.revised_because:
+            was = f" (it was {row.previous_verdict.value})" if row.previous_verdict else ""
+            notes.append(f"Verdict revised{was}: {row.revised_because}, read later in the check, has the same "
+                         "serial or MAC.")
+        if appraisal is not None and (history := history_line(appraisal.reasons)):
+            notes.append(history)
         if row and row.state is RowState.PENDING:
             notes.append("This serial was scanned but no address reaches it yet: add its host or serial "
                          "console, then verify.")

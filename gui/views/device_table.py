@@ -1,4 +1,9 @@
-"""The device table view: fixed row heights and painted cells, so 10,000 rows scroll smoothly."""
+"""The device table view: fixed row heights and painted cells, so 10,000 rows scroll smoothly.
+
+Serial, model, host and firmware columns fit their content: a full host (127.232.1.200) or serial
+tells rigs apart, a cut one does not. The model keeps the longest text of each (updated as rows
+change, never a scan of 10,000 rows), and the view measures that one string when it grows.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,18 @@ from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from gui.models.device_filter import DeviceFilterProxy
-from gui.models.device_table import Column, DeviceTableModel, Role
+from gui.models.device_table import FITTED, HEADERS, Column, DeviceTableModel, Role
 from gui.views.delegates import SpinnerClock, StatusDelegate, VerdictDelegate
 
 SPIN_MS = 80
 ROW_HEIGHT = 30
 _WIDTHS = {Column.STATUS: 118, Column.SERIAL: 178, Column.MODEL: 150, Column.HOST: 100,
            Column.FIRMWARE: 88, Column.VERDICT: 146, Column.REASON: 360, Column.CHECKED: 84}
+#: Fitted columns grow and shrink with their content within these bounds (pixels).
+_FIT_BOUNDS = {Column.SERIAL: (90, 300), Column.MODEL: (90, 240), Column.HOST: (80, 340), Column.FIRMWARE: (80, 200)}
+#: Cell text is drawn inside the style's margins; room for them and for the sort arrow.
+_FIT_PADDING = 28
+FIT_MS = 150
 
 
 class DeviceTableView(QTableView):
@@ -59,8 +69,29 @@ class DeviceTableView(QTableView):
         self._spinner = QTimer(self)
         self._spinner.setInterval(SPIN_MS)
         self._spinner.timeout.connect(self._spin)
+        self._fitted: dict[int, int] = {}  # column -> the width fit_columns last gave it
+        self._fit = QTimer(self)
+        self._fit.setSingleShot(True)
+        self._fit.setInterval(FIT_MS)
+        self._fit.timeout.connect(self.fit_columns)
+        model.widestChanged.connect(lambda: None if self._fit.isActive() else self._fit.start())
         self.selectionModel().currentRowChanged.connect(self._current_changed)
         self.doubleClicked.connect(lambda index: self.activated_device.emit(str(index.data(Role.DEVICE_ID))))
+
+    def fit_columns(self) -> None:
+        """Size the fitted columns to their widest text; a column the operator resized is left alone."""
+        metrics = self.fontMetrics()
+        for column in FITTED:
+            low, high = _FIT_BOUNDS[column]
+            text = self.source.widest.get(column, "")
+            wanted = max(metrics.horizontalAdvance(text), metrics.horizontalAdvance(HEADERS[column])) + _FIT_PADDING
+            width = max(low, min(high, wanted))
+            last = self._fitted.get(column)
+            if last is not None and self.columnWidth(column) != last:
+                continue  # resized by hand since: the operator's choice stands
+            if width != self.columnWidth(column):
+                self.setColumnWidth(column, width)
+            self._fitted[column] = width
 
     def set_busy(self, busy: bool) -> None:
         """Spin while a check runs; stop (and cost nothing) when idle."""

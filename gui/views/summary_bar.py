@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from attest.verdict import Verdict
 from gui.icons import verdict_icon
 from gui.models.device_filter import UNCHECKED
+from gui.models.device_table import plain_tooltip
 from gui.theme import is_dark
 
 _ORDER = (Verdict.TRUSTED, Verdict.WARNING, Verdict.UNTRUSTED, Verdict.UNKNOWN)
@@ -123,6 +124,11 @@ class FilterBar(QWidget):
         self.scan.returnPressed.connect(self._scanned)
         layout.addWidget(scan_label)
         layout.addWidget(self.scan)
+        self.scan_note = QLabel("")  # "2 rows have serial X: showing 1 of 2": a serial on several rigs
+        self.scan_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.scan_note.setAccessibleName("Scan result")
+        self.scan_note.setVisible(False)
+        layout.addWidget(self.scan_note)
         layout.addSpacing(16)
         filter_label = QLabel("&Filter:")
         self.filter = QLineEdit()
@@ -148,6 +154,12 @@ class FilterBar(QWidget):
             chip.toggled.connect(self._chips_changed)
             self.chips[value] = chip
             layout.addWidget(chip)
+
+    def show_scan_note(self, text: str, tooltip: str = "") -> None:
+        """Say what the last scan matched when it was more than one row ("" hides the note)."""
+        self.scan_note.setText(text)
+        self.scan_note.setToolTip(plain_tooltip(tooltip or text) if text else "")  # holds device text
+        self.scan_note.setVisible(bool(text))
 
     def refresh_icons(self) -> None:
         """Re-paint the chip badges after a theme change."""

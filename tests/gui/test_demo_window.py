@@ -29,6 +29,8 @@ from gui.verification import BatchLogged
 from tests.conftest import free_loopback_base
 
 CHECK_TIMEOUT_MS = 60_000
+#: The status bar right after Verify all (later tests' exports write there too).
+STATUS_AFTER_CHECK: dict[str, str] = {}
 
 
 class TickRecorder:
@@ -65,6 +67,7 @@ def demo(request, qapp):
     with bot.waitSignal(win.checkFinished, timeout=CHECK_TIMEOUT_MS):
         assert win.verify_all()
     ticks.stop()
+    STATUS_AFTER_CHECK["bar"] = win.statusBar().currentMessage()
     yield win, bot, ticks
     win.close()
     jobs.shutdown()
@@ -177,11 +180,15 @@ def test_verify_all_is_recorded_in_the_signed_log(demo):
     win, _, _ = demo
     logged = win.checks.last_log
     assert isinstance(logged, BatchLogged), logged
-    assert (logged.first, logged.size) == (0, win.model.rowCount())
+    # A record per verdict as it was given, and one more per verdict a clone read later revised.
+    revised = [r for r in win.model.rows() if r.revised_because]
+    assert revised and all(r.verdict.value == "UNTRUSTED" for r in revised)
+    assert (logged.first, logged.size, logged.revisions) == (0, win.model.rowCount() + len(revised), len(revised))
     report = verify_bundle_after_export(win)
     assert report.ok and report.tree_size == logged.size
     assert report.root_hash == logged.root_hex
-    assert "Signed log: records 0 to" in win.summary.status.text()
+    assert f"Signed log: {logged.size} records ({len(revised)} revision" in win.summary.status.text()
+    assert STATUS_AFTER_CHECK["bar"] == win.summary.status.text()  # the result, not "press Verify all"
 
 
 def verify_bundle_after_export(win: MainWindow):
@@ -210,16 +217,27 @@ def test_event_loop_kept_turning_during_verify_all(demo):
     assert ticks.longest_gap() < 0.25, f"the GUI thread stalled for {ticks.longest_gap() * 1000:.0f} ms"
 
 
-def test_reverify_then_cancel_leaves_no_row_spinning(demo):
+def test_reverify_then_cancel_leaves_no_row_spinning_and_keeps_what_was_judged(demo):
     win, bot, _ = demo
+    before = win.checks.last_log
+    assert isinstance(before, BatchLogged)
     assert win.reverify()
     assert win.actions["cancel"].isEnabled()
-    bot.waitUntil(lambda: any(r.state is RowState.COLLECTED for r in win.model.rows()), timeout=CHECK_TIMEOUT_MS)
+    began = {r.device_id: r.checked_at for r in win.model.rows()}
+    # Some rigs judged again already, others (the unresponsive ones) still being checked.
+    bot.waitUntil(lambda: any(r.state is RowState.DONE and r.checked_at != began[r.device_id]
+                              for r in win.model.rows()), timeout=CHECK_TIMEOUT_MS)
     started = time.monotonic()
     with bot.waitSignal(win.checkFinished, timeout=10_000) as blocker:
         win.checks.cancel()
-    assert blocker.args == ["Check cancelled."]
+    assert blocker.args[0].startswith("Check cancelled.")
     assert time.monotonic() - started < 5
     assert not any(r.state.busy for r in win.model.rows())
     assert any(r.state is RowState.CANCELLED for r in win.model.rows())
     assert win.actions["verify_all"].isEnabled()
+    # What was judged before the cancel is in the signed log, after the first check's records.
+    after = win.checks.last_log
+    assert isinstance(after, BatchLogged) and after.records > 0 and after.first == before.size
+    assert f"The {after.records} verdicts given before it are recorded" in blocker.args[0]
+    report = verify_bundle_after_export(win)
+    assert report.ok and report.tree_size == after.size

@@ -84,7 +84,9 @@ def test_a_range_adds_the_hosts_that_answer_and_a_scanned_serial_finds_its_rig(q
     assert isinstance(network, RangeTarget)
     with qtbot.waitSignal(window.intake.discoveryFinished, timeout=20_000) as found:
         window.intake.add_request(AddHostRequest(network, ports))
-    assert "2 of 6 hosts answered" in found.args[0]
+    assert found.args[0] == (f"Range {network.address}: 6 addresses: 2 answered (2 identified, "
+                             "0 not identified), 4 silent.")
+    assert window.statusBar().currentMessage() == found.args[0]
     hosts = {r.host for r in window.model.rows() if r.kind is RowKind.HOST}
     assert hosts == {r.host for r in range_fleet.rigs}
     with qtbot.waitSignal(window.checkFinished, timeout=30_000):

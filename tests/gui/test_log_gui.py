@@ -87,10 +87,10 @@ def test_receipt_export_and_the_auditor_dialog(qtbot, window, fleet, tmp_path):
     assert dialog.last.ok and "(matches the key given)" in dialog.result.toPlainText()
 
     lines = bundle.read_text().splitlines()
-    record = json.loads(lines[1])
-    record_text = json.dumps(record).replace('"TRUSTED"', '"UNTRUSTED"', 1)
+    shown = next(i for i, line in enumerate(lines) if '"record":' in line)  # verdicts land in the order given
+    record_text = json.dumps(json.loads(lines[shown])).replace('"TRUSTED"', '"UNTRUSTED"', 1)
     tampered = tmp_path / "tampered.attestlog.jsonl"
-    tampered.write_text("\n".join([lines[0], record_text, *lines[2:]]) + "\n")
+    tampered.write_text("\n".join([*lines[:shown], record_text, *lines[shown + 1:]]) + "\n")
     verdict = verify_file(str(tampered), "", "")
     assert not verdict.ok and "refused" in verdict.text
     assert verify_file(str(receipt), "0" * 64, "").text.startswith("refused")  # another station's key
@@ -160,3 +160,10 @@ def test_the_key_is_asked_for_and_a_wrong_passphrase_is_said_in_the_dialog(qtbot
     _answer_dialog([])
     assert not window.verify_all()  # no check runs unrecorded
     assert "station key was not opened" in window.statusBar().currentMessage()
+
+
+def test_a_revision_in_the_history_names_the_record_it_revises(qtbot):
+    record = {"serial": "SN1", "verdict": "UNTRUSTED", "address": "10.0.0.1", "top_reason": "SERIAL_CLONED",
+              "time": "2026-11-25T10:00:00Z", "batch": "b", "operator": "o",
+              "supersedes": {"index": 3, "leaf_hash": "00" * 32}}
+    assert entry_of(9, json.dumps(record).encode()).reason == "SERIAL_CLONED (revises #3)"

@@ -131,3 +131,19 @@ def test_unchecked_rows_sort_below_checked_ones_by_verdict_severity():
     proxy.sort(Column.VERDICT, Qt.SortOrder.DescendingOrder)
     order = [proxy.index(i, 0).data(Role.VERDICT) for i in range(4)]
     assert order == ["UNTRUSTED", "WARNING", "TRUSTED", None]
+
+
+def test_rows_added_to_a_sorted_table_land_in_order(qtmodeltester):
+    model = DeviceTableModel()
+    model.add_rows([host_row(i) for i in range(0, 40, 4)])
+    model.sort(Column.HOST, Qt.SortOrder.AscendingOrder)
+    qtmodeltester.check(model)
+    model.add_rows([host_row(i) for i in (41, 2, 3, 17, 1)])  # between, before and after the rows there
+    hosts = [r.host for r in model.rows()]
+    assert hosts == sorted(hosts, key=lambda h: int(h.rsplit(".", 1)[1]))
+    assert all(model.row_number(r.device_id) == i for i, r in enumerate(model.rows()))
+    model.sort(Column.HOST, Qt.SortOrder.DescendingOrder)
+    model.add_rows([host_row(i) for i in (50, 5, 18)])
+    hosts = [int(r.host.rsplit(".", 1)[1]) for r in model.rows()]
+    assert hosts == sorted(hosts, reverse=True)
+    assert all(model.row_number(r.device_id) == i for i, r in enumerate(model.rows()))

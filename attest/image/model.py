@@ -18,6 +18,7 @@ METADATA = "metadata"  # text the installer only displays (Bitmain's version_num
 LAYER = "layer"  # a wrapper inside an image (a uImage's payload, a gzip stream): audited only
 FILE = "file"  # a file inside a filesystem image: audited only
 TOP = "top"  # the file itself, before its content says what it is
+UNSIGNED = "unsigned"  # bytes no signature covers, already a FIRMWARE_UNSIGNED_* finding: audited only
 
 
 @dataclass

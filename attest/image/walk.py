@@ -115,14 +115,15 @@ class Inspector:
         try:
             for child in entries():  # type: ignore[operator]
                 self.budget.entry(node.path or "the file")
+                self.budget.tick(join(node.path, child.name))
                 self._child(node, child, depth=depth, ancestors=below, in_fs=in_fs or fs)
         except ImageFormatError as e:
             self._stop(node, e)
         except LimitExceeded:
             raise
         except MemoryError:
-            raise LimitExceeded(f"{node.path or 'the file'}: reading it needs more memory than the station has") \
-                from None
+            raise LimitExceeded(f"{node.path or 'the file'}: reading it needs more memory than its budget; left "
+                                "unread: it and everything after it", code="IMAGE_TOO_COSTLY") from None
         except Exception as e:  # a library choking on crafted bytes: this branch is unreadable
             log.warning("reading %s (%s) failed: %s: %s", node.path or "the file", node.format,
                         type(e).__name__, e)
@@ -161,7 +162,7 @@ class Inspector:
         node.role = _resolve_role(node, in_fs)
         if not node.children and node.problem is None:
             fs_path = child.name if node.role == FILE else path.rsplit("/", 1)[-1]
-            audit.audit_file(self.finding, fs_path, path, view, child.mode, self.indicators)
+            audit.audit_file(self.finding, fs_path, path, view, child.mode, self.indicators, self.budget)
         if node.size > _RELEASE_AFTER:
             self.release()
 
@@ -244,13 +245,14 @@ def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, 
                 inspector.walk(root, data, depth=0, ancestors=frozenset(), fmt=fmt, in_fs=False,
                                mtdparts=mtdparts)
                 if not root.children and root.problem is None:
-                    audit.audit_file(inspector.finding, file.name, "", data, 0, inspector.indicators)
+                    audit.audit_file(inspector.finding, file.name, "", data, 0, inspector.indicators,
+                                     inspector.budget)
                 if root.format not in (None, "flash-dump"):  # a bare image is judged like one in a package
                     root.role = _resolve_role(Node(path="", name="", format=root.format, children=root.children,
                                                    role=""), False)
             except LimitExceeded as e:
-                inspector.finding("IMAGE_LIMIT_EXCEEDED", "", printable(e.message, limit=600))
-                root.problem = "IMAGE_LIMIT_EXCEEDED"
+                inspector.finding(e.code, "", printable(e.message, limit=600))
+                root.problem = e.code
         inspection.findings = inspector.findings
         inspection.signatures = inspector.signatures
         return inspection

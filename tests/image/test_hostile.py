@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -161,11 +162,12 @@ def test_corrupt_package_is_refused(sandbox: Path, kit: Kit, tmp_path: Path, tru
                                     manifest: Manifest) -> None:
     data = bytearray(kit["genuine"].read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 4096] = os.urandom(4096)
+    data[middle:middle + 4096] = random.Random(4096).randbytes(4096)  # seeded: the same damage every run
     (tmp_path / "bad.tar.gz").write_bytes(bytes(data))
     verdict, codes = codes_of(tmp_path / "bad.tar.gz", trust, manifest)
     assert verdict in NOT_A_PASS
-    assert {"IMAGE_CORRUPT", "IMAGE_CHECKSUM_MISMATCH"} & set(codes)
+    # deflate fed garbage either fails at once, decodes to a wrong CRC, or runs past the end
+    assert {"IMAGE_CORRUPT", "IMAGE_CHECKSUM_MISMATCH", "IMAGE_TRUNCATED"} & set(codes)
 
 
 def test_uimage_declaring_more_than_the_file_holds_is_truncated(sandbox: Path, kit: Kit, tmp_path: Path,

@@ -95,6 +95,7 @@ def _against_manifests(root: Node, manifests: Sequence[Manifest]) -> list[Reason
     matched: list[tuple[Node, list[_Match]]] = []
     unvouched: list[Node] = []
     _judge(root, images, names, covered=False, matched=matched, unvouched=unvouched)
+    out.extend(_unsigned_partitions(root, {id(n) for n, _ in matched}))
     for node in unvouched:
         if node.role == MEMBER and node.name.rsplit("/", 1)[-1] not in names:
             out.append(reason("IMAGE_MEMBER_UNVOUCHED", node.path or "the file's content", found=node.sha256))
@@ -124,6 +125,27 @@ def _against_manifests(root: Node, manifests: Sequence[Manifest]) -> list[Reason
         out.append(reason("FIRMWARE_SIGNED_RELEASE", f"{release.model} {release.version}: {listed}"))
     if root.format is None and not root.children:
         out.append(reason("IMAGE_NOT_INSPECTED", "the file's format is not one Rig Attest reads"))
+    return out
+
+
+def _unsigned_partitions(root: Node, matched: set[int]) -> list[Reason]:
+    """Flash no signed image vouches for. A partition the signed layout lists may hold per-unit
+    data (U-Boot's environment, settings, an empty upgrade slot), so there only code is a
+    finding; a partition no signed layout lists is a finding whatever it holds."""
+    out: list[Reason] = []
+    for node in root.walk():
+        flash = node.flash
+        if flash is None or any(id(n) in matched for n in node.walk()):
+            continue
+        if flash.code:
+            where = "in the signed flash layout, but no signed image covers it" if flash.listed \
+                else "not in any signed flash layout"
+            out.append(reason("FIRMWARE_UNSIGNED_CONTENT", f"partition {node.path}: {where}; it may hold code: "
+                              f"{flash.code}"))
+        elif not flash.listed:
+            what = flash.data or f"{node.size} bytes, all erased"
+            out.append(reason("FIRMWARE_UNSIGNED_DATA", f"partition {node.path}: not in any signed flash layout; "
+                              f"{what}"))
     return out
 
 

@@ -72,6 +72,7 @@ class Inspector:
         self.signatures: list[VendorSignature] = []
         self._per_code: Counter[str] = Counter()
         self.release: Callable[[], None] = lambda: None  # drop the mapped file's resident pages
+        self.layouts: Sequence[str] = ()  # the signed releases' flash layouts (mtdparts)
 
     def finding(self, code: str, path: str, detail: str, *, expected: str | None = None,
                 found: str | None = None) -> None:
@@ -92,7 +93,7 @@ class Inspector:
         """Fill ``node`` (already hashed) with what ``data`` holds."""
         if mtdparts is not None:
             node.format = "flash-dump"
-            self._descend(node, data, lambda: mtd.read_dump(self, data, node.path, mtdparts),
+            self._descend(node, data, lambda: mtd.read_dump(self, data, node.path, mtdparts, self.layouts),
                           depth=depth, ancestors=ancestors, fs=False, in_fs=in_fs)
             return
         node.format = fmt
@@ -139,7 +140,8 @@ class Inspector:
         # path, so a finding reads "fw.tar.gz/rootfs.squashfs", not ".../(data)/...".
         path = join(parent.path, child.name)
         node = Node(path=path, name=child.name or "(data)", role=child.role or "", kind=child.kind,
-                    mode=child.mode, link=child.link, note=child.note, vendor_signed=child.vendor_signed)
+                    mode=child.mode, link=child.link, note=child.note, vendor_signed=child.vendor_signed,
+                    flash=child.flash)
         parent.children.append(node)
         if child.data is None:
             node.role = node.role or FILE
@@ -232,6 +234,7 @@ def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, 
         inspector = Inspector(trust, Path(anchor), limits or Limits(),
                               indicators if indicators is not None else default_indicators())
         inspector.release = release
+        inspector.layouts = tuple(layouts)
         root = Node(path="", name=file.name, role=TOP, size=len(data), sha256=sha256(data, release))
         inspection = Inspection(str(file), root)
         fmt = detect(data)

@@ -8,6 +8,10 @@ the volume table in the layout volume (id 0x7FFFEFFF). Headers are CRC32-checked
 the kernel's crc32_le seeded with 0xFFFFFFFF, without the final inversion): a PEB whose header
 fails is skipped, as the kernel would, and counted. The eraseblock size is not written anywhere, so
 it is the smallest power of two at which the headers line up.
+
+An eraseblock that belongs to no volume (no erase-counter header, or a free one) must be erased
+flash: bytes in one are held by no volume, so no volume's signed digest covers them, and they are
+a finding of their own (FIRMWARE_UNSIGNED_CONTENT or _DATA), as is a partial block at the end.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from dataclasses import dataclass
 from attest.evidence import printable
 from attest.image.containers.base import Context, corrupt
 from attest.image.limits import LimitExceeded
-from attest.image.model import IMAGE, Child
+from attest.image.model import IMAGE, UNSIGNED, Child
+from attest.image.unsigned import padding_only, report_unsigned
 
 _EC = struct.Struct(">4sB3xQIII32xI")
 _VID = struct.Struct(">4sBBBBII4xIIII4xQ12xI")
@@ -66,10 +71,15 @@ def read_ubi(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
     size = peb_size(data)
     lebs: dict[tuple[int, int], _Leb] = {}
     bad = 0
+    loose: list[tuple[int, int]] = []  # eraseblocks of no volume that are not erased
     for peb in range(len(data) // size):
         base = peb * size
+        ctx.budget.tick(where)
         leb = _read_peb(data, base, size)
         if leb is None:
+            header = 64 if bytes(data[base:base + 4]) == b"UBI#" else 0
+            if not padding_only(data[base + header:base + size]):
+                loose.append((base, base + size))
             continue
         if leb == "bad":
             bad += 1
@@ -79,6 +89,10 @@ def read_ubi(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
             lebs[key] = entry
     if bad:
         ctx.finding("IMAGE_CORRUPT", where, f"{bad} UBI eraseblock(s) have damaged headers and were skipped")
+    tail = len(data) // size * size
+    if tail < len(data) and not padding_only(data[tail:]):
+        loose.append((tail, len(data)))
+    yield from _loose(ctx, data, loose, where)
     names = _volume_table(data, lebs, size, where)
     leb_size = size - max((e.start % size for e in lebs.values()), default=0)
     by_volume: dict[int, dict[int, _Leb]] = {}
@@ -89,6 +103,21 @@ def read_ubi(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
         name = names.get(vol, f"volume {vol}")
         yield Child(name, _assemble(ctx, data, mapped, leb_size, size, f"{where}: UBI volume {name}"),
                     role=IMAGE, note=f"UBI volume {vol} ({len(mapped)} LEBs of {leb_size} bytes)")
+
+
+def _loose(ctx: Context, data: memoryview, loose: list[tuple[int, int]], where: str) -> Iterator[Child]:
+    """Runs of adjacent loose eraseblocks, each reported and handed on (audited, never judged)."""
+    runs: list[list[int]] = []
+    for start, end in loose:
+        if runs and runs[-1][1] == start:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end])
+    for start, end in runs:
+        name = f"(no UBI volume, bytes {start:#x}..{end:#x})"
+        report_unsigned(ctx.finding, f"{where} {name}", f"{end - start} bytes in eraseblocks no UBI volume holds",
+                        data[start:end])
+        yield Child(name, data[start:end], role=UNSIGNED, note="eraseblocks of no UBI volume")
 
 
 def _read_peb(data: memoryview, base: int, size: int) -> tuple[tuple[int, int], _Leb] | str | None:

@@ -121,15 +121,21 @@ def _trust(path: str) -> TrustStore:
 
 
 def _manifests(paths: Sequence[str], trust: TrustStore) -> list[Manifest]:
-    out = []
-    for path in paths:
-        try:
-            out.append(load_manifest(Path(path), trust, state=StationState.default()))
-        except ManifestError as e:
-            _fail(f"manifest {path} refused: {e.code}: {e.message}")
-        except TrustError as e:  # the station state (accepted sequences) is unreadable
-            _fail(f"station state: {e.message}")
-    return out
+    """Every file verified; of one issuer's, only the highest sequence is used (whatever the
+    order given), the others named on stderr as superseded."""
+    from attest.manifest_set import load_manifest_files
+
+    try:
+        loads = load_manifest_files(paths, trust, state=StationState.default())
+    except TrustError as e:  # the station state (accepted sequences) is unreadable
+        _fail(f"station state: {e.message}")
+    for load in loads:
+        if load.manifest is None:
+            _fail(f"manifest {load.path} refused: {load.code}: {load.message}")
+        if load.superseded_by is not None:
+            print(f"manifest {load.path} (sequence {load.manifest.sequence}) is superseded by sequence "
+                  f"{load.superseded_by.sequence} from the same issuer: not used", file=sys.stderr)
+    return [load.manifest for load in loads if load.used and load.manifest is not None]
 
 
 def _targets(addresses: Sequence[str]) -> list[Any]:

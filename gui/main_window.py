@@ -30,7 +30,7 @@ from gui.log_commands import LogCommands
 from gui.models.device_filter import DeviceFilterProxy
 from gui.models.device_table import DeviceTableModel
 from gui.settings import StationSettings
-from gui.station import LoadedManifest, Station, check_manifest_file
+from gui.station import LoadedManifest, Station, check_manifest_files
 from gui.station_log import StationLog
 from gui.verification import plan_check
 from gui.views.detail import DetailPane
@@ -245,10 +245,10 @@ class MainWindow(QMainWindow):
     def load_manifests(self, paths: list[Path]) -> None:
         """Verify each file on the job thread; refused ones are listed with the reason, unused."""
         trust = self.station.trust
-        files = [Path(p) for p in paths]
+        files = self.station.judged_with([Path(p) for p in paths])
 
         async def op() -> list[LoadedManifest]:
-            return [check_manifest_file(p, trust) for p in files]
+            return check_manifest_files(files, trust)
 
         def done(results: list[LoadedManifest]) -> None:
             self.station.record(results)

@@ -27,6 +27,7 @@ from attest.appraise import Appraisal, _categories
 from attest.evidence import Assurance, Claim, Evidence, printable
 from attest.image.model import IMAGE, MEMBER, PACKAGE, PARTITION, Finding, Inspection, Node
 from attest.manifest import FirmwareRelease, Manifest
+from attest.manifest_set import newest_per_issuer
 from attest.verdict import Reason, Status, Verdict, reason
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class _Match:
 def appraise_inspection(inspection: Inspection, manifests: Sequence[Manifest]) -> Appraisal:
     # Findings, then the manifest's word, then signatures: among equals the first is the top reason,
     # and a release match says more than one signature over one member.
+    manifests = newest_per_issuer(manifests)  # a superseded manifest never vouches for anything
     reasons: list[Reason] = [_finding_reason(f) for f in inspection.findings]
     root = inspection.root
     if not manifests:

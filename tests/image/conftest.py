@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -28,9 +29,19 @@ class Kit:
     manifest: Path
     files: dict[str, Path] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)  # what ``manifest`` signs
+    signer: Signer | None = None  # the manifest's key, for a newer manifest from the same issuer
 
     def __getitem__(self, name: str) -> Path:
         return self.files[name]
+
+    def newer_manifest(self, **changes: Any) -> Path:
+        """The same issuer's manifest with the next sequence and ``changes`` (e.g. a release dropped)."""
+        assert self.signer is not None
+        payload = {**self.payload, "sequence": self.payload["sequence"] + 1, **changes}
+        out = self.root / f"manifest-{payload['sequence']}.dsse.json"
+        out.write_bytes(to_bytes(sign_envelope(payload, [self.signer])))
+        return out
 
 
 def _rootfs(work: Path, name: str, bmminer: bytes, version: str) -> Path:
@@ -168,7 +179,8 @@ def _trust_and_manifest(kit: Kit, root_pub: Path, d: dict[str, str]) -> None:
         ],
         revoked_firmware=[{"digest": d["antbleed-rootfs"], "reason": "remote shutdown hook (Antbleed)"}],
     )
-    kit.manifest.write_bytes(to_bytes(sign_envelope(payload, [Signer(key)])))
+    kit.payload, kit.signer = payload, Signer(key)
+    kit.manifest.write_bytes(to_bytes(sign_envelope(payload, [kit.signer])))
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from attest.appraise import Appraisal
 from attest.canonical import canonical_json
 from attest.log.canonical import iso_time, plain
 from attest.log.checkpoint import Checkpoint, sign_checkpoint
+from attest.log.consistency import remember_appended, verify_log
 from attest.log.errors import LogError
 from attest.log.merkle import Node, frontier_positions, leaf_hash, push_leaf, root_from_frontier
 from attest.log.store import LogOwner, NewRecord, Store, StoreConflict
@@ -81,9 +82,10 @@ def append_records(store: Store, key: StationSigner, records: Sequence[dict[str,
         return sign_current_checkpoint(store, key, now)
     owner = LogOwner(key.station_id, key.identity.public_pem, key.identity.fingerprint)
     for _ in range(_APPEND_ATTEMPTS):
-        size = store.count()
-        frontier = _frontier(store, size)
-        previous = _node(store, 0, size - 1) if size else None
+        verified = verify_log(store, key.identity)  # LOG_INCONSISTENT: nothing is signed over a rewrite
+        size = verified.size
+        frontier = list(verified.frontier)
+        previous = verified.last_leaf
         new: list[NewRecord] = []
         nodes: list[Node] = []
         for offset, record in enumerate(records):
@@ -100,6 +102,7 @@ def append_records(store: Store, key: StationSigner, records: Sequence[dict[str,
             store.append_batch(size, new, nodes, checkpoint, owner)
         except StoreConflict:
             continue
+        remember_appended(store, verified.extended([r.leaf_hash for r in new]), checkpoint)
         return checkpoint
     raise LogError("LOG_STORE_UNAVAILABLE", f"{store.location}: other writers kept appending first; "
                    "the batch was not recorded, try again")
@@ -110,14 +113,12 @@ def current_root(store: Store, size: int) -> bytes:
 
 
 def sign_current_checkpoint(store: Store, key: StationSigner, now: datetime | None = None) -> Checkpoint:
-    """Sign the log as it stands (on export), refusing a log another station owns."""
-    owner = store.owner()
-    if owner is not None and owner.fingerprint != key.identity.fingerprint:
-        raise LogError("LOG_WRONG_STATION", f"{store.location} belongs to station {owner.origin!r}, "
-                       f"not {key.station_id!r}")
-    size = store.count()
-    checkpoint = sign_checkpoint(key, size, current_root(store, size), now or datetime.now(UTC))
+    """Sign the log as it stands (on export), refusing a log another station owns and one that
+    does not provably extend its last checkpoint (``consistency.verify_log``)."""
+    verified = verify_log(store, key.identity)
+    checkpoint = sign_checkpoint(key, verified.size, verified.root, now or datetime.now(UTC))
     store.add_checkpoint(checkpoint)
+    remember_appended(store, verified, checkpoint)
     return checkpoint
 
 

@@ -32,7 +32,7 @@ from typing import BinaryIO
 from attest.evidence import Evidence
 from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event
 from gui.check_frames import BatchFinished, read_frame, slim, write_frame
-from gui.verification import CheckPlan, run_check_here
+from gui.verification import CheckPlan, RemoteSigner, run_check_here
 
 #: Events are gathered this long before a frame is written (a verdict is never later than this).
 FLUSH_SECONDS = 0.03
@@ -73,7 +73,9 @@ def main() -> int:
     if not isinstance(plan, CheckPlan):
         print(f"expected a CheckPlan, got {type(plan).__name__}", file=sys.stderr)
         return 2
-    asyncio.run(_stream(run_check_here(plan), stdout))
+    # No station key comes with the plan: the batch's checkpoint is signed by the station, on request.
+    signer = None if plan.log is None else RemoteSigner(plan.log.identity(), stdout, stdin)
+    asyncio.run(_stream(run_check_here(plan, signer), stdout))
     return 0
 
 

@@ -209,7 +209,7 @@ class MainWindow(QMainWindow):
                           log=self.station_log.plan(s.operator or default_operator()))
         if plan.skipped:
             self.statusBar().showMessage(f"{len(plan.skipped)} scanned serial(s) have no address yet: skipped.")
-        return self.checks.start(plan)
+        return self.checks.start(plan, self.station_log.signer)
 
     def _check_started(self, total: int) -> None:
         self.summary.start(total, "Checking…")

@@ -17,26 +17,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from typing import BinaryIO
 
 from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, parse_address
 from attest.appraise import Appraisal
+from attest.child_process import module_command
 from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions, ConsoleOutput
 from attest.evidence import Evidence
 from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event, verify_many
 from attest.log.append import new_batch_id
 from attest.log.commands import log_appraisals
+from attest.log.consistency import sign_extension
 from attest.log.errors import LogError
 from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem
-from gui.check_frames import BatchFinished, SlimAppraised, encode_frame, read_frame_async, rebuild
+from attest.verdict import REASONS
+from gui.check_frames import (
+    BatchFinished,
+    SignReply,
+    SignRequest,
+    SlimAppraised,
+    encode_frame,
+    read_frame,
+    read_frame_async,
+    rebuild,
+    write_frame,
+)
 from gui.console_feed import merge_console_output
 from gui.models.rows import DeviceRow, RowKind
 
@@ -50,25 +61,61 @@ STDERR_TAIL = 4000
 class LogPlan:
     """Where and as whom the check's verdicts are recorded: the GUI always logs.
 
-    The unlocked key travels to the check process as raw bytes over its private pipe (the same
-    user, the same machine, never a file); the process signs the batch's checkpoint itself, so a
-    1,000-record append never runs in the GUI's process.
+    The check process appends the batch itself (so a 1,000-record append never runs in the GUI's
+    process), but it never holds the station key: the process reads device bytes, and a key it
+    held could be copied out of it and sign anything, for ever. It asks the station to sign the
+    one checkpoint it needs (``SignRequest``), and the station signs only a checkpoint that
+    extends its log's last one by the batch's records (``answer_sign_request``).
     """
 
     path: str  # the SQLite log
     station_id: str
     public_pem: str
-    private_key: bytes  # Ed25519 raw private bytes
     operator: str
 
     @classmethod
     def of(cls, path: str, signer: StationSigner, operator: str) -> LogPlan:
-        return cls(path, signer.station_id, signer.identity.public_pem, signer.private_key.private_bytes_raw(),
-                   operator)
+        return cls(path, signer.station_id, signer.identity.public_pem, operator)
 
-    def signer(self) -> StationSigner:
-        identity = StationIdentity(self.station_id, public_key_from_pem(self.public_pem))
-        return StationSigner(identity, ed25519.Ed25519PrivateKey.from_private_bytes(self.private_key))
+    def identity(self) -> StationIdentity:
+        return StationIdentity(self.station_id, public_key_from_pem(self.public_pem))
+
+
+@dataclass(frozen=True)
+class RemoteSigner:
+    """The check process's stand-in for the station key (an ``ExtensionSigner``): each
+    checkpoint goes to the station as a ``SignRequest`` frame on stdout, and the signature (or
+    the refusal) comes back on stdin."""
+
+    identity: StationIdentity
+    requests: BinaryIO
+    replies: BinaryIO
+
+    @property
+    def station_id(self) -> str:
+        return self.identity.station_id
+
+    def sign_extension(self, message: bytes, base_size: int, leaves: Sequence[bytes]) -> bytes:
+        write_frame(self.requests, [SignRequest(message, base_size, tuple(bytes(leaf) for leaf in leaves))])
+        reply = read_frame(self.replies)
+        if not isinstance(reply, SignReply):
+            raise LogError("STATION_PASSPHRASE_NEEDED", "the station did not answer the request to sign the checkpoint")
+        if reply.signature is None:
+            raise LogError(reply.code if reply.code in REASONS else "LOG_INCONSISTENT", reply.message)
+        return reply.signature
+
+
+def answer_sign_request(request: SignRequest, log: LogPlan | None, signer: StationSigner | None) -> SignReply:
+    """The station's side (job thread): sign only a checkpoint that extends its log."""
+    if log is None or signer is None:
+        return SignReply(None, "STATION_PASSPHRASE_NEEDED",
+                         "the station key is not open, so the batch cannot be signed")
+    if signer.station_id != log.station_id:
+        return SignReply(None, "LOG_WRONG_STATION", f"the check was planned for station {log.station_id!r}")
+    try:
+        return SignReply(sign_extension(log.path, signer, request.message, request.base_size, request.leaves))
+    except LogError as e:
+        return SignReply(None, e.code, e.message)
 
 
 @dataclass(frozen=True)
@@ -142,8 +189,10 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
                      options, concurrency or policy.concurrency, log)
 
 
-async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
-    """The check in this process: every group through ``verify_many``; one BatchDone at the end."""
+async def run_check_here(plan: CheckPlan, signer: StationSigner | RemoteSigner | None = None,
+                         ) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
+    """The check in this process: every group through ``verify_many``; one BatchDone at the end.
+    ``signer`` signs the batch's checkpoint when ``plan.log`` is set (the worker's is remote)."""
     appraisals: list[Appraisal] = []
     for ports, targets in plan.groups:
         def stream(options: CollectOptions, ports: PortProfile = ports,
@@ -159,19 +208,22 @@ async def run_check_here(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput
             else:
                 yield event
     if plan.log is not None and appraisals:
-        yield log_check(plan.log, appraisals)
+        yield log_check(plan.log, appraisals, signer)
     yield BatchDone(tuple(appraisals))
 
 
-def log_check(plan: LogPlan, appraisals: Sequence[Appraisal]) -> BatchLogged | LogFailed:
+def log_check(plan: LogPlan, appraisals: Sequence[Appraisal],
+              signer: StationSigner | RemoteSigner | None) -> BatchLogged | LogFailed:
     """Record the batch in one transaction; a failure loses nothing already recorded."""
     batch = new_batch_id(datetime.now(UTC))
+    if signer is None:
+        return LogFailed("STATION_PASSPHRASE_NEEDED", "the station key is not open, so the batch was not recorded")
     try:
-        signer = plan.signer()
-        checkpoint = log_appraisals(plan.path, appraisals, signer=signer, operator=plan.operator, batch_id=batch)
+        checkpoint = log_appraisals(plan.path, appraisals, signer=signer, operator=plan.operator,  # type: ignore[arg-type]
+                                    batch_id=batch)
     except LogError as e:
         return LogFailed(e.code, e.message)
-    except ValueError as e:  # a damaged key handed over: never a crash of the check
+    except ValueError as e:  # a damaged station identity handed over: never a crash of the check
         return LogFailed("STATION_FILES_INVALID", str(e))
     first = checkpoint.tree_size - len(appraisals)  # the batch is appended whole, in one transaction
     return BatchLogged(first, checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.time, batch,
@@ -183,10 +235,9 @@ class CheckProcessError(RuntimeError):
 
 
 def worker_command() -> list[str]:
-    """How to start a check process: the bundle's own executable, or this Python."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "--check-worker"]
-    return [sys.executable, "-m", "gui.check_worker"]
+    """How to start a check process: the bundle's own executable, or this Python running the
+    ``gui`` package this process imported (never one from the working directory)."""
+    return module_command("gui.check_worker", frozen_flag="--check-worker")
 
 
 _spares: dict[asyncio.AbstractEventLoop, asyncio.subprocess.Process] = {}
@@ -217,8 +268,10 @@ async def _take_worker() -> asyncio.subprocess.Process:
     return await _spawn()
 
 
-async def run_check(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
-    """The check in a check process; cancelling this generator kills the process.
+async def run_check(plan: CheckPlan, signer: StationSigner | None = None,
+                    ) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
+    """The check in a check process; cancelling this generator kills the process. ``signer``
+    (the open station key) stays in this process: it answers the process's ``SignRequest``.
 
     Killing is the right way to stop it: its sockets close with it, so nothing keeps talking to
     the rigs, and the station has nothing to clean up but the process itself.
@@ -239,13 +292,17 @@ async def run_check(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | Ba
         _starting.add(spare)
         spare.add_done_callback(_starting.discard)
         process.stdin.write(encode_frame(plan))
-        await process.stdin.drain()
-        process.stdin.close()
+        await process.stdin.drain()  # stdin stays open: the answers to SignRequest go there
         appraisals: list[Appraisal] = []
         manifests = {m.digest: m for m in plan.manifests}
         received: dict[str, Evidence] = {}
         while (batch := await read_frame_async(process.stdout)) is not None:
             for event in batch:
+                if isinstance(event, SignRequest):
+                    reply = await asyncio.to_thread(answer_sign_request, event, plan.log, signer)
+                    process.stdin.write(encode_frame(reply))
+                    await process.stdin.drain()
+                    continue
                 if isinstance(event, SlimAppraised):
                     event = rebuild(event, manifests, received)
                 elif isinstance(event, DeviceCollected):
@@ -260,6 +317,7 @@ async def run_check(plan: CheckPlan) -> AsyncIterator[Event | ConsoleOutput | Ba
                 if isinstance(event, DeviceAppraised):
                     appraisals.append(event.appraisal)
                 yield event
+        process.stdin.close()
         code = await process.wait()
         await stderr_task
         if not finished:

@@ -97,7 +97,8 @@ def append_records(store: Store, key: StationSigner, records: Sequence[dict[str,
             new.append(NewRecord(index, data, leaf, str(record["batch"]), str(record["time"]),
                                  str(record["address"]), _serial(record.get("serial"))))
             previous = leaf
-        checkpoint = sign_checkpoint(key, size + len(new), root_from_frontier(frontier), now)
+        checkpoint = sign_checkpoint(key, size + len(new), root_from_frontier(frontier), now,
+                                     extends=(size, [r.leaf_hash for r in new]))
         try:
             store.append_batch(size, new, nodes, checkpoint, owner)
         except StoreConflict:

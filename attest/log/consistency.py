@@ -26,13 +26,15 @@ after batch re-read only its own new records; any write by anyone else means a f
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from attest.log.checkpoint import Checkpoint
+from attest.log.checkpoint import Checkpoint, checkpoint_payload
 from attest.log.errors import LogError
-from attest.log.merkle import EMPTY_ROOT, Node, leaf_hash, push_leaf, root_from_frontier
+from attest.log.merkle import EMPTY_ROOT, Node, frontier_positions, leaf_hash, push_leaf, root_from_frontier
 from attest.log.store import Store
-from attest.station import StationIdentity
+from attest.station import StationIdentity, StationSigner
 
 _CHUNK = 2000
 
@@ -157,3 +159,55 @@ def _inconsistent(where: str, index: int | None, why: str) -> LogError:
     return LogError("LOG_INCONSISTENT", f"{where}: {first}{why}. Nothing was signed or appended, and every "
                     "record already in the log is unchanged; keep the file for investigation and restore the "
                     "log from a backup or an exported bundle")
+
+
+def sign_extension(store_path: str, signer: StationSigner, message: bytes, base_size: int,
+                   leaves: Sequence[bytes]) -> bytes:
+    """Sign a checkpoint another process built (the GUI's check process, which holds no key),
+    only if it is this station's and adds exactly ``leaves`` to the last checkpoint the log at
+    ``store_path`` holds: its stored frontier at ``base_size`` must fold to that checkpoint's
+    signed root, and the frontier with ``leaves`` pushed to the root asked for. So a process
+    that was handed device bytes can append to the log, never rewrite or fork it, and gets no
+    key it could use for anything else. O(log n) lookups: the full pass is the check process's."""
+    try:
+        asked = checkpoint_payload(message)
+    except ValueError as e:
+        raise LogError("LOG_INCONSISTENT", f"refused to sign: {e}") from None
+    if asked.origin != signer.station_id or asked.tree_size != base_size + len(leaves) \
+            or any(len(leaf) != 32 for leaf in leaves):
+        raise LogError("LOG_INCONSISTENT", f"refused to sign: the checkpoint asked for (station {asked.origin!r}, "
+                       f"{asked.tree_size} records) is not this station's log grown by {len(leaves)} records")
+    frontier = _signed_frontier(store_path, signer, base_size)
+    for offset, leaf in enumerate(leaves):
+        push_leaf(frontier, base_size + offset, bytes(leaf))
+    if root_from_frontier(frontier) != asked.root_hash:
+        raise LogError("LOG_INCONSISTENT", f"{store_path}: refused to sign: the checkpoint's root is not the last "
+                       f"signed log ({base_size} records) grown by the {len(leaves)} new records")
+    return signer.sign(message)
+
+
+def _signed_frontier(store_path: str, signer: StationSigner, base_size: int) -> list[Node]:
+    from attest.log.sqlite import SqliteStore  # sqlite.py imports the store layer this module sits on
+
+    if base_size == 0 and not Path(store_path).exists():
+        return []
+    with SqliteStore(store_path, create=False) as store:
+        owner = store.owner()
+        if owner is not None and owner.fingerprint != signer.identity.fingerprint:
+            raise LogError("LOG_WRONG_STATION", f"{store_path} belongs to station {owner.origin!r}")
+        last = store.latest_checkpoint()
+        if last is None:
+            if base_size or store.count():
+                raise _inconsistent(store_path, 0, "refused to sign: the log holds records but no signed checkpoint")
+            return []
+        if not last.signed_by(signer.identity.public_key) or last.tree_size != base_size:
+            raise _inconsistent(store_path, None, f"refused to sign: the new records were built on {base_size} "
+                                f"records, but the last checkpoint this station signed covers {last.tree_size}")
+        try:
+            frontier = [(level, index, store.node(level, index)) for level, index in frontier_positions(base_size)]
+        except KeyError as e:
+            raise _inconsistent(store_path, None, f"refused to sign: Merkle node {e} is missing") from None
+        if root_from_frontier(frontier) != last.root_hash:
+            raise _inconsistent(store_path, None, "refused to sign: the stored tree does not fold to the root of "
+                                "the last checkpoint")
+        return frontier

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -142,8 +143,8 @@ def read_roots(store: Path) -> list[RootCert]:
 def parse_public_key_pem(data: bytes, where: str) -> PinnedKey:
     try:
         key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as e:
-        raise TrustError(f"{where} is not a PEM public key: {e}") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise TrustError(f"{where} is not a PEM public key this station can use: {e}") from None
     problem = unsupported_key_reason(key)
     if problem or not isinstance(key, SIGNING_KEY_TYPES):
         raise TrustError(f"{where}: {problem}")

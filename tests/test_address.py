@@ -28,3 +28,10 @@ def test_port_profile_overrides_only_what_is_named():
     assert (p.api, p.web, p.ssh) == (4028, 8080, 2222)
     with pytest.raises(AddressError):
         PortProfile.parse("telnet=23")
+
+
+@pytest.mark.parametrize("text", ["cgminer://10.0.4.17:4²", "serial:///dev/ttyUSB0?baud=1152\u00b2"])
+def test_unicode_digits_in_a_port_or_baud_are_a_clear_error(text):
+    """isdigit() accepts '²', which int() refuses: a ValueError escaped instead of AddressError."""
+    with pytest.raises(AddressError):
+        parse_address(text)

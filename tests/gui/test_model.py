@@ -131,3 +131,10 @@ def test_unchecked_rows_sort_below_checked_ones_by_verdict_severity():
     proxy.sort(Column.VERDICT, Qt.SortOrder.DescendingOrder)
     order = [proxy.index(i, 0).data(Role.VERDICT) for i in range(4)]
     assert order == ["UNTRUSTED", "WARNING", "TRUSTED", None]
+
+
+def test_a_host_with_unicode_digits_sorts_as_a_name_instead_of_crashing_the_sort():
+    from gui.models.device_table import _host_key
+
+    assert _host_key("10.0.0.\u00b2") == "1" + "10.0.0.\u00b2"  # int('²') raised inside the sort
+    assert _host_key("10.0.0.2") < _host_key("10.0.0.10")

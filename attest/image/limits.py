@@ -18,6 +18,7 @@ what was left unread (IMAGE_TOO_COSTLY); the caller running the check in a child
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -65,7 +66,7 @@ class CheckOverrun(Exception):
 class Budget:
     """What one inspection has spent so far. Readers charge before they allocate."""
 
-    def __init__(self, limits: Limits, *, clock: object = time.monotonic) -> None:
+    def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.expanded = 0
         self.entries = 0
@@ -74,7 +75,7 @@ class Budget:
         self.deadline = self.started + limits.max_seconds
 
     def now(self) -> float:
-        return float(self._clock())  # type: ignore[operator]
+        return self._clock()
 
     def tick(self, where: str) -> None:
         """Called in every loop that reads: past the file's deadline, the inspection stops here."""

@@ -17,6 +17,7 @@ import logging
 import mmap
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -63,8 +64,8 @@ class Inspector:
     """The ``Context`` every reader works for (see ``containers.base.Context``)."""
 
     def __init__(self, trust: TrustStore | None, anchor: Path, limits: Limits,
-                 indicators: tuple[Indicator, ...]) -> None:
-        self.budget = Budget(limits)
+                 indicators: tuple[Indicator, ...], clock: Callable[[], float] = time.monotonic) -> None:
+        self.budget = Budget(limits, clock=clock)
         self.trust = trust
         self.anchor = anchor
         self.indicators = indicators
@@ -223,7 +224,8 @@ def sha256(view: memoryview, release: Callable[[], None]) -> str:
 
 def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, *,
                  mtdparts: str | None = None, layouts: Sequence[str] = (), limits: Limits | None = None,
-                 indicators: tuple[Indicator, ...] | None = None) -> Inspection:
+                 indicators: tuple[Indicator, ...] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> Inspection:
     """Everything in one file. Raises OSError only when the file itself cannot be read.
 
     A raw flash dump is split by ``mtdparts`` if given, else by the dump's own mtdparts string,
@@ -232,7 +234,7 @@ def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, 
     file = Path(path)
     with tempfile.TemporaryDirectory(prefix="attest-image-") as anchor, _mapped(file) as (data, release):
         inspector = Inspector(trust, Path(anchor), limits or Limits(),
-                              indicators if indicators is not None else default_indicators())
+                              indicators if indicators is not None else default_indicators(), clock)
         inspector.release = release
         inspector.layouts = tuple(layouts)
         root = Node(path="", name=file.name, role=TOP, size=len(data), sha256=sha256(data, release))

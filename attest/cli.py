@@ -58,6 +58,10 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv)[:1] == ["--image-worker"]:  # a bundle's image check process
+        from attest.image.worker import main as image_worker_main
+
+        return image_worker_main()
     logging.basicConfig(level=logging.WARNING, format="attest: %(levelname)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -294,7 +298,8 @@ def summary_line(appraisals: Sequence[Appraisal], elapsed: float, noun: str = "r
 def cmd_image(args: argparse.Namespace) -> int:
     """Firmware files and flash dumps, offline: the same verdicts, exit codes and JSON lines as
     `attest verify`, with the file path as the address."""
-    from attest.image.appraise_image import check_file, detail_lines
+    from attest.image.appraise_image import detail_lines
+    from attest.image.isolated import ImageCheckFailed, check_file_isolated
 
     if args.manifest and not args.trust:
         _fail("--manifest needs --trust (the trust store that vouches for the manifest)")
@@ -304,9 +309,12 @@ def cmd_image(args: argparse.Namespace) -> int:
     appraisals: list[Appraisal] = []
     for file in args.file:
         try:
-            appraisals.append(check_file(file, trust, manifests, mtdparts=args.mtdparts))
+            # in a child process with a memory cap and a deadline: no file can hang or kill this one
+            appraisals.append(check_file_isolated(file, trust, manifests, mtdparts=args.mtdparts))
         except OSError as e:
             _fail(f"cannot read {file}: {e.strerror or e}")
+        except ImageCheckFailed as e:
+            _fail(f"checking {file} failed: {e}")
     if args.json:
         for a in appraisals:
             _emit_json(a.to_json())

@@ -33,6 +33,8 @@ class Limits:
     max_check_seconds: float = 30.0  # one audit check of one file inside (the indicator scan, ...)
     max_password_checks: int = 64  # shadow hashes compared with the vendors' defaults, per file
     max_script_bytes: int = 16 << 20  # a startup script, shadow or authorized_keys file read whole
+    #: The child process's data segment (``isolated``): the expansion caps above plus room to work.
+    max_memory_bytes: int = 3584 << 20
 
 
 class ImageFormatError(Exception):

@@ -74,6 +74,7 @@ class Inspector:
         self._per_code: Counter[str] = Counter()
         self.release: Callable[[], None] = lambda: None  # drop the mapped file's resident pages
         self.layouts: Sequence[str] = ()  # the signed releases' flash layouts (mtdparts)
+        self.progress: Callable[[str], None] = lambda where: None  # told each layer entered
 
     def finding(self, code: str, path: str, detail: str, *, expected: str | None = None,
                 found: str | None = None) -> None:
@@ -147,6 +148,7 @@ class Inspector:
         if child.data is None:
             node.role = node.role or FILE
             return
+        self.progress(path)
         view = child.data if isinstance(child.data, memoryview) else memoryview(child.data)
         node.size = len(view)
         node.sha256 = sha256(view, self.release)
@@ -225,7 +227,8 @@ def sha256(view: memoryview, release: Callable[[], None]) -> str:
 def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, *,
                  mtdparts: str | None = None, layouts: Sequence[str] = (), limits: Limits | None = None,
                  indicators: tuple[Indicator, ...] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> Inspection:
+                 clock: Callable[[], float] = time.monotonic,
+                 progress: Callable[[str], None] | None = None) -> Inspection:
     """Everything in one file. Raises OSError only when the file itself cannot be read.
 
     A raw flash dump is split by ``mtdparts`` if given, else by the dump's own mtdparts string,
@@ -237,6 +240,8 @@ def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, 
                               indicators if indicators is not None else default_indicators(), clock)
         inspector.release = release
         inspector.layouts = tuple(layouts)
+        if progress is not None:
+            inspector.progress = progress
         root = Node(path="", name=file.name, role=TOP, size=len(data), sha256=sha256(data, release))
         inspection = Inspection(str(file), root)
         fmt = detect(data)

@@ -66,3 +66,32 @@ def test_unreadable_file_says_not_checked(qtbot, window, tmp_path: Path) -> None
     with qtbot.waitSignal(dialog.finished_check, timeout=20000):
         pass
     assert dialog.verdict_label.text() == "Not checked" and "Cannot read" in dialog.findings.toPlainText()
+
+
+def test_a_file_that_would_exhaust_memory_is_read_in_a_child_and_the_window_lives(qtbot, window, tmp_path,
+                                                                                   monkeypatch) -> None:
+    """The check used to run in the window's own process: a file past the readers' budgets
+    would have taken the window down with it. Here the child's memory cap is lowered so 256 MB
+    of zeros (a 250 KB gzip) exceed it: the child runs out, the dialog says so, the window stays."""
+    import zlib
+
+    import gui.dialogs.image_check as image_check
+    from attest.image.limits import Limits
+
+    d = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = tmp_path / "firmware.gz"
+    bomb.write_bytes(b"".join(d.compress(bytes(1 << 20)) for _ in range(256)) + d.flush())
+    monkeypatch.setattr(image_check, "CHECK_LIMITS", Limits(max_memory_bytes=160 << 20))
+    resource = pytest.importorskip("resource")
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(bomb))])
+    window.dropEvent(QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                                Qt.KeyboardModifier.NoModifier))
+    [dialog] = window.findChildren(ImageCheckDialog)
+    qtbot.waitUntil(lambda: dialog.appraisal is not None, timeout=60_000)
+    assert dialog.appraisal.verdict is Verdict.UNKNOWN
+    assert dialog.verdict_label.text() == "UNKNOWN — IMAGE_TOO_COSTLY"
+    assert "needs more memory than its budget" in dialog.findings.toPlainText()
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before  # KiB on Linux
+    assert grown < 64 << 10  # the 256 MB were expanded in the child, never in the window's process

@@ -145,9 +145,16 @@ def _account_gap(ctx: Context, gap: memoryview, offset: int, where: str, ended: 
     Returns (damage was skipped before any end marker, an end marker is in the gap)."""
     if not len(gap):
         return False, False
-    blocks = [bytes(gap[i:i + 512]) for i in range(0, len(gap), 512)]
-    zero = next((i for i, b in enumerate(blocks) if not b.strip(b"\0")), None)
-    junk_before_end = any(b.strip(b"\0") for b in blocks[:zero])
+    zero: int | None = None  # the first zero block: GNU tar's end of the archive
+    junk_before_end = False
+    for i in range(0, len(gap), 512):
+        if i % (1 << 20) == 0:
+            ctx.budget.tick(where)
+        if bytes(gap[i:i + 512]).strip(b"\0"):
+            junk_before_end = True
+        else:
+            zero = i
+            break
     if not padding_only_zero(gap):
         end_text = "after the archive's end marker" if ended or (zero is not None and not junk_before_end) \
             else "that are not a tar header (GNU tar skips them)"
@@ -158,7 +165,7 @@ def _account_gap(ctx: Context, gap: memoryview, offset: int, where: str, ended: 
 
 
 def padding_only_zero(gap: memoryview) -> bool:
-    return not bytes(gap).strip(b"\0")
+    return all(not bytes(gap[i:i + (4 << 20)]).strip(b"\0") for i in range(0, len(gap), 4 << 20))
 
 
 def _member(ctx: Context, tf: tarfile.TarFile, info: tarfile.TarInfo, data: memoryview,
@@ -233,6 +240,7 @@ def read_cpio(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
         if name == "TRAILER!!!":
             return
         ctx.budget.entry(f"{where}: {printable(name, limit=200)}")
+        ctx.budget.tick(where)
         if ".." in name.split("/"):
             ctx.finding("IMAGE_UNSAFE_MEMBER", f"{where}: {printable(name, limit=300)}",
                         "a path with '..' that leads outside the unpack folder")

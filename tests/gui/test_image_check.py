@@ -11,6 +11,7 @@ from PySide6.QtGui import QDropEvent
 
 from attest.verdict import Verdict
 from gui.dialogs.image_check import ImageCheckDialog, is_manifest, split_drop
+from tests.conftest import skip_unless_ci
 from tests.image import builders as b
 
 ANTBLEED = b"\x7fELF" + b"\0" * 32 + b"<b>auth.minerlink.com</b>\0setup_send_mac_socket\0"
@@ -19,7 +20,7 @@ ANTBLEED = b"\x7fELF" + b"\0" * 32 + b"<b>auth.minerlink.com</b>\0setup_send_mac
 @pytest.fixture
 def antbleed_rootfs(tmp_path: Path) -> Path:
     if b.missing_tools():
-        pytest.skip("image tools not installed")
+        skip_unless_ci("image tools not installed")
     src = b.tree(tmp_path / "root", {"usr/bin/bmminer": ANTBLEED, "etc/version": "2017.04.1\n"})
     return b.squashfs(src, tmp_path / "rootfs.squashfs")
 
@@ -82,7 +83,7 @@ def test_a_file_that_would_exhaust_memory_is_read_in_a_child_and_the_window_live
     bomb = tmp_path / "firmware.gz"
     bomb.write_bytes(b"".join(d.compress(bytes(1 << 20)) for _ in range(256)) + d.flush())
     monkeypatch.setattr(image_check, "CHECK_LIMITS", Limits(max_memory_bytes=160 << 20))
-    resource = pytest.importorskip("resource")
+    import resource
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(bomb))])

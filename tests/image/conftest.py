@@ -83,7 +83,11 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     missing = b.missing_tools()
     if missing:
         skip_unless_ci(f"image tools not installed: {', '.join(missing)} (.ci/run installs them)")
-    work = tmp_path_factory.mktemp("firmware")
+    return build_kit(tmp_path_factory.mktemp("firmware"))
+
+
+def build_kit(work: Path) -> Kit:
+    """Every file of the kit in ``work`` (also bench/fuzz.py's seeds)."""
     root_key, root_pub = b.rsa_key(work / "bitmain-root.key")
     pkg_key, pkg_pub = b.rsa_key(work / "package.key")
 

@@ -24,7 +24,6 @@ from collections.abc import Callable
 
 from attest.evidence import printable
 from attest.image.audit import is_startup_path
-from attest.image.detect import detect
 from attest.image.shellrules import fetches_and_runs, opens_listener
 
 Report = Callable[..., None]  # finding(code, path, detail)
@@ -44,6 +43,8 @@ def code_in(data: bytes | memoryview, name: str = "") -> str | None:
     base = posixpath.basename(name)
     if base.lower().endswith(_CODE_SUFFIXES) or (name and is_startup_path(name)):
         return f"its name ({printable(base, limit=80)}) is a program's or script's"
+    from attest.image.detect import detect  # detect imports the vendor readers, which report through here
+
     fmt = detect(data)
     if fmt is not None:
         return f"it is {'an' if fmt[0] in 'aeiou' else 'a'} {fmt} (programs travel in one)"

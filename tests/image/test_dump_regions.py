@@ -113,3 +113,15 @@ def test_code_in_an_eraseblock_no_ubi_volume_holds_is_untrusted(kit: Kit, trust:
     assert a.verdict is Verdict.UNTRUSTED
     [detail] = details(a, "FIRMWARE_UNSIGNED_CONTENT")
     assert detail.startswith("angstram-rootfs (no UBI volume, bytes ") and "an ELF program at byte 0x40" in detail
+
+
+def test_code_between_a_ubi_eraseblocks_headers_and_its_data_is_untrusted(kit: Kit, trust: TrustStore,
+                                                                          manifest: Manifest, tmp_path: Path) -> None:
+    """Found by bench/fuzz.py: the bytes between a used eraseblock's headers and its data are read
+    by nothing (ubinize leaves them erased), so the volume's digest does not cover them either."""
+    first_rootfs_block = ROOTFS + 2 * (128 << 10)  # after the two copies of the volume table
+    path = dump_with(kit, tmp_path, "header-gap.dump", {first_rootfs_block + 0x100: ELF})
+    a = check(path, trust, manifest)
+    assert a.verdict is Verdict.UNTRUSTED
+    [detail] = details(a, "FIRMWARE_UNSIGNED_CONTENT")
+    assert detail.startswith("angstram-rootfs (no UBI volume, bytes ") and "an ELF program at byte 0xc0" in detail

@@ -12,6 +12,8 @@ it is the smallest power of two at which the headers line up.
 An eraseblock that belongs to no volume (no erase-counter header, or a free one) must be erased
 flash: bytes in one are held by no volume, so no volume's signed digest covers them, and they are
 a finding of their own (FIRMWARE_UNSIGNED_CONTENT or _DATA), as is a partial block at the end.
+So are bytes in a used eraseblock that UBI never reads: between its headers and its data, past a
+static volume's data, past the volume table in the layout volume.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class _Leb:
     data_size: int  # static volumes: bytes used in this LEB
     vol_type: int
     data_crc: int
+    vid_off: int = 64  # where the volume-id header sits in its eraseblock
 
 
 def peb_size(data: memoryview) -> int:
@@ -85,6 +88,7 @@ def read_ubi(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
             bad += 1
             continue
         key, entry = leb
+        loose.extend(_header_gaps(data, base, entry))
         if key not in lebs or entry.sqnum > lebs[key].sqnum:
             lebs[key] = entry
     if bad:
@@ -92,9 +96,10 @@ def read_ubi(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
     tail = len(data) // size * size
     if tail < len(data) and not padding_only(data[tail:]):
         loose.append((tail, len(data)))
-    yield from _loose(ctx, data, loose, where)
     names = _volume_table(data, lebs, size, where)
     leb_size = size - max((e.start % size for e in lebs.values()), default=0)
+    loose.extend(_unused_leb_space(data, lebs, leb_size))
+    yield from _loose(ctx, data, loose, where)
     by_volume: dict[int, dict[int, _Leb]] = {}
     for (vol, lnum), entry in lebs.items():
         if vol != LAYOUT_VOLUME:
@@ -105,10 +110,34 @@ def read_ubi(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
                     role=IMAGE, note=f"UBI volume {vol} ({len(mapped)} LEBs of {leb_size} bytes)")
 
 
+def _header_gaps(data: memoryview, base: int, entry: _Leb) -> list[tuple[int, int]]:
+    """Within a used eraseblock, the bytes between its erase-counter header, its volume-id header
+    and its data hold nothing UBI reads (ubinize leaves them erased): kept out of every volume."""
+    vid_off = entry.vid_off
+    out = []
+    for start, end in ((base + 64, base + vid_off), (base + vid_off + 64, entry.start)):
+        if end > start and not padding_only(data[start:end]):
+            out.append((start, end))
+    return out
+
+
+def _unused_leb_space(data: memoryview, lebs: dict[tuple[int, int], _Leb], leb_size: int) -> list[tuple[int, int]]:
+    """A static volume's LEB past its data_size, and the layout volume past its table: no
+    volume's bytes, so no volume's digest covers them."""
+    out = []
+    for (vol, _), entry in lebs.items():
+        used = _VTBL.size * _MAX_VOLUMES if vol == LAYOUT_VOLUME else entry.data_size if entry.vol_type == 2 \
+            else leb_size
+        start, end = entry.start + min(used, leb_size), entry.start + leb_size
+        if end > start and not padding_only(data[start:end]):
+            out.append((start, end))
+    return out
+
+
 def _loose(ctx: Context, data: memoryview, loose: list[tuple[int, int]], where: str) -> Iterator[Child]:
     """Runs of adjacent loose eraseblocks, each reported and handed on (audited, never judged)."""
     runs: list[list[int]] = []
-    for start, end in loose:
+    for start, end in sorted(loose):
         if runs and runs[-1][1] == start:
             runs[-1][1] = end
         else:
@@ -133,7 +162,7 @@ def _read_peb(data: memoryview, base: int, size: int) -> tuple[tuple[int, int], 
     _m, _v, vol_type, _copy, _compat, vol_id, lnum, data_size, _used, _pad, data_crc, sqnum, vcrc = _VID.unpack(vid)
     if ubi_crc(vid[:60]) != vcrc:
         return "bad"
-    return (vol_id, lnum), _Leb(sqnum, base + data_off, data_size, vol_type, data_crc)
+    return (vol_id, lnum), _Leb(sqnum, base + data_off, data_size, vol_type, data_crc, vid_off)
 
 
 def _volume_table(data: memoryview, lebs: dict[tuple[int, int], _Leb], size: int, where: str) -> dict[int, str]:

@@ -125,3 +125,14 @@ def test_code_between_a_ubi_eraseblocks_headers_and_its_data_is_untrusted(kit: K
     assert a.verdict is Verdict.UNTRUSTED
     [detail] = details(a, "FIRMWARE_UNSIGNED_CONTENT")
     assert detail.startswith("angstram-rootfs (no UBI volume, bytes ") and "an ELF program at byte 0xc0" in detail
+
+
+def test_bytes_in_an_unused_ubi_volume_table_record_are_damage_not_padding(kit: Kit, trust: TrustStore,
+                                                                            manifest: Manifest, tmp_path: Path) -> None:
+    """Found by bench/fuzz.py: bytes written into an unused volume table record were skipped,
+    and the dump stayed TRUSTED. Linux refuses to attach such a table (vtbl_check)."""
+    record_5_name = ROOTFS + 4096 + 5 * 172 + 20  # the table is LEB 0's data (at 4 KiB: 2 KiB pages)
+    path = dump_with(kit, tmp_path, "vtbl.dump", {record_5_name: b"\x7fELF"})
+    a = check(path, trust, manifest)
+    assert a.verdict is not Verdict.TRUSTED
+    assert any("damaged empty record (5)" in d for d in details(a, "IMAGE_CORRUPT"))

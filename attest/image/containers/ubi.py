@@ -41,6 +41,10 @@ def ubi_crc(data: bytes | memoryview) -> int:
     return zlib.crc32(data) ^ 0xFFFFFFFF
 
 
+#: An unused volume table record: zeros, and the CRC of those zeros (ubi-media.h, vtbl.c).
+_EMPTY_RECORD = bytes(_VTBL.size - 4) + ubi_crc(bytes(_VTBL.size - 4)).to_bytes(4, "big")
+
+
 @dataclass
 class _Leb:
     sqnum: int
@@ -175,6 +179,8 @@ def _volume_table(data: memoryview, lebs: dict[tuple[int, int], _Leb], size: int
         raw = bytes(data[layout.start + vol * _VTBL.size:layout.start + (vol + 1) * _VTBL.size])
         reserved, _align, _pad, _type, _upd, name_len, name, _flags, crc = _VTBL.unpack(raw)
         if reserved == 0:
+            if raw != _EMPTY_RECORD:  # as Linux's vtbl_check: an unused record must be the empty one
+                raise corrupt(f"{where}: the UBI volume table holds a damaged empty record ({vol})")
             continue
         if ubi_crc(raw[:168]) != crc or name_len > 127:
             raise corrupt(f"{where}: the UBI volume table is damaged (record {vol})")

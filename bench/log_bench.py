@@ -25,8 +25,8 @@ from pathlib import Path
 from attest.appraise import Appraisal
 from attest.evidence import Assurance, Claim, Evidence
 from attest.log.append import append_records, log_batch, record_from_appraisal
-from attest.log.consistency import verify_log
 from attest.log.export import export_bundle
+from attest.log.rebuild import verify_log
 from attest.log.receipt import check_receipt, make_receipt
 from attest.log.sqlite import SqliteStore
 from attest.log.verify import verify_bundle
@@ -109,7 +109,7 @@ def main() -> int:
                 started = time.perf_counter()
                 verify_log(fresh, key.identity)
                 full_pass = time.perf_counter() - started
-            print(f"consistency pass before signing (attest.log.consistency), {args.bundle:,} records:")
+            print(f"rebuild before signing (attest.log.rebuild), {args.bundle:,} records:")
             print(f"  full pass, as a new process's first batch/export  {full_pass:6.2f} s")
             print(f"bundle of {args.bundle:,} records ({size_mb:,.0f} MB), exported in {exported:.2f} s "
                   "(same process as the appends: its pass is remembered):")

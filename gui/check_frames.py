@@ -56,7 +56,7 @@ class SignRequest:
     """The check process asks the station to sign its batch's checkpoint. It holds no station
     key: it sends the message to sign and what the checkpoint adds (the log size the batch was
     built on, the new leaves), and the station signs only a checkpoint that grows its last one
-    by exactly those leaves (``attest.log.consistency.sign_extension``)."""
+    by exactly those leaves (``attest.log.rebuild.sign_extension``)."""
 
     message: bytes
     base_size: int

@@ -31,8 +31,8 @@ from attest.evidence import Evidence
 from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, Event, verify_many
 from attest.log.append import new_batch_id
 from attest.log.commands import log_appraisals
-from attest.log.consistency import sign_extension
 from attest.log.errors import LogError
+from attest.log.rebuild import sign_extension
 from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem

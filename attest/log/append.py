@@ -24,9 +24,9 @@ from attest.appraise import Appraisal
 from attest.canonical import canonical_json
 from attest.log.canonical import iso_time, plain
 from attest.log.checkpoint import Checkpoint, sign_checkpoint
-from attest.log.consistency import remember_appended, verify_log
 from attest.log.errors import LogError
 from attest.log.merkle import Node, frontier_positions, leaf_hash, push_leaf, root_from_frontier
+from attest.log.rebuild import remember_appended, verify_log
 from attest.log.store import LogOwner, NewRecord, Store, StoreConflict
 from attest.station import StationSigner
 
@@ -117,7 +117,10 @@ def sign_current_checkpoint(store: Store, key: StationSigner, now: datetime | No
     """Sign the log as it stands (on export), refusing a log another station owns and one that
     does not provably extend its last checkpoint (``consistency.verify_log``)."""
     verified = verify_log(store, key.identity)
-    checkpoint = sign_checkpoint(key, verified.size, verified.root, now or datetime.now(UTC))
+    last = store.latest_checkpoint()
+    base = 0 if last is None else last.tree_size  # a signer without the key is shown what was added since
+    checkpoint = sign_checkpoint(key, verified.size, verified.root, now or datetime.now(UTC),
+                                 extends=(base, store.leaf_hashes(base, verified.size)))
     store.add_checkpoint(checkpoint)
     remember_appended(store, verified, checkpoint)
     return checkpoint

@@ -96,7 +96,7 @@ _SCHEMES = {"cgminer": ("api", 4028), "antminer+http": ("web", 80), "vnish+http"
 
 
 def _port(text: str, context: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise AddressError(f"bad port in {context!r}")
     return int(text)
 
@@ -198,7 +198,7 @@ def parse_serial(text: str) -> EndpointTarget:
             raise AddressError(f"unknown serial option {name!r} in {text!r}; known: {known}")
         params[name] = unquote(value)
     baud_text = params.pop("baud", "115200")
-    if not baud_text.isdigit() or int(baud_text) not in SERIAL_BAUDS:
+    if not (baud_text.isascii() and baud_text.isdigit()) or int(baud_text) not in SERIAL_BAUDS:
         raise AddressError(f"bad baud rate {baud_text!r} in {text!r}; rigs use 115200")
     if params.get("parity", "N").upper() not in ("N", "E", "O", "M", "S"):
         raise AddressError(f"bad parity {params['parity']!r} in {text!r}: use N, E or O")

@@ -17,6 +17,7 @@ from attest.egress import INDICATOR, NOT_JUDGED, UNLISTED, Judgement, destinatio
 from attest.evidence import Assurance, Evidence, normalise_mac
 from attest.history import PriorChecks, Sighting
 from attest.manifest import FirmwareRelease, Manifest, ManifestEntry
+from attest.manifest_set import newest_per_issuer
 from attest.policy import Policy
 from attest.verdict import CATEGORIES, Reason, Status, Verdict, reason
 
@@ -110,6 +111,7 @@ def appraise(ev: Evidence, manifests: Sequence[Manifest], policy: Policy, *,
     """One device's verdict. ``prior`` is what the station's log (and the warehouse store)
     hold about its serial from earlier runs; ``station`` is this station's id and ``now`` the
     time of the check, for telling a clone at another bench from a unit seen there before."""
+    manifests = newest_per_issuer(manifests)  # a superseded manifest never vouches for anything
     f = _Findings()
     for problem in ev.problems:
         detail = problem.detail

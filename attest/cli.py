@@ -71,6 +71,10 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv)[:1] == ["--image-worker"]:  # a bundle's image check process
+        from attest.image.worker import main as image_worker_main
+
+        return image_worker_main()
     logging.basicConfig(level=logging.WARNING, format="attest: %(levelname)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -136,17 +140,23 @@ def _trust(path: str) -> TrustStore:
 
 
 def _manifests(paths: Sequence[str], trust: TrustStore) -> list[Manifest]:
-    out = []
-    for path in paths:
-        try:
-            out.append(load_manifest(Path(path), trust, state=StationState.default()))
-        except ManifestFileUnreadable as e:
-            _fail(f"cannot read manifest {path}: {e.reason}")
-        except ManifestError as e:
-            _fail(f"manifest {path} refused: {e.code}: {e.message}")
-        except TrustError as e:  # the station state (accepted sequences) is unreadable
-            _fail(f"station state: {e.message}")
-    return out
+    """Every file verified; of one issuer's, only the highest sequence is used (whatever the
+    order given), the others named on stderr as superseded."""
+    from attest.manifest_set import load_manifest_files
+
+    try:
+        loads = load_manifest_files(paths, trust, state=StationState.default())
+    except TrustError as e:  # the station state (accepted sequences) is unreadable
+        _fail(f"station state: {e.message}")
+    for load in loads:
+        if load.unreadable:
+            _fail(f"cannot read manifest {load.path}: {load.unreadable}")
+        if load.manifest is None:
+            _fail(f"manifest {load.path} refused: {load.code}: {load.message}")
+        if load.superseded_by is not None:
+            print(f"manifest {load.path} (sequence {load.manifest.sequence}) is superseded by sequence "
+                  f"{load.superseded_by.sequence} from the same issuer: not used", file=sys.stderr)
+    return [load.manifest for load in loads if load.used and load.manifest is not None]
 
 
 def _targets(addresses: Sequence[str]) -> list[Any]:
@@ -412,7 +422,8 @@ def summary_line(appraisals: Sequence[Appraisal], elapsed: float, noun: str = "r
 def cmd_image(args: argparse.Namespace) -> int:
     """Firmware files and flash dumps, offline: the same verdicts, exit codes and JSON lines as
     `attest verify`, with the file path as the address."""
-    from attest.image.appraise_image import check_file, detail_lines
+    from attest.image.appraise_image import detail_lines
+    from attest.image.isolated import ImageCheckFailed, check_file_isolated
 
     if args.manifest and not args.trust:
         _fail("--manifest needs --trust (the trust store that vouches for the manifest)")
@@ -422,9 +433,12 @@ def cmd_image(args: argparse.Namespace) -> int:
     appraisals: list[Appraisal] = []
     for file in args.file:
         try:
-            appraisals.append(check_file(file, trust, manifests, mtdparts=args.mtdparts))
+            # in a child process with a memory cap and a deadline: no file can hang or kill this one
+            appraisals.append(check_file_isolated(file, trust, manifests, mtdparts=args.mtdparts))
         except OSError as e:
             _fail(f"cannot read {file}: {e.strerror or e}")
+        except ImageCheckFailed as e:
+            _fail(f"checking {file} failed: {e}")
     if args.json:
         for a in appraisals:
             _emit_json(a.to_json())

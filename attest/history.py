@@ -81,7 +81,7 @@ def sighting_from_record(record: Mapping[str, Any], *, reference: str) -> Sighti
         (int(name.split(".")[1]), got)
         for name in claims
         if isinstance(name, str) and name.startswith("hashboard.") and name.endswith(".serial")
-        and name.split(".")[1].isdecimal() and len(name.split(".")) == 3
+        and name.split(".")[1].isascii() and name.split(".")[1].isdecimal() and len(name.split(".")) == 3
         and (got := value(name)) is not None
     )
     return Sighting(

@@ -6,8 +6,9 @@ seen per issuer, and the digest signed under it, refuses both the rollback and a
 different manifest under a sequence number already used.
 
 The file is JSON, rewritten atomically (temp file + ``os.replace``). Several processes on one
-station may share it: ``record`` re-reads the file and merges before writing, so a concurrent
-writer can never lower a sequence.
+station may share it: ``record`` holds an exclusive lock (``attest.filelock``) while it re-reads
+the file, checks and writes, so a concurrent writer can never lower a sequence (without the lock
+two writers each read the old file and the one writing last won, even with a lower sequence).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import platformdirs
 
+from attest.filelock import LockTimeout, exclusive
 from attest.manifest_model import ManifestError
 from attest.trust_files import TrustError, write_atomically
 
@@ -71,6 +73,15 @@ class StationState:
     def record(self, issuer: str, sequence: int, digest: str) -> None:
         """Remember an accepted manifest; re-checks against the file as it is now, so two
         stations racing on one file cannot record a rollback."""
+        try:
+            with exclusive(self.path):
+                self._record_locked(issuer, sequence, digest)
+        except LockTimeout as e:
+            raise TrustError(f"station state {self.path} is locked: {e}") from None
+        except OSError as e:
+            raise TrustError(f"station state {self.path} cannot be written: {e.strerror or e}") from None
+
+    def _record_locked(self, issuer: str, sequence: int, digest: str) -> None:
         current = self.accepted()
         previous = current.get(issuer)
         _check(previous, issuer, sequence, digest)
@@ -82,10 +93,7 @@ class StationState:
             "issuers": {k: {"sequence": v.sequence, "digest": v.digest}
                         for k, v in sorted(current.items())},
         }
-        try:
-            write_atomically(self.path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
-        except OSError as e:
-            raise TrustError(f"station state {self.path} cannot be written: {e.strerror or e}") from None
+        write_atomically(self.path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
 
 
 def _accepted(value: Any) -> Accepted:

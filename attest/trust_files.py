@@ -154,7 +154,10 @@ def read_roots(store: Path) -> list[RootCert]:
 def parse_public_key_pem(data: bytes, where: str) -> PinnedKey:
     try:
         key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
+    except UnsupportedAlgorithm:
+        raise TrustError(f"{where} is not a PEM public key this station can use: its algorithm or curve is not "
+                         "supported (use Ed25519, ECDSA P-256/P-384 or RSA of 2048 bits or more)") from None
+    except (ValueError, TypeError):
         raise TrustError(not_a_public_key(where, data)) from None
     problem = unsupported_key_reason(key)
     if problem or not isinstance(key, SIGNING_KEY_TYPES):

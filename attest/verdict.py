@@ -101,6 +101,8 @@ REASONS: dict[str, ReasonInfo] = {
                           "Download or dump the file again; do not flash this one."),
     "IMAGE_LIMIT_EXCEEDED": _r(EVIDENCE, "none", "The file expands past the safety limits (bytes, files or nesting depth), so it was not checked in full.",
                                "Treat the file as suspect; a genuine firmware package stays well inside the limits."),
+    "IMAGE_TOO_COSTLY": _r(EVIDENCE, "none", "Checking the file ran out of its time, memory or work budget, so part of it (named in the detail) was not checked.",
+                           "Treat the file as suspect: genuine firmware is checked well inside the budgets. Do not flash it until it has been checked in full."),
     "IMAGE_NESTING_LOOP": _r(EVIDENCE, "none", "A container inside the file contains itself, so it was not followed.",
                              "Treat the file as crafted and do not flash it."),
     "IMAGE_NO_RELEASE_MATCH": _r(EVIDENCE, "none", "Nothing in the file could be matched to the signed releases: the whole file is no listed package, and no image in it is a listed image.",

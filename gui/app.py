@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gui.check_worker import main as check_worker_main
 
         return check_worker_main()
+    if given[:1] == ["--image-worker"]:  # a bundle's firmware file check (attest.image.isolated)
+        from attest.image.worker import main as image_worker_main
+
+        return image_worker_main()
     parser = argparse.ArgumentParser(prog="attest-gui", description="Rig Attest intake station")
     parser.add_argument("--demo", action="store_true", help="start a simulated fleet to try the station on")
     parser.add_argument("--self-test", action="store_true",

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from attest.drivers.base import ConsoleOutput
 from attest.fleet import DeviceAppraised, DeviceCollected, DeviceRevised, DeviceStarted
+from attest.station import StationSigner
 from gui.jobs import Job, JobRunner
 from gui.models.device_table import DeviceTableModel
 from gui.models.rows import RowKind, RowState
@@ -123,7 +124,8 @@ class CheckController(QObject):
     def running(self) -> bool:
         return self.job is not None
 
-    def start(self, plan: CheckPlan) -> bool:
+    def start(self, plan: CheckPlan, signer: StationSigner | None = None) -> bool:
+        """Run ``plan``; ``signer`` (the open station key) signs its log checkpoint, here."""
         if self.running or plan.total == 0:
             return False
         self.plan = plan
@@ -141,7 +143,8 @@ class CheckController(QObject):
         self.started.emit(plan.total)
         self._gc.begin()
         late = self._late_log.append  # called on the job thread once the check process stopped
-        self.job = self.jobs.stream_in_background(lambda: run_check(plan, interrupted=late), on_events=self._on_events,
+        self.job = self.jobs.stream_in_background(lambda: run_check(plan, signer, interrupted=late),
+                                                  on_events=self._on_events,
                                                   on_success=self._on_done, on_failure=self._on_failure)
         self.job.cancelled.connect(self._on_cancelled)
         self.job.finished.connect(self._on_finished)

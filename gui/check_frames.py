@@ -74,6 +74,28 @@ class BatchFinished:
     appraisals: int
 
 
+@dataclass(frozen=True)
+class SignRequest:
+    """The check process asks the station to sign its batch's checkpoint. It holds no station
+    key: it sends the message to sign and what the checkpoint adds (the log size the batch was
+    built on, the new leaves), and the station signs only a checkpoint that grows its last one
+    by exactly those leaves (``attest.log.rebuild.sign_extension``)."""
+
+    message: bytes
+    base_size: int
+    leaves: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class SignReply:
+    """The station's answer on the check process's stdin: a signature, or why not (a code of
+    REASONS and a message)."""
+
+    signature: bytes | None
+    code: str = ""
+    message: str = ""
+
+
 #: The station refuses a bigger frame: a broken worker must not make it allocate without bound.
 MAX_FRAME = 256 * 1024 * 1024
 _HEADER = struct.Struct(">I")

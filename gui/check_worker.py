@@ -35,7 +35,7 @@ from attest.evidence import Evidence
 from attest.fleet import BatchDone, DeviceAppraised, DeviceCollected, DeviceRevised, Event
 from attest.watch import WatchError
 from gui.check_frames import BatchFinished, read_frame, slim, slim_revised, write_frame
-from gui.verification import BatchLogged, CheckPlan, LogFailed, run_check_here
+from gui.verification import BatchLogged, CheckPlan, LogFailed, RemoteSigner, run_check_here
 
 #: Events are gathered this long before a frame is written (a verdict is never later than this).
 FLUSH_SECONDS = 0.03
@@ -83,15 +83,17 @@ def main() -> int:
     if not isinstance(plan, CheckPlan):
         print(f"expected a CheckPlan, got {type(plan).__name__}", file=sys.stderr)
         return 2
+    # No station key comes with the plan: each checkpoint is signed by the station, on request.
+    signer = None if plan.log is None else RemoteSigner(plan.log.identity(), stdout, stdin)
     try:
-        asyncio.run(_check(plan, stdout))
+        asyncio.run(_check(plan, stdout, signer))
     except WatchError as e:  # the station shows the last line it reads from here
         print(f"the network watch could not start: {e.message}", file=sys.stderr)
         return 2
     return 0
 
 
-async def _check(plan: CheckPlan, out: BinaryIO) -> None:
+async def _check(plan: CheckPlan, out: BinaryIO, signer: RemoteSigner | None) -> None:
     """The check, until it ends or the station asks it to stop (SIGTERM: a cancelled check).
     Stopped, it still says what became of the verdicts it recorded, in one last frame."""
     task = asyncio.current_task()
@@ -105,7 +107,7 @@ async def _check(plan: CheckPlan, out: BinaryIO) -> None:
             write_frame(out, [result])
 
     with contextlib.suppress(asyncio.CancelledError):
-        await _stream(run_check_here(plan, interrupted=interrupted), out)
+        await _stream(run_check_here(plan, signer, interrupted=interrupted), out)
 
 
 if __name__ == "__main__":

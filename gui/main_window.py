@@ -32,7 +32,7 @@ from gui.log_commands import LogCommands
 from gui.models.device_filter import DeviceFilterProxy
 from gui.models.device_table import Column, DeviceTableModel
 from gui.settings import StationSettings
-from gui.station import LoadedManifest, Station, check_manifest_file
+from gui.station import LoadedManifest, Station, check_manifest_files
 from gui.station_log import StationLog
 from gui.verification import WatchPlan, plan_check, watch_plan
 from gui.views.detail import DetailPane
@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
                           watch=self._watch_plan())
         if plan.skipped:
             self.statusBar().showMessage(f"{len(plan.skipped)} scanned serial(s) have no address yet: skipped.")
-        return self.checks.start(plan)
+        return self.checks.start(plan, self.station_log.signer)
 
     def _watch_plan(self) -> WatchPlan | None:
         """The demo watches its own rigs; a station watches where its settings say (off when empty)."""
@@ -292,10 +292,10 @@ class MainWindow(QMainWindow):
     def load_manifests(self, paths: list[Path]) -> None:
         """Verify each file on the job thread; refused ones are listed with the reason, unused."""
         trust = self.station.trust
-        files = [Path(p) for p in paths]
+        files = self.station.judged_with([Path(p) for p in paths])
 
         async def op() -> list[LoadedManifest]:
-            return [check_manifest_file(p, trust) for p in files]
+            return check_manifest_files(files, trust)
 
         def done(results: list[LoadedManifest]) -> None:
             self.station.record(results)

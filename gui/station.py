@@ -1,12 +1,13 @@
 """What this station judges with: its trust store, the manifests it loaded, its policy.
 
-Plain Python, no Qt: the file and crypto work (``check_manifest_file``) runs on the job thread,
+Plain Python, no Qt: the file and crypto work (``check_manifest_files``) runs on the job thread,
 and the window keeps one ``Station`` that only the GUI thread changes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,8 @@ from pathlib import Path
 import platformdirs
 
 from attest.address import PortProfile
-from attest.manifest import Manifest, ManifestError, load_manifest
+from attest.manifest import Manifest
+from attest.manifest_set import load_manifest_files, newest_per_issuer
 from attest.policy import Policy, PolicyError, load_policy
 from attest.trust import StationState, TrustError, TrustStore
 
@@ -27,27 +29,32 @@ class LoadedManifest:
     manifest: Manifest | None = None
     code: str = ""
     message: str = ""
+    superseded_by: Manifest | None = None  # verified, but the same issuer's higher sequence is loaded
 
     @property
     def accepted(self) -> bool:
         return self.manifest is not None
 
     @property
+    def used(self) -> bool:
+        return self.manifest is not None and self.superseded_by is None
+
+    @property
     def expired(self) -> bool:
         return self.manifest is not None and self.manifest.expires_at < datetime.now(UTC)
 
 
-def check_manifest_file(path: Path, trust: TrustStore | None) -> LoadedManifest:
-    """Verify one file against the trust store and the station's rollback memory (job thread)."""
+def check_manifest_files(paths: Sequence[Path], trust: TrustStore | None) -> list[LoadedManifest]:
+    """Verify files judged together (job thread): of one issuer's, only the highest sequence is
+    used and recorded, whatever order they were loaded in; the others are listed as superseded."""
     if trust is None:
-        return LoadedManifest(path, code="MANIFEST_SIGNER_UNKNOWN",
-                              message="No trust store is set up, so no signature can be trusted.")
+        return [LoadedManifest(p, code="MANIFEST_SIGNER_UNKNOWN",
+                               message="No trust store is set up, so no signature can be trusted.") for p in paths]
     try:
-        return LoadedManifest(path, load_manifest(path, trust, state=StationState.default()))
-    except ManifestError as e:
-        return LoadedManifest(path, code=e.code, message=e.message)
+        loads = load_manifest_files(paths, trust, state=StationState.default())
     except TrustError as e:  # the station's own state file is broken: a setup problem
-        return LoadedManifest(path, code=e.code, message=e.message)
+        return [LoadedManifest(p, code=e.code, message=e.message) for p in paths]
+    return [LoadedManifest(x.path, x.manifest, x.code, x.message, x.superseded_by) for x in loads]
 
 
 def default_trust_dir() -> Path:
@@ -94,12 +101,13 @@ class Station:
         self.manifests = [m for m in self.manifests if m.path != path]
 
     def accepted(self) -> tuple[Manifest, ...]:
-        """Manifests the check may use: accepted, one per payload digest."""
-        seen: dict[str, Manifest] = {}
-        for m in self.manifests:
-            if m.manifest is not None:
-                seen.setdefault(m.manifest.digest, m.manifest)
-        return tuple(seen.values())
+        """Manifests the check may use: accepted, not superseded, one per payload digest."""
+        return newest_per_issuer(m.manifest for m in self.manifests if m.used and m.manifest is not None)
+
+    def judged_with(self, paths: Sequence[Path]) -> list[Path]:
+        """The files to verify together when ``paths`` are added: every one already listed and
+        the new ones, so each issuer's newest wins however the files arrived."""
+        return list(dict.fromkeys([*self.manifest_paths(), *paths]))
 
     def manifest_paths(self) -> list[Path]:
         return [m.path for m in self.manifests]

@@ -3,7 +3,8 @@
 The key is opened once per session (``ATTEST_PASSPHRASE`` for unattended intake lines, else a
 passphrase dialog) and kept in memory until the station closes or the operator locks it: asking
 for it before every check of a long shift would teach people to pick weak passphrases. It is
-never written anywhere; the check process gets it over its private pipe (``LogPlan``).
+never written anywhere and never leaves this process: the check process asks it to sign each
+batch's checkpoint (``gui.verification.LogPlan``).
 A technician who declines to open the key gets no check: an unrecorded check is what the log
 exists to rule out.
 """

@@ -24,16 +24,14 @@ import contextlib
 import logging
 import os
 import pickle
-import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from typing import Any, BinaryIO
 
 from attest.address import AddressError, EndpointTarget, HostTarget, PortProfile, parse_address
 from attest.appraise import Appraisal
+from attest.child_process import module_command
 from attest.credentials import CredentialRule, Credentials
 from attest.drivers.base import CollectOptions, ConsoleOutput
 from attest.evidence import Evidence
@@ -49,21 +47,27 @@ from attest.fleet import (
 )
 from attest.image.attach import AttachedDumps, DumpReading
 from attest.log.errors import LogError
+from attest.log.rebuild import sign_extension
 from attest.log.stream import StreamSummary
 from attest.manifest import Manifest
 from attest.policy import Policy
 from attest.station import StationIdentity, StationSigner, public_key_from_pem
 from attest.store import QueueState, StoreError, StoreHistory, StoreTarget, configured_target, push_pending, queue_state
+from attest.verdict import REASONS
 from attest.verify_run import RunLog
 from attest.watch import DEFAULT_WINDOW_SECONDS, Watch, parse_listen
 from gui.check_frames import (
     BatchFinished,
+    SignReply,
+    SignRequest,
     SlimAppraised,
     SlimRevised,
     encode_frame,
+    read_frame,
     read_frame_async,
     rebuild,
     rebuild_revised,
+    write_frame,
 )
 from gui.console_feed import merge_console_output
 from gui.models.rows import DeviceRow, RowKind
@@ -80,26 +84,62 @@ STOP_GRACE_SECONDS = 5.0
 class LogPlan:
     """Where and as whom the check's verdicts are recorded: the GUI always logs.
 
-    The unlocked key travels to the check process as raw bytes over its private pipe (the same
-    user, the same machine, never a file); the process signs the batch's checkpoint itself, so a
-    1,000-record append never runs in the GUI's process.
+    The check process appends the batch itself (so a 1,000-record append never runs in the GUI's
+    process), but it never holds the station key: the process reads device bytes, and a key it
+    held could be copied out of it and sign anything, for ever. It asks the station to sign the
+    one checkpoint it needs (``SignRequest``), and the station signs only a checkpoint that
+    extends its log's last one by the batch's records (``answer_sign_request``).
     """
 
     path: str  # the SQLite log
     station_id: str
     public_pem: str
-    private_key: bytes  # Ed25519 raw private bytes
     operator: str
     store_url: str = ""  # the warehouse store (the station setting; empty: ATTEST_STORE, else none)
 
     @classmethod
     def of(cls, path: str, signer: StationSigner, operator: str, store_url: str = "") -> LogPlan:
-        return cls(path, signer.station_id, signer.identity.public_pem, signer.private_key.private_bytes_raw(),
-                   operator, store_url)
+        return cls(path, signer.station_id, signer.identity.public_pem, operator, store_url)
 
-    def signer(self) -> StationSigner:
-        identity = StationIdentity(self.station_id, public_key_from_pem(self.public_pem))
-        return StationSigner(identity, ed25519.Ed25519PrivateKey.from_private_bytes(self.private_key))
+    def identity(self) -> StationIdentity:
+        return StationIdentity(self.station_id, public_key_from_pem(self.public_pem))
+
+
+@dataclass(frozen=True)
+class RemoteSigner:
+    """The check process's stand-in for the station key (an ``ExtensionSigner``): each
+    checkpoint goes to the station as a ``SignRequest`` frame on stdout, and the signature (or
+    the refusal) comes back on stdin."""
+
+    identity: StationIdentity
+    requests: BinaryIO
+    replies: BinaryIO
+
+    @property
+    def station_id(self) -> str:
+        return self.identity.station_id
+
+    def sign_extension(self, message: bytes, base_size: int, leaves: Sequence[bytes]) -> bytes:
+        write_frame(self.requests, [SignRequest(message, base_size, tuple(bytes(leaf) for leaf in leaves))])
+        reply = read_frame(self.replies)
+        if not isinstance(reply, SignReply):
+            raise LogError("STATION_PASSPHRASE_NEEDED", "the station did not answer the request to sign the checkpoint")
+        if reply.signature is None:
+            raise LogError(reply.code if reply.code in REASONS else "LOG_INCONSISTENT", reply.message)
+        return reply.signature
+
+
+def answer_sign_request(request: SignRequest, log: LogPlan | None, signer: StationSigner | None) -> SignReply:
+    """The station's side (job thread): sign only a checkpoint that extends its log."""
+    if log is None or signer is None:
+        return SignReply(None, "STATION_PASSPHRASE_NEEDED",
+                         "the station key is not open, so the batch cannot be signed")
+    if signer.station_id != log.station_id:
+        return SignReply(None, "LOG_WRONG_STATION", f"the check was planned for station {log.station_id!r}")
+    try:
+        return SignReply(sign_extension(log.path, signer, request.message, request.base_size, request.leaves))
+    except LogError as e:
+        return SignReply(None, e.code, e.message)
 
 
 @dataclass(frozen=True)
@@ -212,7 +252,8 @@ def plan_check(rows: Sequence[DeviceRow], *, manifests: Sequence[Manifest], poli
                      options, concurrency or policy.concurrency, log, watch, dumps, discovered)
 
 
-async def run_check_here(plan: CheckPlan, *, interrupted: Callable[[BatchLogged | LogFailed], None] | None = None,
+async def run_check_here(plan: CheckPlan, signer: StationSigner | RemoteSigner | None = None, *,
+                         interrupted: Callable[[BatchLogged | LogFailed], None] | None = None,
                          ) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed | StoreSynced]:
     """The check in this process: every group through ``verify_many``; one BatchDone at the end.
 
@@ -221,8 +262,9 @@ async def run_check_here(plan: CheckPlan, *, interrupted: Callable[[BatchLogged 
     ``interrupted`` (the generator cannot yield any more by then). With a watch, it listens from
     the start and every group's rigs are judged over its window; with a warehouse store, the store
     is consulted for each serial and pushed to after the records are in the station's log.
+    ``signer`` signs the checkpoints when ``plan.log`` is set (the check process's is remote).
     """
-    run_log, failed = _open_log(plan.log)
+    run_log, failed = _open_log(plan.log, signer)
     appraisals: list[Appraisal] = []
     finished = False
     result: BatchLogged | LogFailed | None = failed
@@ -304,13 +346,17 @@ def _queue(path: Path, store: StoreTarget) -> QueueState | None:
         return None
 
 
-def _open_log(plan: LogPlan | None) -> tuple[RunLog | None, LogFailed | None]:
+def _open_log(plan: LogPlan | None, signer: StationSigner | RemoteSigner | None,
+              ) -> tuple[RunLog | None, LogFailed | None]:
     """The run's log records and history; a log that cannot be opened leaves the check to run
     (its verdicts stand) and says so at the end."""
     if plan is None:
         return None, None
+    if signer is None:
+        return None, LogFailed("STATION_PASSPHRASE_NEEDED",
+                               "the station key is not open, so the check was not recorded")
     try:
-        return RunLog(plan.path, plan.signer(), plan.operator), None
+        return RunLog(plan.path, signer, plan.operator), None  # type: ignore[arg-type]
     except LogError as e:
         return None, LogFailed(e.code, e.message)
     except ValueError as e:  # a damaged key handed over: never a crash of the check
@@ -336,10 +382,9 @@ class CheckProcessError(RuntimeError):
 
 
 def worker_command() -> list[str]:
-    """How to start a check process: the bundle's own executable, or this Python."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "--check-worker"]
-    return [sys.executable, "-m", "gui.check_worker"]
+    """How to start a check process: the bundle's own executable, or this Python running the
+    ``gui`` package this process imported (never one from the working directory)."""
+    return module_command("gui.check_worker", frozen_flag="--check-worker")
 
 
 _spares: dict[asyncio.AbstractEventLoop, asyncio.subprocess.Process] = {}
@@ -370,9 +415,11 @@ async def _take_worker() -> asyncio.subprocess.Process:
     return await _spawn()
 
 
-async def run_check(plan: CheckPlan, *, interrupted: Callable[[BatchLogged | LogFailed], None] | None = None,
+async def run_check(plan: CheckPlan, signer: StationSigner | None = None, *,
+                    interrupted: Callable[[BatchLogged | LogFailed], None] | None = None,
                     ) -> AsyncIterator[Event | ConsoleOutput | BatchLogged | LogFailed]:
-    """The check in a check process; cancelling this generator stops the process.
+    """The check in a check process; cancelling this generator stops the process. ``signer``
+    (the open station key) stays in this process: it answers the process's ``SignRequest``.
 
     It is asked to stop (SIGTERM): its sockets close as its check is cancelled, so nothing keeps
     talking to the rigs, and it commits and signs the verdicts it gave before it exits; what
@@ -395,13 +442,17 @@ async def run_check(plan: CheckPlan, *, interrupted: Callable[[BatchLogged | Log
         _starting.add(spare)
         spare.add_done_callback(_starting.discard)
         process.stdin.write(encode_frame(plan))
-        await process.stdin.drain()
-        process.stdin.close()
+        await process.stdin.drain()  # stdin stays open: the answers to SignRequest go there
         latest: dict[str, Appraisal] = {}  # address -> its newest verdict (revisions replace)
         manifests = {m.digest: m for m in plan.manifests}
         received: dict[str, Evidence] = {}
         while (batch := await read_frame_async(process.stdout)) is not None:
             for event in batch:
+                if isinstance(event, SignRequest):
+                    reply = await asyncio.to_thread(answer_sign_request, event, plan.log, signer)
+                    process.stdin.write(encode_frame(reply))
+                    await process.stdin.drain()
+                    continue
                 if isinstance(event, SlimAppraised):
                     event = rebuild(event, manifests, received)
                 elif isinstance(event, SlimRevised):
@@ -418,6 +469,7 @@ async def run_check(plan: CheckPlan, *, interrupted: Callable[[BatchLogged | Log
                 if isinstance(event, DeviceAppraised | DeviceRevised):
                     latest[event.appraisal.address] = event.appraisal
                 yield event
+        process.stdin.close()
         code = await process.wait()
         await stderr_task
         if not finished:
@@ -426,7 +478,7 @@ async def run_check(plan: CheckPlan, *, interrupted: Callable[[BatchLogged | Log
                                     f"finished: {last[0]}")
     finally:
         if process.returncode is None:
-            await _stop(process, interrupted)
+            await _stop(process, interrupted, plan.log, signer)
         stderr_task.cancel()
 
 
@@ -437,9 +489,11 @@ def _in_plan_order(plan: CheckPlan, latest: dict[str, Appraisal]) -> tuple[Appra
 
 
 async def _stop(process: asyncio.subprocess.Process,
-                interrupted: Callable[[BatchLogged | LogFailed], None] | None) -> None:
+                interrupted: Callable[[BatchLogged | LogFailed], None] | None,
+                log_plan: LogPlan | None, signer: StationSigner | None) -> None:
     """Ask a check process to stop and read what it still says (the fate of its log records)
-    until it exits; kill it if it takes longer than STOP_GRACE_SECONDS."""
+    until it exits, answering its request to sign what it recorded; kill it if it takes longer
+    than STOP_GRACE_SECONDS."""
     with contextlib.suppress(ProcessLookupError):
         process.terminate()
 
@@ -447,7 +501,12 @@ async def _stop(process: asyncio.subprocess.Process,
         assert process.stdout is not None
         while (batch := await read_frame_async(process.stdout)) is not None:
             for event in batch:
-                if isinstance(event, BatchLogged | LogFailed) and interrupted is not None:
+                if isinstance(event, SignRequest) and process.stdin is not None:
+                    reply = await asyncio.to_thread(answer_sign_request, event, log_plan, signer)
+                    with contextlib.suppress(ConnectionError):
+                        process.stdin.write(encode_frame(reply))
+                        await process.stdin.drain()
+                elif isinstance(event, BatchLogged | LogFailed) and interrupted is not None:
                     interrupted(event)
         await process.wait()
 

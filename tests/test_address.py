@@ -48,3 +48,10 @@ def test_a_mistyped_ipv4_address_is_refused_and_says_why(typed, why):
 @pytest.mark.parametrize("name", ["rig17", "miner-17.lan", "s19.rack4.example", "localhost"])
 def test_host_names_still_pass(name):
     assert parse_address(name).address == name
+
+
+@pytest.mark.parametrize("text", ["cgminer://10.0.4.17:4²", "serial:///dev/ttyUSB0?baud=1152\u00b2"])
+def test_unicode_digits_in_a_port_or_baud_are_a_clear_error(text):
+    """isdigit() accepts '²', which int() refuses: a ValueError escaped instead of AddressError."""
+    with pytest.raises(AddressError):
+        parse_address(text)

@@ -141,3 +141,12 @@ def test_prior_checks_leave_out_this_runs_own_records_and_say_what_failed(fleet)
     assert prior.sightings == (theirs,)
     assert prior.consulted == ("station log",) and prior.unavailable == ("warehouse store: down",)
     assert asyncio.run(_prior([], rig.serial, "x")) is None
+
+
+def test_a_slot_number_in_unicode_digits_is_not_a_slot():
+    """'٣'.isdecimal() is True and int('٣') is 3: an Arabic-Indic digit in a recorded claim name
+    read as hashboard slot 3 of the earlier check."""
+    record = {"serial": "S1", "claims": {"hashboard.0.serial": {"value": "HB0"},
+                                         "hashboard.\u0663.serial": {"value": "planted"}}}
+    s = sighting_from_record(record, reference="bench-1 #4")
+    assert s is not None and s.hashboards == ("HB0",)

@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 
 from attest.trust import TrustError, TrustStore
+from tests.conftest import skip_unless_ci
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+
+@pytest.fixture(autouse=True)
+def _needs_openssl() -> None:
+    if shutil.which("openssl") is None:
+        skip_unless_ci("needs the openssl command")
 
 
 def openssl(cwd: Path, *args: str) -> None:

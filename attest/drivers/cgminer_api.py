@@ -128,8 +128,11 @@ def count(value: Any) -> int | None:
     """A non-negative integer count (chips), accepting the numeric strings some builds write."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 9:
-        value = int(value.strip())
+    # isdigit() alone accepts '²' and other Unicode digits int() refuses: one such value in a
+    # reply used to turn the whole endpoint into INTERNAL_ERROR.
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= 9:
+        value = int(text)
     if isinstance(value, int) and 0 <= value < 1_000_000:
         return value
     return None

@@ -13,8 +13,13 @@ reason code, and the verdict says what could not be checked.
 Layout: ``detect`` (magic bytes), ``readers`` (format -> reader), ``containers/`` (one module per
 container family), ``bitmain`` and ``canaan`` (vendor package layouts and their signatures),
 ``vendorsig`` (RSA checks with the trust store's vendor keys), ``walk`` (the bounded recursion),
-``audit`` and ``passwords`` (what is inside), ``appraise_image`` (the verdict, as an ``Appraisal``
-so the CLI and GUI show it exactly as ``attest verify`` does).
+``limits`` (the byte, entry, depth, time and work budgets), ``audit``, ``shellrules`` and
+``passwords`` (what is inside), ``unsigned`` (bytes no signature covers: code or data),
+``appraise_image`` (the verdict, as an ``Appraisal`` so the CLI and GUI show it exactly as
+``attest verify`` does), and ``isolated`` / ``worker`` / ``wire`` (the file read in a child
+process under a memory cap and deadline, its answer sent back as JSON). The entry the CLI and
+GUI call is ``isolated.check_file_isolated``; what the station refuses to vouch for is in
+docs/fail-closed.md.
 
 Licence: the project stays Apache-2.0, so no GPL/AGPL parser is used (``ubi-reader`` is GPL-3;
 UBI and UBIFS are read by our own ``struct`` readers). Reasoning: docs/licensing.md.

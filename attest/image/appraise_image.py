@@ -28,6 +28,7 @@ from attest.evidence import Assurance, Claim, Evidence, printable
 from attest.image.model import IMAGE, MEMBER, PACKAGE, PARTITION, Finding, Inspection, Node
 from attest.image.wording import file_reason as reason
 from attest.manifest import FirmwareRelease, Manifest
+from attest.manifest_set import newest_per_issuer
 from attest.verdict import Reason, Status, Verdict
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class _Match:
 def appraise_inspection(inspection: Inspection, manifests: Sequence[Manifest]) -> Appraisal:
     # Findings, then the manifest's word, then signatures: among equals the first is the top reason,
     # and a release match says more than one signature over one member.
+    manifests = newest_per_issuer(manifests)  # a superseded manifest never vouches for anything
     reasons: list[Reason] = [_finding_reason(f) for f in inspection.findings]
     root = inspection.root
     if not manifests:
@@ -99,6 +101,7 @@ def _against_manifests(root: Node, manifests: Sequence[Manifest]) -> list[Reason
     matched: list[tuple[Node, list[_Match]]] = []
     unvouched: list[Node] = []
     _judge(root, images, names, covered=False, matched=matched, unvouched=unvouched)
+    out.extend(_unsigned_partitions(root, {id(n) for n, _ in matched}))
     for node in unvouched:
         if node.role == MEMBER and node.name.rsplit("/", 1)[-1] not in names:
             out.append(reason("IMAGE_MEMBER_UNVOUCHED", node.path or "the file's content", found=node.sha256))
@@ -135,6 +138,27 @@ def _against_manifests(root: Node, manifests: Sequence[Manifest]) -> list[Reason
 def _unrecognised(root: Node) -> bool:
     """Nothing Rig Attest reads was found in the file: no known format, nothing inside, no error."""
     return root.problem is None and root.format is None and not root.children
+
+
+def _unsigned_partitions(root: Node, matched: set[int]) -> list[Reason]:
+    """Flash no signed image vouches for. A partition the signed layout lists may hold per-unit
+    data (U-Boot's environment, settings, an empty upgrade slot), so there only code is a
+    finding; a partition no signed layout lists is a finding whatever it holds."""
+    out: list[Reason] = []
+    for node in root.walk():
+        flash = node.flash
+        if flash is None or any(id(n) in matched for n in node.walk()):
+            continue
+        if flash.code:
+            where = "in the signed flash layout, but no signed image covers it" if flash.listed \
+                else "not in any signed flash layout"
+            out.append(reason("FIRMWARE_UNSIGNED_CONTENT", f"partition {node.path}: {where}; it may hold code: "
+                              f"{flash.code}"))
+        elif not flash.listed:
+            what = flash.data or f"{node.size} bytes, all erased"
+            out.append(reason("FIRMWARE_UNSIGNED_DATA", f"partition {node.path}: not in any signed flash layout; "
+                              f"{what}"))
+    return out
 
 
 def _judge(node: Node, images: dict[str, list[_Match]], names: set[str], *, covered: bool, signed: bool = False,

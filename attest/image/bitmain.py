@@ -31,7 +31,7 @@ from attest.evidence import printable
 from attest.image import vendorsig
 from attest.image.containers.base import Context, corrupt, crc32, safe_name, truncated, under
 from attest.image.limits import ImageFormatError
-from attest.image.model import IMAGE, MEMBER, METADATA, SIGNATURE, Child, VendorSignature
+from attest.image.model import IMAGE, MEMBER, METADATA, SIGNATURE, UNSIGNED, Child, VendorSignature
 
 MERGE_MAGIC = b"\xab\xab\xab\xab"
 _BMU_HEADER = 0x800
@@ -184,6 +184,7 @@ def read_merge(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
     del whole
     if item_size < _MERGE_ITEM.size or header_size + count * item_size > len(data):
         raise truncated(f"{where}: the merge file's item table", count * item_size, len(data) - header_size)
+    held = [(0, header_size + count * item_size)]
     for i in range(count):
         ctx.budget.entry(where)
         fn_len, chip_len, hw_len, model_len, fn, chip, hw, model, offset, size = \
@@ -193,4 +194,20 @@ def read_merge(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
         name = safe_name(f"{label}/{printable(fn[:fn_len], limit=64).replace('/', '_') or f'item-{i}'}")
         if offset + size > len(data):
             raise truncated(f"{where}: item {name}", size, max(0, len(data) - offset))
+        held.append((offset, offset + size))
         yield Child(name, data[offset:offset + size], note=f"merge item for {label}")
+    yield from _outside_items(ctx, data, held, where)
+
+
+def _outside_items(ctx: Context, data: memoryview, held: list[tuple[int, int]], where: str) -> Iterator[Child]:
+    """Bytes of a merge file no item holds: the file's CRC32 covers them, no signature does."""
+    from attest.image.unsigned import padding_only, report_unsigned  # unsigned imports detect, which imports us
+
+    cursor = 0
+    for start, end in [*sorted(held), (len(data), len(data))]:
+        if start > cursor and not padding_only(data[cursor:start]):
+            name = f"(outside every item, bytes {cursor}..{start})"
+            report_unsigned(ctx.finding, f"{where} {name}", f"{start - cursor} bytes no merge item holds",
+                            data[cursor:start])
+            yield Child(name, data[cursor:start], role=UNSIGNED, note="bytes no merge item holds")
+        cursor = max(cursor, end)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from attest.evidence import printable
 from attest.image.containers.base import Context, corrupt, crc32, truncated
 from attest.image.limits import ImageFormatError
-from attest.image.model import IMAGE, Child
+from attest.image.model import IMAGE, UNSIGNED, Child
 
 AUP_MAGIC = b"AUP format\x00"
 _MAX_LIST = 256
@@ -56,3 +56,9 @@ def read_aup(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
                                f"(stored {crc:08x}, computed {crc32(payload):08x})")
     note = f"AUP firmware '{firmware}'" + (f" for {', '.join(hardware)}" if hardware else "")
     yield Child("payload", payload, role=IMAGE, note=note)
+    from attest.image.unsigned import padding_only, report_unsigned  # unsigned imports detect, which imports us
+
+    rest = data[start + length:]
+    if len(rest) and not padding_only(rest):  # neither the CRC nor the payload's digest covers these
+        report_unsigned(ctx.finding, f"{where} (trailing data)", f"{len(rest)} bytes after the AUP payload", rest)
+        yield Child("(trailing data)", rest, role=UNSIGNED, note="bytes after the AUP payload")

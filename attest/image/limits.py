@@ -4,10 +4,21 @@ A decompression bomb, a tarball of a million empty files or a container that hol
 end in a reason code in bounded time and memory, so every reader charges what it produces to one
 ``Budget`` per file; the caps are far above any genuine miner firmware (the largest Bitmain
 packages are a few hundred MB expanded, with a few thousand files).
+
+Time is budgeted twice: the whole file (``max_seconds``; every reader and check calls
+``Budget.tick`` in its loops) and each audit check of one file inside it (``max_check_seconds``,
+``Budget.check_clock``), so one pathological script costs that check, not the rest of the file.
+Work that no clock can interrupt (a regular expression, a C decompressor) is bounded by
+construction instead: linear-time rules (``shellrules``), chunked decompression, at most
+``max_password_checks`` password hashes per file. When a time budget runs out the result says
+what was left unread (IMAGE_TOO_COSTLY); the caller running the check in a child process
+(``isolated``) adds a hard memory cap and a kill for anything this accounting misses.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -18,6 +29,12 @@ class Limits:
     max_entries: int = 200_000  # files, directories, links and partitions, all containers
     max_depth: int = 16  # containers inside containers
     max_findings_per_code: int = 50  # one tree of setuid files must not bury every other reason
+    max_seconds: float = 300.0  # the whole file (a 256 MB dump takes about 10 s)
+    max_check_seconds: float = 30.0  # one audit check of one file inside (the indicator scan, ...)
+    max_password_checks: int = 64  # shadow hashes compared with the vendors' defaults, per file
+    max_script_bytes: int = 16 << 20  # a startup script, shadow or authorized_keys file read whole
+    #: The child process's data segment (``isolated``): the expansion caps above plus room to work.
+    max_memory_bytes: int = 3584 << 20
 
 
 class ImageFormatError(Exception):
@@ -34,20 +51,51 @@ class ImageFormatError(Exception):
 
 
 class LimitExceeded(Exception):
-    """A cap was reached: the whole inspection stops, because what is left unread is unbounded."""
+    """A cap was reached: the whole inspection stops, because what is left unread is unbounded.
+    ``code`` is IMAGE_LIMIT_EXCEEDED for the byte, entry and depth caps and IMAGE_TOO_COSTLY for
+    the time and memory budgets."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, code: str = "IMAGE_LIMIT_EXCEEDED") -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
+
+
+class CheckOverrun(Exception):
+    """One audit check ran out of its own time budget; the check stops, the inspection goes on."""
 
 
 class Budget:
     """What one inspection has spent so far. Readers charge before they allocate."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.expanded = 0
         self.entries = 0
+        self._clock = clock
+        self.started = self.now()
+        self.deadline = self.started + limits.max_seconds
+
+    def now(self) -> float:
+        return self._clock()
+
+    def tick(self, where: str) -> None:
+        """Called in every loop that reads: past the file's deadline, the inspection stops here."""
+        if self.now() > self.deadline:
+            raise LimitExceeded(f"the time budget of {self.limits.max_seconds:g} s ran out while reading "
+                                f"{where or 'the file'}; left unread: {where or 'the file'} and everything "
+                                "after it", code="IMAGE_TOO_COSTLY")
+
+    def check_clock(self) -> float:
+        """The deadline of one audit check starting now (never past the file's)."""
+        return min(self.deadline, self.now() + self.limits.max_check_seconds)
+
+    def tick_check(self, deadline: float, where: str) -> None:
+        """In an audit check's loop: past the file's deadline the inspection stops, past the
+        check's own only the check does (``CheckOverrun``)."""
+        self.tick(where)
+        if self.now() > deadline:
+            raise CheckOverrun(where)
 
     def room(self) -> int:
         """The most one more decompressed layer may hold."""

@@ -18,6 +18,7 @@ METADATA = "metadata"  # text the installer only displays (Bitmain's version_num
 LAYER = "layer"  # a wrapper inside an image (a uImage's payload, a gzip stream): audited only
 FILE = "file"  # a file inside a filesystem image: audited only
 TOP = "top"  # the file itself, before its content says what it is
+UNSIGNED = "unsigned"  # bytes no signature covers, already a FIRMWARE_UNSIGNED_* finding: audited only
 
 
 @dataclass
@@ -35,6 +36,17 @@ class Child:
     note: str = ""
     vendor_signed: bool = False
     inspect: bool = True  # False: hash it, never open it (an encrypted payload)
+    flash: FlashRegion | None = None  # a partition of a flash dump: what the signed layout says of it
+
+
+@dataclass(frozen=True)
+class FlashRegion:
+    """A partition of a flash dump as the signed layouts see it, and the first sign of code in its
+    raw bytes: judged only where no signed image vouches for the partition (``appraise_image``)."""
+
+    listed: bool  # the same name, offset and size are in a signed release's flash layout
+    code: str  # why its raw bytes may hold code ("an ELF program at byte 0x400"), or ""
+    data: str  # what its bytes are when they are not all padding, or ""
 
 
 @dataclass
@@ -51,6 +63,7 @@ class Node:
     note: str = ""
     problem: str | None = None  # the reason code that stopped reading it
     vendor_signed: bool = False
+    flash: FlashRegion | None = None
     children: list[Node] = field(default_factory=list)
 
     def walk(self) -> Iterator[Node]:

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -33,7 +33,7 @@ def rsa_verifies(key: object, signature: bytes, data: bytes | memoryview) -> boo
         return False
     try:
         key.verify(signature, bytes(data), padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError):
+    except (InvalidSignature, ValueError, UnsupportedAlgorithm):
         return False
     return True
 
@@ -50,10 +50,12 @@ def signature_bytes(raw: bytes | memoryview) -> bytes:
 
 
 def load_embedded_key(pem: bytes | memoryview) -> rsa.RSAPublicKey | None:
-    """A bare RSA public key shipped inside a package (Bitmain's cert.pem, a BMU's miner.pem)."""
+    """A bare RSA public key shipped inside a package (Bitmain's cert.pem, a BMU's miner.pem).
+    Anything else is None, never an exception: ``UnsupportedAlgorithm`` (an EC key on a curve the
+    library lacks) used to escape and end the whole package as IMAGE_CORRUPT, unaudited."""
     try:
         key = serialization.load_pem_public_key(bytes(pem).strip(b"\0 \r\n") + b"\n")
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # an EC key on a curve OpenSSL lacks, ...
         return None
     return key if isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048 else None
 

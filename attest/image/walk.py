@@ -17,6 +17,7 @@ import logging
 import mmap
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -63,8 +64,8 @@ class Inspector:
     """The ``Context`` every reader works for (see ``containers.base.Context``)."""
 
     def __init__(self, trust: TrustStore | None, anchor: Path, limits: Limits,
-                 indicators: tuple[Indicator, ...]) -> None:
-        self.budget = Budget(limits)
+                 indicators: tuple[Indicator, ...], clock: Callable[[], float] = time.monotonic) -> None:
+        self.budget = Budget(limits, clock=clock)
         self.trust = trust
         self.anchor = anchor
         self.indicators = indicators
@@ -72,6 +73,8 @@ class Inspector:
         self.signatures: list[VendorSignature] = []
         self._per_code: Counter[str] = Counter()
         self.release: Callable[[], None] = lambda: None  # drop the mapped file's resident pages
+        self.layouts: Sequence[str] = ()  # the signed releases' flash layouts (mtdparts)
+        self.progress: Callable[[str], None] = lambda where: None  # told each layer entered
 
     def finding(self, code: str, path: str, detail: str, *, expected: str | None = None,
                 found: str | None = None) -> None:
@@ -92,7 +95,7 @@ class Inspector:
         """Fill ``node`` (already hashed) with what ``data`` holds."""
         if mtdparts is not None:
             node.format = "flash-dump"
-            self._descend(node, data, lambda: mtd.read_dump(self, data, node.path, mtdparts),
+            self._descend(node, data, lambda: mtd.read_dump(self, data, node.path, mtdparts, self.layouts),
                           depth=depth, ancestors=ancestors, fs=False, in_fs=in_fs)
             return
         node.format = fmt
@@ -115,14 +118,15 @@ class Inspector:
         try:
             for child in entries():  # type: ignore[operator]
                 self.budget.entry(node.path or "the file")
+                self.budget.tick(join(node.path, child.name))
                 self._child(node, child, depth=depth, ancestors=below, in_fs=in_fs or fs)
         except ImageFormatError as e:
             self._stop(node, e)
         except LimitExceeded:
             raise
         except MemoryError:
-            raise LimitExceeded(f"{node.path or 'the file'}: reading it needs more memory than the station has") \
-                from None
+            raise LimitExceeded(f"{node.path or 'the file'}: reading it needs more memory than its budget; left "
+                                "unread: it and everything after it", code="IMAGE_TOO_COSTLY") from None
         except Exception as e:  # a library choking on crafted bytes: this branch is unreadable
             log.warning("reading %s (%s) failed: %s: %s", node.path or "the file", node.format,
                         type(e).__name__, e)
@@ -138,11 +142,13 @@ class Inspector:
         # path, so a finding reads "fw.tar.gz/rootfs.squashfs", not ".../(data)/...".
         path = join(parent.path, child.name)
         node = Node(path=path, name=child.name or "(data)", role=child.role or "", kind=child.kind,
-                    mode=child.mode, link=child.link, note=child.note, vendor_signed=child.vendor_signed)
+                    mode=child.mode, link=child.link, note=child.note, vendor_signed=child.vendor_signed,
+                    flash=child.flash)
         parent.children.append(node)
         if child.data is None:
             node.role = node.role or FILE
             return
+        self.progress(path)
         view = child.data if isinstance(child.data, memoryview) else memoryview(child.data)
         node.size = len(view)
         node.sha256 = sha256(view, self.release)
@@ -161,7 +167,7 @@ class Inspector:
         node.role = _resolve_role(node, in_fs)
         if not node.children and node.problem is None:
             fs_path = child.name if node.role == FILE else path.rsplit("/", 1)[-1]
-            audit.audit_file(self.finding, fs_path, path, view, child.mode, self.indicators)
+            audit.audit_file(self.finding, fs_path, path, view, child.mode, self.indicators, self.budget)
         if node.size > _RELEASE_AFTER:
             self.release()
 
@@ -220,7 +226,9 @@ def sha256(view: memoryview, release: Callable[[], None]) -> str:
 
 def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, *,
                  mtdparts: str | None = None, layouts: Sequence[str] = (), limits: Limits | None = None,
-                 indicators: tuple[Indicator, ...] | None = None) -> Inspection:
+                 indicators: tuple[Indicator, ...] | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 progress: Callable[[str], None] | None = None) -> Inspection:
     """Everything in one file. Raises OSError only when the file itself cannot be read.
 
     A raw flash dump is split by ``mtdparts`` if given, else by the dump's own mtdparts string,
@@ -229,8 +237,11 @@ def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, 
     file = Path(path)
     with tempfile.TemporaryDirectory(prefix="attest-image-") as anchor, _mapped(file) as (data, release):
         inspector = Inspector(trust, Path(anchor), limits or Limits(),
-                              indicators if indicators is not None else default_indicators())
+                              indicators if indicators is not None else default_indicators(), clock)
         inspector.release = release
+        inspector.layouts = tuple(layouts)
+        if progress is not None:
+            inspector.progress = progress
         root = Node(path="", name=file.name, role=TOP, size=len(data), sha256=sha256(data, release))
         inspection = Inspection(str(file), root)
         fmt = detect(data)
@@ -244,13 +255,14 @@ def inspect_file(path: str | os.PathLike[str], trust: TrustStore | None = None, 
                 inspector.walk(root, data, depth=0, ancestors=frozenset(), fmt=fmt, in_fs=False,
                                mtdparts=mtdparts)
                 if not root.children and root.problem is None:
-                    audit.audit_file(inspector.finding, file.name, "", data, 0, inspector.indicators)
+                    audit.audit_file(inspector.finding, file.name, "", data, 0, inspector.indicators,
+                                     inspector.budget)
                 if root.format not in (None, "flash-dump"):  # a bare image is judged like one in a package
                     root.role = _resolve_role(Node(path="", name="", format=root.format, children=root.children,
                                                    role=""), False)
             except LimitExceeded as e:
-                inspector.finding("IMAGE_LIMIT_EXCEEDED", "", printable(e.message, limit=600))
-                root.problem = "IMAGE_LIMIT_EXCEEDED"
+                inspector.finding(e.code, "", printable(e.message, limit=600))
+                root.problem = e.code
         inspection.findings = inspector.findings
         inspection.signatures = inspector.signatures
         return inspection

@@ -32,6 +32,7 @@ from attest.log.canonical import iso_time, plain
 from attest.log.checkpoint import Checkpoint, sign_checkpoint
 from attest.log.errors import LogError
 from attest.log.merkle import Node, frontier_positions, leaf_hash, push_leaf, root_from_frontier
+from attest.log.rebuild import remember_appended, verify_log
 from attest.log.store import LogOwner, NewRecord, Store, StoreConflict
 from attest.station import StationSigner
 
@@ -113,9 +114,10 @@ def append_prepared(store: Store, key: StationSigner, records: Sequence[dict[str
     rebuilt when another writer got there first); with ``sign``, a checkpoint over them too."""
     owner = LogOwner(key.station_id, key.identity.public_pem, key.identity.fingerprint)
     for _ in range(_APPEND_ATTEMPTS):
-        size = store.count()
-        frontier = _frontier(store, size)
-        previous = _node(store, 0, size - 1) if size else None
+        verified = verify_log(store, key.identity)  # LOG_INCONSISTENT: nothing is signed over a rewrite
+        size = verified.size
+        frontier = list(verified.frontier)
+        previous = verified.last_leaf
         new: list[NewRecord] = []
         nodes: list[Node] = []
         for offset, record in enumerate(records):
@@ -127,12 +129,20 @@ def append_prepared(store: Store, key: StationSigner, records: Sequence[dict[str
             new.append(NewRecord(index, data, leaf, str(record["batch"]), str(record["time"]),
                                  str(record["address"]), _serial(record.get("serial"))))
             previous = leaf
-        checkpoint = sign_checkpoint(key, size + len(new), root_from_frontier(frontier), now) if sign else None
+        leaves = [r.leaf_hash for r in new]
+        checkpoint = None
+        if sign:  # a signer without the key (the check process) is shown every leaf since the last checkpoint
+            last = store.latest_checkpoint()
+            base = 0 if last is None else last.tree_size
+            since = store.leaf_hashes(base, size) if base < size else []
+            checkpoint = sign_checkpoint(key, size + len(new), root_from_frontier(frontier), now,
+                                         extends=(base, [*since, *leaves]))
         try:
             store.append_batch(size, new, nodes, checkpoint, owner)
         except StoreConflict:
             continue
-        return Appended(size, tuple(r.leaf_hash for r in new), checkpoint)
+        remember_appended(store, verified.extended(leaves), checkpoint)
+        return Appended(size, tuple(leaves), checkpoint)
     raise LogError("LOG_STORE_UNAVAILABLE", f"{store.location}: other writers kept appending first; "
                    "the batch was not recorded, try again")
 
@@ -142,14 +152,15 @@ def current_root(store: Store, size: int) -> bytes:
 
 
 def sign_current_checkpoint(store: Store, key: StationSigner, now: datetime | None = None) -> Checkpoint:
-    """Sign the log as it stands (on export), refusing a log another station owns."""
-    owner = store.owner()
-    if owner is not None and owner.fingerprint != key.identity.fingerprint:
-        raise LogError("LOG_WRONG_STATION", f"{store.location} belongs to station {owner.origin!r}, "
-                       f"not {key.station_id!r}")
-    size = store.count()
-    checkpoint = sign_checkpoint(key, size, current_root(store, size), now or datetime.now(UTC))
+    """Sign the log as it stands (on export), refusing a log another station owns and one that
+    does not provably extend its last checkpoint (``consistency.verify_log``)."""
+    verified = verify_log(store, key.identity)
+    last = store.latest_checkpoint()
+    base = 0 if last is None else last.tree_size  # a signer without the key is shown what was added since
+    checkpoint = sign_checkpoint(key, verified.size, verified.root, now or datetime.now(UTC),
+                                 extends=(base, store.leaf_hashes(base, verified.size)))
     store.add_checkpoint(checkpoint)
+    remember_appended(store, verified, checkpoint)
     return checkpoint
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import binascii
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -25,7 +26,7 @@ from attest.dsse import NotJsonError, b64decode, b64encode, pae, strict_json_loa
 from attest.log.canonical import iso_time
 from attest.log.errors import LogError
 from attest.log.files import read_capped
-from attest.station import StationSigner, fingerprint, signature_is_valid
+from attest.station import StationIdentity, StationSigner, fingerprint, signature_is_valid
 
 PAYLOAD_TYPE = "application/vnd.rigattest.checkpoint.v1+json"
 SCHEMA = "rigattest.checkpoint/v1"
@@ -88,12 +89,49 @@ class Checkpoint:
         return cls(origin, size, root_bytes, time, keyid, b64decode(sig), payload)
 
 
-def sign_checkpoint(signer: StationSigner, tree_size: int, root_hash: bytes, now: datetime) -> Checkpoint:
+def sign_checkpoint(signer: StationSigner, tree_size: int, root_hash: bytes, now: datetime, *,
+                    extends: tuple[int, Sequence[bytes]] | None = None) -> Checkpoint:
+    """``extends`` is (the size the tree was built on, the leaves added): a signer that holds no
+    key itself (the GUI's check process asks the station, ``ExtensionSigner``) is given what it
+    needs to check that the checkpoint only adds those leaves to the last one it signed."""
     payload = canonical_json({"schema": SCHEMA, "origin": signer.station_id, "tree_size": tree_size,
                               "root_hash": root_hash.hex(), "time": iso_time(now)})
-    signature = signer.sign(pae(PAYLOAD_TYPE, payload))
+    message = pae(PAYLOAD_TYPE, payload)
+    if isinstance(signer, ExtensionSigner):
+        if extends is None:
+            raise LogError("STATION_FILES_INVALID", "this process may only sign checkpoints that extend the log")
+        signature = signer.sign_extension(message, *extends)
+    else:
+        signature = signer.sign(message)
     return Checkpoint(signer.station_id, tree_size, root_hash, iso_time(now), signer.identity.fingerprint,
                       signature, payload)
+
+
+@runtime_checkable
+class ExtensionSigner(Protocol):
+    """A signer without the key: it can only have checkpoints signed that extend the log by the
+    given leaves (the station checks that before it signs)."""
+
+    identity: StationIdentity
+
+    @property
+    def station_id(self) -> str: ...
+
+    def sign_extension(self, message: bytes, base_size: int, leaves: Sequence[bytes]) -> bytes: ...
+
+
+def checkpoint_payload(message: bytes) -> Checkpoint:
+    """The checkpoint a PAE message would sign (signature and key id left empty), or ValueError:
+    what a station reads before it signs a message another process hands it."""
+    prefix = b"DSSEv1 %d %b " % (len(PAYLOAD_TYPE), PAYLOAD_TYPE.encode())
+    if not message.startswith(prefix):
+        raise ValueError("not a checkpoint message")
+    length, _, payload = message[len(prefix):].partition(b" ")
+    if not length.isdigit() or int(length) != len(payload) or pae(PAYLOAD_TYPE, payload) != message:
+        raise ValueError("a malformed checkpoint message")
+    envelope = {"payload": b64encode(payload), "payloadType": PAYLOAD_TYPE,
+                "signatures": [{"keyid": "", "sig": ""}]}
+    return Checkpoint.from_envelope(envelope)
 
 
 def parse_checkpoint_json(data: bytes, where: str) -> Checkpoint:

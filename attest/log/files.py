@@ -2,37 +2,51 @@
 
 A receipt or bundle is handed to an auditor by name; a crash half-way must never leave a
 truncated file under that name (it would verify as "truncated" and look like tampering). So
-everything is written to a temporary file beside the target, synced, then renamed over it.
+everything is written to a temporary file beside the target, synced, then renamed over it. The
+temporary file is made with ``mkstemp`` (O_CREAT|O_EXCL, a random name): a name anyone could
+predict (it used to be ``.NAME.PID.tmp``) could be a symlink planted in a shared export folder,
+and writing through it would overwrite whatever it points to. The finished file gets the mode an
+ordinary write would (0666 less the umask), since a bundle is made to be handed on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 from attest.log.errors import LogError
 
+_UMASK = os.umask(0o022)  # read once, at import (os.umask can only be read by setting it)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_text_file(path: str | os.PathLike[str]) -> Iterator[TextIO]:
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp: Path | None = None
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        tmp = Path(name)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_UMASK)
+        with open(fd, "w", encoding="utf-8", newline="\n") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         raise LogError("LOG_OUTPUT_UNWRITABLE", f"cannot write {path}: {e.strerror or e}") from None
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         raise
 
 

@@ -127,6 +127,12 @@ class SqliteStore:
         with _mapped(self.location):
             return int(self._db.execute("SELECT IFNULL(MAX(idx) + 1, 0) FROM records").fetchone()[0])
 
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the file (SQLite's ``PRAGMA
+        data_version``); never for this connection's own commits."""
+        with _mapped(self.location):
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def owner(self) -> LogOwner | None:
         with _mapped(self.location):
             rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())

@@ -230,7 +230,7 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
         try:
             if encoding not in ("", "identity"):
                 raise _RefusedReply(f"compressed body ({encoding[:40]}) though identity was asked")
-            if declared.isdigit() and int(declared) > self._max_bytes:
+            if declared.isascii() and declared.isdigit() and int(declared) > self._max_bytes:
                 raise _BodyTooLarge(int(declared), declared=True)
         except BaseException:
             await response.aclose()

@@ -1,10 +1,12 @@
 """File ▸ Verify firmware file…, and firmware files dropped on the window: `attest image` in a dialog.
 
-The check (``attest.image.appraise_image.check_file``) is plain blocking work over a file, with no
-asyncio in it, so it runs on Qt's global thread pool rather than the station's job loop (which
-belongs to device checks): a 256 MB dump must not hold up a running verify of a pallet, nor the
-GUI thread. The worker only computes; its result reaches the dialog through a queued signal, and
-nothing in the worker touches a widget.
+The file is read in a child process (``attest.image.isolated``) with a hard memory cap and a
+deadline: a file crafted to get past the readers' budgets could otherwise exhaust this process's
+memory and kill the window with it, and a running verify of a pallet besides. Waiting for that
+child is plain blocking work, so it runs on Qt's global thread pool rather than the station's job
+loop (which belongs to device checks): a 256 MB dump must not hold up a verify, nor the GUI
+thread. The pool thread only waits and judges; its result reaches the dialog through a queued
+signal, and nothing in it touches a widget.
 
 Everything shown comes from the file (names, quoted bytes) and goes into plain-text widgets only.
 """
@@ -30,7 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from attest.appraise import Appraisal
-from attest.image.appraise_image import check_file, detail_lines
+from attest.image.appraise_image import detail_lines
+from attest.image.isolated import check_file_isolated
+from attest.image.limits import Limits
 from attest.manifest import Manifest
 from attest.trust import TrustStore
 from attest.verdict import Verdict
@@ -46,6 +50,10 @@ FILE_VERDICT = {
     Verdict.UNTRUSTED: "do not flash this file",
     Verdict.UNKNOWN: "not verified; do not rely on this file until it is",
 }
+
+
+#: The budgets a dropped file is checked under (the defaults; a test lowers them).
+CHECK_LIMITS = Limits()
 
 
 def is_manifest(path: Path) -> bool:
@@ -86,7 +94,7 @@ class _ImageCheckJob(QRunnable):
 
     def run(self) -> None:  # on a pool thread: compute only, never touch a widget
         try:
-            result = check_file(str(self.path), self.trust, self.manifests)
+            result = check_file_isolated(str(self.path), self.trust, self.manifests, limits=CHECK_LIMITS)
         except OSError as e:
             self._send(self.relay.failed, f"Cannot read {self.path}: {e.strerror or e}")
         except Exception as e:  # a bug in Rig Attest, not a finding: shown once, logged with context

@@ -389,7 +389,7 @@ def _sort_key(row: DeviceRow, col: int) -> Any:
 def _host_key(host: str) -> str:
     """Dotted quads sort numerically (127.0.1.2 before 127.0.1.10); names sort as text."""
     parts = host.split(".")
-    if len(parts) == 4 and all(p.isdigit() for p in parts):
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() for p in parts):
         return "0" + ".".join(f"{int(p):03d}" for p in parts)
     return "1" + host.lower()
 

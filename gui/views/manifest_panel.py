@@ -39,6 +39,12 @@ def manifest_lines(loaded: LoadedManifest) -> tuple[str, list[str]]:
             lines.append(f"What to do: {info.remediation}")
         lines += ["Not used for checks.", f"File: {loaded.path}"]
         return f"REFUSED — {name} ({loaded.code})", lines
+    if loaded.superseded_by is not None:
+        newer = loaded.superseded_by
+        lines = [f"Sequence {m.sequence}: superseded by sequence {newer.sequence} of the same issuer, also loaded.",
+                 "Not used for checks: only an issuer's newest manifest is (an older one may still list "
+                 "releases the vendor has withdrawn).", f"File: {loaded.path}"]
+        return f"SUPERSEDED — {printable(m.issuer, limit=120)} — sequence {m.sequence}", lines
     lines = [f"Sequence {m.sequence}",
              f"Valid {m.issued_at:%Y-%m-%d %H:%M} → {m.expires_at:%Y-%m-%d %H:%M} UTC"
              + (" (EXPIRED)" if loaded.expired else ""),
@@ -89,10 +95,11 @@ class ManifestPanel(QWidget):
             title, lines = manifest_lines(loaded)
             item = QTreeWidgetItem([title])
             item.setData(0, PATH_ROLE, str(loaded.path))
-            verdict = Verdict.TRUSTED if loaded.accepted and not loaded.expired else Verdict.UNTRUSTED
+            verdict = Verdict.TRUSTED if loaded.used and not loaded.expired else \
+                Verdict.WARNING if loaded.accepted else Verdict.UNTRUSTED
             item.setIcon(0, verdict_icon(verdict, dark))
-            if not loaded.accepted:
-                item.setForeground(0, verdict_colours(Verdict.UNTRUSTED, dark).accent)
+            if not loaded.used:
+                item.setForeground(0, verdict_colours(verdict, dark).accent)
             for line in lines:
                 child = QTreeWidgetItem([line])
                 child.setData(0, PATH_ROLE, str(loaded.path))

@@ -349,3 +349,29 @@ def test_other_families_report_their_own_firmware_version():
     found = by_name(cgminer.version_claims(version, None, "luxminer", "api://h:4028 "))
     assert found["firmware.version"].value == "2024.5.1"
     assert found["unit.model"].value == "Antminer S19"
+
+
+def test_a_unicode_digit_in_one_value_costs_that_value_not_the_endpoint():
+    """'²'.isdigit() is True but int('²') raises: one such chain count used to turn the whole API
+    endpoint into INTERNAL_ERROR, losing the model, version and pools it had read."""
+    stats = bm_reply("STATS", [{"Type": "Antminer S9"}, {"miner_count": 2, "chain_acn1": "²", "chain_acn2": "108",
+                                                         "chain_acn3": "\u0663"}])
+    pools = bm_reply("POOLS", [{"POOL": 0, "URL": "stratum+tcp://a:3333"}], 7)
+
+    invalid = json.dumps({"STATUS": [{"STATUS": "E", "Code": 14, "Msg": "Invalid command"}], "id": 1}).encode()
+
+    async def scripted(reader, writer):
+        command = json.loads((await read_request(reader)).rstrip(b"\x00"))["command"]
+        writer.write({"version": BM_VERSION, "stats": stats, "pools": pools}.get(command, invalid + b"\x00"))
+        await writer.drain()
+        writer.close()
+
+    async def main() -> list[Claim]:
+        async with serve(scripted) as port:
+            return await cgminer.collect(Endpoint("api", "127.0.0.1", port), session())
+
+    found = by_name(asyncio.run(main()))
+    assert found["unit.model"].value == "Antminer S9"
+    assert found["hashboard.1.chips"].value == 108
+    assert "hashboard.0.chips" not in found and "hashboard.2.chips" not in found  # '²' and Arabic-Indic 3
+    assert found["config.pool.0.url"].value == "stratum+tcp://a:3333"

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import shlex
 from collections.abc import Callable, Mapping
 
@@ -30,7 +31,7 @@ from attest.drivers.shell import (
     parse_sha256sum,
 )
 from attest.drivers.shell_plan import collect_shell_evidence
-from attest.evidence import Assurance
+from attest.evidence import Assurance, printable
 from attest.indicators import IndicatorError, default_indicators, load_indicators, parse_indicators
 
 SOURCE = "ssh://10.0.4.17:22"
@@ -248,7 +249,24 @@ def test_hostile_output_for_every_command_never_crashes(seed: int):
     def hostile(command: str) -> ShellResult:
         return ok(rnd.choice(chunks) * rnd.randrange(1, 4), rnd.choice([0, 1, 2, 127, -1, None]))  # type: ignore[arg-type]
 
-    collect(FakeRunner({"*": hostile}))
+    runner = FakeRunner({"*": hostile})
+    claims = collect(runner)
+    # Garbage never becomes evidence: every value that got through is the plain, bounded text or
+    # number its claim allows, and nothing identity- or firmware-shaped was made up from it.
+    for name, value in claims.items():
+        if isinstance(value, str):
+            assert printable(value) == value and len(value) <= 4096, name
+        else:
+            assert isinstance(value, int) and not isinstance(value, bool), name
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", str(v)) for n, v in claims.items()
+               if n.startswith("firmware.image.") or n == "firmware.miner.sha256")
+    assert "net.mac" not in claims or re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", str(claims["net.mac"]), re.I)
+    assert "control_board.serial" not in claims or re.fullmatch(r"[A-Za-z0-9._-]{1,64}",
+                                                                  str(claims["control_board.serial"]))
+    pools = [v for n, v in claims.items() if n.startswith("config.pool.")]
+    assert len(pools) <= MAX_POOLS and all(len(str(v)) <= 512 for v in pools)
+    assert not [n for n in claims if n.startswith("firmware.image.")]  # no /proc/mtd here names a partition
+    assert runner.calls  # the plan ran: the hostile replies were read, not skipped
 
 
 # --- parsers -----------------------------------------------------------------------------------

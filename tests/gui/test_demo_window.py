@@ -26,7 +26,7 @@ from gui.models.rows import RowKind, RowState
 from gui.settings import StationSettings
 from gui.station import Station
 from gui.verification import BatchLogged
-from tests.conftest import free_loopback_base
+from tests.conftest import free_loopback_base, skip_unless_ci
 
 CHECK_TIMEOUT_MS = 60_000
 #: The status bar right after Verify all (later tests' exports write there too).
@@ -157,7 +157,7 @@ def test_unknown_barcode_creates_a_pending_row(demo):
 def test_pdf_report_holds_every_serial(demo, tmp_path):
     win, bot, _ = demo
     if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed")
+        skip_unless_ci("pdftotext (poppler-utils) is not installed")
     out = tmp_path / "report.pdf"
     with bot.waitSignal(win.commands.exportFinished, timeout=30_000):
         win.commands.export_pdf(out)

@@ -11,6 +11,7 @@ from PySide6.QtGui import QDropEvent
 
 from attest.verdict import Verdict
 from gui.dialogs.image_check import ImageCheckDialog, is_manifest, split_drop
+from tests.conftest import skip_unless_ci
 from tests.image import builders as b
 
 ANTBLEED = b"\x7fELF" + b"\0" * 32 + b"<b>auth.minerlink.com</b>\0setup_send_mac_socket\0"
@@ -19,7 +20,7 @@ ANTBLEED = b"\x7fELF" + b"\0" * 32 + b"<b>auth.minerlink.com</b>\0setup_send_mac
 @pytest.fixture
 def antbleed_rootfs(tmp_path: Path) -> Path:
     if b.missing_tools():
-        pytest.skip("image tools not installed")
+        skip_unless_ci("image tools not installed")
     src = b.tree(tmp_path / "root", {"usr/bin/bmminer": ANTBLEED, "etc/version": "2017.04.1\n"})
     return b.squashfs(src, tmp_path / "rootfs.squashfs")
 
@@ -110,3 +111,33 @@ def test_the_firmware_file_dialog_opens_in_the_demo_firmware_folder(qtbot, windo
     finally:
         window.demo = None
     assert seen == [str(tmp_path / "sim" / "firmware")]
+
+
+def test_a_file_that_would_exhaust_memory_is_read_in_a_child_and_the_window_lives(qtbot, window, tmp_path,
+                                                                                   monkeypatch) -> None:
+    """The check used to run in the window's own process: a file past the readers' budgets
+    would have taken the window down with it. Here the child's memory cap is lowered so 256 MB
+    of zeros (a 250 KB gzip) exceed it: the child runs out, the dialog says so, the window stays."""
+    import zlib
+
+    import gui.dialogs.image_check as image_check
+    from attest.image.limits import Limits
+
+    d = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = tmp_path / "firmware.gz"
+    bomb.write_bytes(b"".join(d.compress(bytes(1 << 20)) for _ in range(256)) + d.flush())
+    monkeypatch.setattr(image_check, "CHECK_LIMITS", Limits(max_memory_bytes=160 << 20))
+    import resource
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(bomb))])
+    window.dropEvent(QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                                Qt.KeyboardModifier.NoModifier))
+    [dialog] = window.findChildren(ImageCheckDialog)
+    qtbot.waitUntil(lambda: dialog.appraisal is not None, timeout=60_000)
+    assert dialog.appraisal.verdict is Verdict.UNKNOWN
+    assert dialog.verdict_label.text().startswith("UNKNOWN: not verified")
+    assert dialog.appraisal.top_reason.code == "IMAGE_TOO_COSTLY"
+    assert "needs more memory than its budget" in dialog.findings.toPlainText()
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before  # KiB on Linux
+    assert grown < 64 << 10  # the 256 MB were expanded in the child, never in the window's process

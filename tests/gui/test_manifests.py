@@ -83,3 +83,26 @@ def test_trust_dialog_reports_a_bad_file_plainly(qtbot, window, tmp_path):
     dialog.import_file("root", bogus)
     qtbot.waitUntil(lambda: dialog.message.text().startswith("Not changed:"), timeout=5000)
     assert dialog.tree.topLevelItemCount() == 0
+
+
+def test_an_older_sequence_of_one_issuer_is_superseded_in_either_load_order(qtbot, window, tmp_path):
+    """Sequence 43 withdraws every release sequence 42 lists. Loaded one after the other, in
+    either order, only 43 is used; 42 is listed as superseded. (Before: 42 then 43 kept both in
+    use, so a rig running a withdrawn release matched 42; 43 then 42 refused 42 as a rollback.)"""
+    from tests.manifest_helpers import ISSUER as HELPER_ISSUER
+    from tests.manifest_helpers import manifest_payload, signed, store_for, vendor
+
+    pki = vendor()
+    store_for(tmp_path / "trust", pki)
+    old, new = tmp_path / "m42.dsse.json", tmp_path / "m43.dsse.json"
+    old.write_bytes(signed([pki.signer()], manifest_payload(sequence=42)))
+    new.write_bytes(signed([pki.signer()], manifest_payload(sequence=43, firmware=[])))
+    for first, second in ((old, new), (new, old)):
+        window.station = Station()
+        window.station.open_trust(tmp_path / "trust")
+        load(qtbot, window, first)
+        load(qtbot, window, second)
+        assert [m.sequence for m in window.station.accepted()] == [43]
+        text = window.manifests.text()
+        assert f"SUPERSEDED — {HELPER_ISSUER} — sequence 42" in text
+        assert "superseded by sequence 43 of the same issuer" in text and "REFUSED" not in text

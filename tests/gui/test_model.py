@@ -147,3 +147,10 @@ def test_rows_added_to_a_sorted_table_land_in_order(qtmodeltester):
     hosts = [int(r.host.rsplit(".", 1)[1]) for r in model.rows()]
     assert hosts == sorted(hosts, reverse=True)
     assert all(model.row_number(r.device_id) == i for i, r in enumerate(model.rows()))
+
+
+def test_a_host_with_unicode_digits_sorts_as_a_name_instead_of_crashing_the_sort():
+    from gui.models.device_table import _host_key
+
+    assert _host_key("10.0.0.\u00b2") == "1" + "10.0.0.\u00b2"  # int('²') raised inside the sort
+    assert _host_key("10.0.0.2") < _host_key("10.0.0.10")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from attest.manifest import Manifest, Signer, load_manifest, sign_envelope
 from attest.trust import StationState, TrustStore
+from tests.conftest import skip_unless_ci
 from tests.image import builders as b
 from tests.manifest_helpers import manifest_payload, to_bytes
 
@@ -28,9 +30,19 @@ class Kit:
     manifest: Path
     files: dict[str, Path] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)  # what ``manifest`` signs
+    signer: Signer | None = None  # the manifest's key, for a newer manifest from the same issuer
 
     def __getitem__(self, name: str) -> Path:
         return self.files[name]
+
+    def newer_manifest(self, **changes: Any) -> Path:
+        """The same issuer's manifest with the next sequence and ``changes`` (e.g. a release dropped)."""
+        assert self.signer is not None
+        payload = {**self.payload, "sequence": self.payload["sequence"] + 1, **changes}
+        out = self.root / f"manifest-{payload['sequence']}.dsse.json"
+        out.write_bytes(to_bytes(sign_envelope(payload, [self.signer])))
+        return out
 
 
 def _rootfs(work: Path, name: str, bmminer: bytes, version: str) -> Path:
@@ -70,8 +82,12 @@ def _package(work: Path, name: str, root_key: Path, pkg_key: Path, pkg_pub: Path
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     missing = b.missing_tools()
     if missing:
-        pytest.skip(f"image tools not installed: {', '.join(missing)} (.ci/run installs them)")
-    work = tmp_path_factory.mktemp("firmware")
+        skip_unless_ci(f"image tools not installed: {', '.join(missing)} (.ci/run installs them)")
+    return build_kit(tmp_path_factory.mktemp("firmware"))
+
+
+def build_kit(work: Path) -> Kit:
+    """Every file of the kit in ``work`` (also bench/fuzz.py's seeds)."""
     root_key, root_pub = b.rsa_key(work / "bitmain-root.key")
     pkg_key, pkg_pub = b.rsa_key(work / "package.key")
 
@@ -168,7 +184,8 @@ def _trust_and_manifest(kit: Kit, root_pub: Path, d: dict[str, str]) -> None:
         ],
         revoked_firmware=[{"digest": d["antbleed-rootfs"], "reason": "remote shutdown hook (Antbleed)"}],
     )
-    kit.manifest.write_bytes(to_bytes(sign_envelope(payload, [Signer(key)])))
+    kit.payload, kit.signer = payload, Signer(key)
+    kit.manifest.write_bytes(to_bytes(sign_envelope(payload, [kit.signer])))
 
 
 @pytest.fixture(scope="session")

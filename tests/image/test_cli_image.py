@@ -50,3 +50,21 @@ def test_manifest_without_trust_and_missing_file_are_usage_errors(kit: Kit, caps
     assert code == 2 and "--manifest needs --trust" in err
     code, _, err = run(capsys, "image", str(tmp_path / "nope.bin"))
     assert code == 2 and "cannot read" in err
+
+
+@pytest.mark.parametrize("order", ["old-first", "new-first"])
+def test_two_manifests_of_one_issuer_judge_by_the_newest_in_either_order(kit: Kit, capsys: pytest.CaptureFixture[str],
+                                                                        order: str) -> None:
+    """The genuine package is TRUSTED under the kit's manifest, which lists its release; the next
+    sequence withdraws that release. Named together, in either order, the package is judged
+    against the newer one: it used to be TRUSTED (old first) or refused outright (new first)."""
+    old = kit.manifest
+    new = kit.newer_manifest(firmware=[r for r in kit.payload["firmware"] if r["model"] != "Antminer S19"])
+    argv = ["image", str(kit["genuine"]), "--trust", str(kit.trust), "--json"]
+    for m in ([old, new] if order == "old-first" else [new, old]):
+        argv += ["--manifest", str(m)]
+    code, out, err = run(capsys, *argv)
+    assert code == 4, err  # UNTRUSTED: its rootfs is in no release the newest manifest lists
+    line = json.loads(out)
+    assert line["manifest"]["sequence"] == kit.payload["sequence"] + 1
+    assert "is superseded by sequence" in err and "from the same issuer: not used" in err

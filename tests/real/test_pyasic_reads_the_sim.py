@@ -18,7 +18,7 @@ from attest.credentials import Credentials
 from attest.drivers.base import CollectOptions
 from attest.evidence import normalise_mac
 from attest.sim.runner import REAL_PORTS, can_bind, start_fleet
-from tests.conftest import free_loopback_base
+from tests.conftest import free_loopback_base, skip_unless_ci
 
 
 def _import_pyasic():
@@ -35,7 +35,7 @@ def test_pyasic_identifies_a_simulated_antminer_and_reads_our_serial_and_mac(tmp
     if not all(can_bind(base, port) for port in REAL_PORTS.values()):
         if os.environ.get("CI"):
             pytest.fail("CI must be able to bind the real miner ports (run as root)")
-        pytest.skip("needs permission to bind ports 80 and 22 (run as root)")
+        skip_unless_ci("needs permission to bind ports 80 and 22 (run as root)")
     pyasic = _import_pyasic()
 
     async def run():

@@ -30,6 +30,7 @@ from attest.drivers.base import CollectOptions
 from attest.drivers.console_text import UBOOT_PROMPT, tail
 from attest.drivers.uboot import UBoot, choose_hash_algorithm, parse_hash, parse_version
 from attest.transport.serial import open_link
+from tests.conftest import skip_unless_ci
 
 UBOOT_BIN = Path("/usr/lib/u-boot/qemu_arm/u-boot.bin")
 PTY_LINE = re.compile(r"char device redirected to (/dev/pts/\d+)")
@@ -42,7 +43,7 @@ def _qemu() -> str:
     if qemu is None or not UBOOT_BIN.is_file():
         if os.environ.get("CI"):
             pytest.fail("CI must have qemu-system-arm and u-boot-qemu installed (.ci/run installs them)")
-        pytest.skip("needs qemu-system-arm and u-boot-qemu (/usr/lib/u-boot/qemu_arm/u-boot.bin)")
+        skip_unless_ci("needs qemu-system-arm and u-boot-qemu (/usr/lib/u-boot/qemu_arm/u-boot.bin)")
     return qemu
 
 

@@ -123,7 +123,7 @@ def test_a_station_check_consults_the_store_and_pushes_after_logging(superuser_u
                          LogPlan.of(str(a.log), a.signer, "op", station_url(superuser_url)))
 
         async def run() -> list[object]:
-            return [event async for event in run_check_here(plan)]
+            return [event async for event in run_check_here(plan, a.signer)]
 
         events = asyncio.run(run())
     synced = next(e for e in events if isinstance(e, StoreSynced))

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 from attest.evidence import printable
 from attest.image import bitmain
-from attest.image.containers.base import Context, ViewReader, corrupt, safe_name, truncated
+from attest.image.containers.base import Context, ViewReader, corrupt, safe_name, truncated, under
 from attest.image.limits import ImageFormatError
-from attest.image.model import Child
+from attest.image.model import METADATA, UNSIGNED, Child
+from attest.image.unsigned import report_unsigned
 
 
 @dataclass
@@ -31,36 +32,100 @@ class TarMember:
     kind: str
     mode: int
     link: str = ""
+    offset: int = 0  # where its header starts
+    hidden: str = ""  # why a plain reading misses it though an unpacker may write it; "" if it does not
 
 
 def read_tar(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
+    """The members GNU tar would unpack, and every byte it would skip, each named.
+
+    ``tarfile.next()`` stops at the first damaged header; GNU tar (1.34, default options) prints
+    "Skipping to next header", reads on and unpacks what follows; it stops at the first zero
+    block, but ``tar -i`` (``--ignore-zeros``, for concatenated archives) reads past that too. So
+    the archive is read with ``ignore_zeros`` and every gap between members is accounted for:
+    members after damage or after the end marker are findings (FIRMWARE_UNSIGNED_CONTENT or
+    _DATA), as are non-zero bytes skipped or left after the last member. Where a name occurs twice
+    the last copy is the one GNU tar leaves on disk, so that copy is the one vendor signatures are
+    checked against; the others are findings too (``tar -k`` would keep the first)."""
+    where = path or "the file"
     members = _tar_members(ctx, data, path)
-    layout = bitmain.signed_tar_layout(ctx, {m.name: m.data for m in members if m.kind == "file"}, path)
+    last = {m.name: i for i, m in enumerate(members) if not m.hidden.startswith("after-end")}
+    installed = {m.name: m.data for i, m in enumerate(members)
+                 if m.kind == "file" and last.get(m.name) == i}
+    layout = bitmain.signed_tar_layout(ctx, installed, path)
     if layout:  # Bitmain's upgrader refuses any link in its tarball: a signed package holds none
         for m in members:
             if m.kind == "symlink":
                 ctx.finding("IMAGE_UNSAFE_MEMBER", posixpath.join(path, m.name),
                             f"a link (to {printable(m.link, limit=200)}) in a Bitmain package, which the "
                             "stock upgrader refuses")
-    for m in members:
+        _check_metadata(ctx, members, layout, path)
+    for i, m in enumerate(members):
+        reason = m.hidden or ("" if last.get(m.name) == i else "shadowed")
+        if reason:
+            at = f"member {printable(m.name, limit=200)} ({_size(m)} at byte {m.offset})"
+            report_unsigned(ctx.finding, under(where, m.name), f"{at} {_HIDDEN[reason.split(':')[0]]}",
+                            m.data if m.data is not None else b"", name=m.name, padding_is_nothing=False)
+            yield Child(m.name, m.data, role=UNSIGNED, kind=m.kind, mode=m.mode, link=m.link,
+                        note=_HIDDEN[reason.split(":")[0]])
+            continue
         role, signed = layout.get(m.name, (None, False))
         yield Child(m.name, m.data, role=role, kind=m.kind, mode=m.mode, link=m.link, vendor_signed=signed)
+
+
+_HIDDEN = {
+    "after-damage": "follows bytes that are not a tar header: GNU tar skips them and unpacks this member, "
+                    "a reader that stops at the damage never sees it",
+    "after-end": "lies after the archive's end marker: tar -i (--ignore-zeros) unpacks it",
+    "shadowed": "is a copy of a name given again later: GNU tar overwrites it, tar -k keeps it; no signature "
+                "check covers this copy",
+}
+#: The one unsigned member of a Bitmain package: the version text its upgrader shows.
+_MAX_METADATA_BYTES = 256
+
+
+def _size(m: TarMember) -> str:
+    return f"{len(m.data)} bytes" if m.data is not None else m.kind
+
+
+def _check_metadata(ctx: Context, members: list[TarMember], layout: dict[str, tuple[str | None, bool]],
+                    path: str) -> None:
+    """version_number is the one member of a Bitmain package no signature covers: it may only be
+    the short line of text an upgrader displays; anything else is unsigned content."""
+    for m in members:
+        if layout.get(m.name, (None, False))[0] != METADATA or m.data is None or m.hidden:
+            continue
+        text = bytes(m.data)
+        if len(text) > _MAX_METADATA_BYTES or not text.rstrip(b"\r\n").isascii() \
+                or not all(32 <= c < 127 for c in text.rstrip(b"\r\n")):
+            report_unsigned(ctx.finding, under(path or "the file", m.name),
+                            f"{m.name}, which no signature covers, is not a short line of text", m.data, name=m.name,
+                            padding_is_nothing=False)
 
 
 def _tar_members(ctx: Context, data: memoryview, path: str) -> list[TarMember]:
     where = path or "the file"
     out: list[TarMember] = []
     seen: set[str] = set()
+    expected = 0  # where the next header belongs: the end of the member before
+    ended = False  # a zero block was passed: GNU tar stops there, tar -i reads on
     try:
-        with tarfile.open(fileobj=ViewReader(data), mode="r:") as tf:
+        with tarfile.open(fileobj=ViewReader(data), mode="r:", ignore_zeros=True) as tf:
             while True:
+                ctx.budget.tick(where)
                 info = tf.next()
                 if info is None:
                     break
                 ctx.budget.entry(f"{where}: {printable(info.name, limit=200)}")
+                skipped = data[expected:info.offset]
+                damaged, ended_here = _account_gap(ctx, skipped, expected, where, ended)
+                ended = ended or ended_here
+                expected = tf.offset
                 member = _member(ctx, tf, info, data, where)
                 if member is None:
                     continue
+                member.offset = info.offset
+                member.hidden = "after-end" if ended else "after-damage" if damaged else ""
                 if member.name in seen:
                     ctx.finding("IMAGE_UNSAFE_MEMBER", posixpath.join(path, member.name),
                                 "the name appears twice: an unpacker keeps the last copy, not the first")
@@ -70,7 +135,37 @@ def _tar_members(ctx: Context, data: memoryview, path: str) -> list[TarMember]:
         raise corrupt(f"{where}: the tar archive is damaged ({e})") from None
     if not out:
         raise corrupt(f"{where}: the tar archive holds no entries")
+    _account_gap(ctx, data[expected:], expected, where, ended, tail=True)
     return out
+
+
+def _account_gap(ctx: Context, gap: memoryview, offset: int, where: str, ended: bool, *,
+                 tail: bool = False) -> tuple[bool, bool]:
+    """Bytes between two members (or after the last) that tarfile skipped as GNU tar would.
+    Returns (damage was skipped before any end marker, an end marker is in the gap)."""
+    if not len(gap):
+        return False, False
+    zero: int | None = None  # the first zero block: GNU tar's end of the archive
+    junk_before_end = False
+    for i in range(0, len(gap), 512):
+        if i % (1 << 20) == 0:
+            ctx.budget.tick(where)
+        if bytes(gap[i:i + 512]).strip(b"\0"):
+            junk_before_end = True
+        else:
+            zero = i
+            break
+    if not padding_only_zero(gap):
+        end_text = "after the archive's end marker" if ended or (zero is not None and not junk_before_end) \
+            else "that are not a tar header (GNU tar skips them)"
+        what = f"{len(gap)} bytes at byte {offset} {'after the last member' if tail else 'between members'}, " \
+            f"{end_text}"
+        report_unsigned(ctx.finding, f"{where} (bytes {offset}..{offset + len(gap)})", what, gap)
+    return junk_before_end and not ended, zero is not None
+
+
+def padding_only_zero(gap: memoryview) -> bool:
+    return all(not bytes(gap[i:i + (4 << 20)]).strip(b"\0") for i in range(0, len(gap), 4 << 20))
 
 
 def _member(ctx: Context, tf: tarfile.TarFile, info: tarfile.TarInfo, data: memoryview,
@@ -145,6 +240,7 @@ def read_cpio(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
         if name == "TRAILER!!!":
             return
         ctx.budget.entry(f"{where}: {printable(name, limit=200)}")
+        ctx.budget.tick(where)
         if ".." in name.split("/"):
             ctx.finding("IMAGE_UNSAFE_MEMBER", f"{where}: {printable(name, limit=300)}",
                         "a path with '..' that leads outside the unpack folder")

@@ -3,7 +3,8 @@
 Decompression is bounded before it happens (``max_length``), so a bomb costs at most the budget's
 room plus one chunk. Several gzip members back to back are one stream (``gzip -c a b``); bytes after
 the stream are kept as their own "trailing data" layer when they are not just flash padding, so
-nothing appended to a genuine stream escapes the audit.
+nothing appended to a genuine stream escapes the audit, and they are a finding of their own
+(FIRMWARE_UNSIGNED_CONTENT or _DATA): no signature over the stream covers them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterator
 
 from attest.image.containers.base import Context, all_padding, corrupt
 from attest.image.limits import ImageFormatError, LimitExceeded
-from attest.image.model import Child
+from attest.image.model import UNSIGNED, Child
+from attest.image.unsigned import report_unsigned
 
 CHUNK = 1 << 20
 
@@ -23,7 +25,7 @@ def read_gzip(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
     out, rest = _inflate(ctx, data, path)
     yield Child("", out, role=None, note="gzip stream")
     if rest and not all_padding(rest):
-        yield Child("(trailing data)", rest, role=None, note="bytes after the gzip stream")
+        yield _trailing(ctx, path, rest, "gzip")
 
 
 def read_xz(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
@@ -32,6 +34,7 @@ def read_xz(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
     pending: bytes | memoryview = data
     try:
         while not d.eof:
+            ctx.budget.tick(path)
             room = ctx.budget.room() - len(out)
             if room <= 0:
                 raise LimitExceeded(f"{path or 'the file'}: the xz stream expands past the limit")
@@ -46,7 +49,13 @@ def read_xz(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
     yield Child("", memoryview(out), role=None, note="xz stream")
     rest = d.unused_data
     if rest and not all_padding(rest):
-        yield Child("(trailing data)", rest, role=None, note="bytes after the xz stream")
+        yield _trailing(ctx, path, rest, "xz")
+
+
+def _trailing(ctx: Context, path: str, rest: bytes | memoryview, kind: str) -> Child:
+    where = path or "the file"
+    report_unsigned(ctx.finding, f"{where} (trailing data)", f"{len(rest)} bytes after the {kind} stream", rest)
+    return Child("(trailing data)", rest, role=UNSIGNED, note=f"bytes after the {kind} stream")
 
 
 def _inflate(ctx: Context, data: memoryview, path: str) -> tuple[memoryview, memoryview]:
@@ -69,6 +78,7 @@ def _inflate(ctx: Context, data: memoryview, path: str) -> tuple[memoryview, mem
                     pos += len(pending)
                 else:
                     raise ImageFormatError("IMAGE_TRUNCATED", f"{where}: the gzip stream ends early")
+                ctx.budget.tick(path)
                 room = ctx.budget.room() - len(out)
                 if room <= 0:
                     raise LimitExceeded(f"{where}: the gzip stream expands past the limit")

@@ -11,13 +11,14 @@ the first ``mtdparts=`` in the dump's opening 64 MiB is taken unless the caller 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from attest.evidence import printable
 from attest.image.containers.base import Context
 from attest.image.limits import ImageFormatError
-from attest.image.model import PARTITION, Child
+from attest.image.model import PARTITION, UNSIGNED, Child, FlashRegion
+from attest.image.unsigned import data_summary, embedded_code, padding_only, report_unsigned
 
 SEARCH_BYTES = 64 << 20
 _SEARCH_SLICE = 4 << 20
@@ -89,14 +90,23 @@ def parse_mtdparts(text: str) -> list[Partition]:
     return out
 
 
-def read_dump(ctx: Context, data: memoryview, path: str, mtdparts: str) -> Iterator[Child]:
+def read_dump(ctx: Context, data: memoryview, path: str, mtdparts: str,
+              signed_layouts: Sequence[str] = ()) -> Iterator[Child]:
+    """Each partition, with what the signed layouts say of it (``FlashRegion``), and every byte no
+    partition holds: a dump's own mtdparts string is the rig's, so a partition it adds or moves,
+    and flash it leaves out, must not escape the check. Bytes outside every partition are a
+    finding here (no signature can cover them); partitions are judged in ``appraise_image``,
+    which knows which ones a signed image vouches for."""
     try:
         partitions = parse_mtdparts(mtdparts)
     except ValueError as e:
         raise ImageFormatError("IMAGE_CORRUPT", f"the mtdparts string cannot be used: {e}") from None
+    signed = _signed_regions(signed_layouts, len(data))
     names: set[str] = set()
+    covered: list[tuple[int, int]] = []
     for part in partitions:
         ctx.budget.entry(path or "the dump")
+        ctx.budget.tick(part.name)
         name = printable(part.name, limit=64).replace("/", "_") or "unnamed"
         while name in names:
             name += "'"
@@ -106,5 +116,38 @@ def read_dump(ctx: Context, data: memoryview, path: str, mtdparts: str) -> Itera
             ctx.finding("IMAGE_TRUNCATED", name, f"the partition declares bytes {part.offset}..{end} but the "
                         f"dump holds {len(data)}")
             continue
-        yield Child(name, data[part.offset:end], role=PARTITION,
+        covered.append((part.offset, end))
+        body = data[part.offset:end]
+        region = FlashRegion(listed=(part.name, part.offset, end) in signed, code=embedded_code(body) or "",
+                             data="" if padding_only(body) else data_summary(body))
+        yield Child(name, body, role=PARTITION, flash=region,
                     note=f"partition at {part.offset:#x}, {end - part.offset} bytes")
+    for start, end in _gaps(covered, len(data)):
+        where = f"(outside every partition, bytes {start:#x}..{end:#x})"
+        gap = data[start:end]
+        if padding_only(gap):
+            continue
+        report_unsigned(ctx.finding, where, f"{end - start} bytes no partition holds", gap)
+        yield Child(where, gap, role=UNSIGNED, note="flash outside every partition")
+
+
+def _signed_regions(layouts: Sequence[str], size: int) -> set[tuple[str, int, int]]:
+    """(name, offset, end) of every partition a signed layout lists, for a device of ``size``."""
+    out: set[tuple[str, int, int]] = set()
+    for text in layouts:
+        try:
+            parts = parse_mtdparts(text)
+        except ValueError:
+            continue
+        out.update((p.name, p.offset, size if p.size is None else p.offset + p.size) for p in parts)
+    return out
+
+
+def _gaps(covered: list[tuple[int, int]], size: int) -> Iterator[tuple[int, int]]:
+    cursor = 0
+    for start, end in sorted(covered):
+        if start > cursor:
+            yield cursor, start
+        cursor = max(cursor, end)
+    if cursor < size:
+        yield cursor, size

@@ -148,6 +148,7 @@ def read_squashfs(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
         stack: list[tuple[str, Any]] = [("", image.root)]
         while stack:
             prefix, directory = stack.pop()
+            ctx.budget.tick(under(where, prefix))
             for name, entry in directory.children.items():
                 rel = f"{prefix}{name}"
                 yield _child(ctx, image, rel, entry, where)
@@ -172,6 +173,7 @@ def _child(ctx: Context, image: _BoundedImage, rel: str, entry: Any, where: str)
             raise LimitExceeded(f"{under(where, rel)}: a file of {size} bytes")
         out = bytearray()
         for block in image.iter_file(entry.inode):
+            ctx.budget.tick(under(where, rel))
             out += block
             if len(out) > size:
                 raise corrupt(f"{under(where, rel)}: the file's blocks hold more than its size")

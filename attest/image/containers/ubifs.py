@@ -138,6 +138,7 @@ def _walk_index(ctx: Context, volume: _Volume, root_lnum: int, root_offs: int) -
     stack = [(root_lnum, root_offs)]
     while stack:
         lnum, offs = stack.pop()
+        ctx.budget.tick(volume.where)
         if (lnum, offs) in visited:
             raise ImageFormatError("IMAGE_NESTING_LOOP", f"{volume.where}: the UBIFS index points back into itself")
         visited.add((lnum, offs))
@@ -189,6 +190,7 @@ def _file_bytes(ctx: Context, volume: _Volume, tree: _Tree, inum: int, inode: _I
     ctx.budget.expand(inode.size, where)
     out = bytearray(inode.size)  # blocks with no data node are holes: zeros
     for block, (pos, length, compr) in tree.data.get(inum, {}).items():
+        ctx.budget.tick(where)
         start = block * BLOCK
         if start >= inode.size:
             continue

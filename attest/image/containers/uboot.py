@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from attest.evidence import printable
 from attest.image.containers.base import Context, all_padding, corrupt, crc32, truncated, under
 from attest.image.limits import ImageFormatError
-from attest.image.model import LAYER, Child
+from attest.image.model import LAYER, UNSIGNED, Child
+from attest.image.unsigned import report_unsigned
 
 _UIMAGE = struct.Struct(">IIIIIIIBBBB32s")
 _TYPES = {1: "standalone", 2: "kernel", 3: "ramdisk", 4: "multi", 5: "firmware", 6: "script",
@@ -54,8 +55,9 @@ def read_uimage(ctx: Context, data: memoryview, path: str) -> Iterator[Child]:
     else:
         yield Child("", payload, role=LAYER, format=hint, note=note)
     rest = data[64 + size:]
-    if rest and not all_padding(rest):
-        yield Child("(trailing data)", rest, role=LAYER, note="bytes after the uImage")
+    if rest and not all_padding(rest):  # no CRC or signature over the uImage covers these
+        report_unsigned(ctx.finding, f"{where} (trailing data)", f"{len(rest)} bytes after the uImage", rest)
+        yield Child("(trailing data)", rest, role=UNSIGNED, note="bytes after the uImage")
 
 
 def _multi(payload: memoryview, where: str, note: str) -> Iterator[Child]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from attest.appraise_flash import cross_checks, image_readings, judge_device_digests, uncovered
 from attest.egress import INDICATOR, NOT_JUDGED, UNLISTED, Judgement, destination, judge_evidence
-from attest.evidence import Assurance, Evidence, normalise_mac
+from attest.evidence import Assurance, Claim, Evidence, normalise_mac
 from attest.history import PriorChecks, Sighting
 from attest.manifest import FirmwareRelease, Manifest, ManifestEntry
 from attest.manifest_set import newest_per_issuer
@@ -126,7 +126,7 @@ def appraise(ev: Evidence, manifests: Sequence[Manifest], policy: Policy, *,
         # The top reason says what was missing and which channel would give it, not just the
         # first channel that failed (claims from an answering API outrank a closed SSH port).
         missing = reason("IDENTITY_NOT_READ", identity_missing(ev))
-        if ev.claims:
+        if _asked(ev):
             f.reasons.insert(0, missing)
         else:
             f.reasons.append(missing)
@@ -184,7 +184,7 @@ def identity_missing(ev: Evidence) -> str:
     """What each channel did and which would give the unit serial, e.g. "the API answered
     (BMMiner 1.0.0, Antminer S21) but carries no unit serial; web UI: login refused; SSH: closed"."""
     answered: dict[str, list[str]] = {}
-    for c in ev.claims:
+    for c in _asked(ev):
         label = c.source.split(" ", 1)[0]
         facts = answered.setdefault(label, [])
         if c.name in ("firmware.miner.version", "unit.model") and len(facts) < 2 and str(c.value) not in facts:
@@ -206,6 +206,12 @@ def identity_missing(ev: Evidence) -> str:
     if failed:
         text += f". The {' or '.join(dict.fromkeys(failed))} would give the unit serial: check its port and credentials"
     return text
+
+
+def _asked(ev: Evidence) -> list[Claim]:
+    """The claims the rig gave when asked (API, web, SSH, console): what the network watch saw it do
+    or an attached dump holds is evidence too, but no channel of the rig that answered."""
+    return [c for c in ev.claims if c.assurance not in (Assurance.OBSERVED, Assurance.OFFLINE)]
 
 
 def _channel(label: str) -> str:

@@ -110,7 +110,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.detail)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        split.setSizes([1060, 540])
+        split.setSizes([1140, 460])
         self.splitter = split
         layout.addWidget(split, 1)
         self.setCentralWidget(centre)

@@ -179,3 +179,17 @@ def test_json_line_has_the_contract_fields(fleet, manifest):
     assert set(doc["manifest"]) >= {"issuer", "sequence"}
     assert set(doc["reasons"][0]) >= {"code", "category", "status", "message"}
     assert set(doc["claims"]["unit.serial"]) == {"value", "source", "assurance"}
+
+
+def test_what_the_watch_saw_is_no_channel_that_answered_without_a_serial(fleet, manifest):
+    """An unresponsive rig the network watch saw: its top reason is the channels that failed,
+    never "the watch answered but carries no unit serial" (the watch is no channel of the rig)."""
+    seen = Claim("egress.dns.0.name", "pool.example-mining.net", "dns://10.0.4.1:53", Assurance.OBSERVED)
+    problems = (Problem("TIMEOUT", "api://10.0.4.9:4028", "no answer within 5 s"),
+                Problem("TIMEOUT", "ssh://10.0.4.9:22", "no answer within 5 s"))
+    a = appraise(Evidence("10.0.4.9", (seen,), problems), [manifest], POLICY)
+    assert a.verdict is Verdict.UNKNOWN
+    assert a.top_reason.code == "TIMEOUT", codes(a)
+    missing = next(r for r in a.reasons if r.code == "IDENTITY_NOT_READ")
+    assert "watch" not in missing.detail and "dns" not in missing.detail
+    assert "API: " in missing.detail and "SSH: " in missing.detail

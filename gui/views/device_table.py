@@ -17,10 +17,12 @@ from gui.views.delegates import SpinnerClock, StatusDelegate, VerdictDelegate
 
 SPIN_MS = 80
 ROW_HEIGHT = 30
-_WIDTHS = {Column.STATUS: 118, Column.SERIAL: 178, Column.MODEL: 150, Column.HOST: 100,
-           Column.FIRMWARE: 88, Column.VERDICT: 146, Column.REASON: 360, Column.CHECKED: 84}
-#: Fitted columns grow and shrink with their content within these bounds (pixels).
-_FIT_BOUNDS = {Column.SERIAL: (90, 300), Column.MODEL: (90, 240), Column.HOST: (80, 340), Column.FIRMWARE: (80, 200)}
+_WIDTHS = {Column.STATUS: 104, Column.SERIAL: 178, Column.MODEL: 150, Column.HOST: 100,
+           Column.FIRMWARE: 88, Column.VERDICT: 136, Column.REASON: 360, Column.CHECKED: 80}
+#: Fitted columns grow and shrink with their content within these bounds (pixels). The top reason
+#: takes what is left, so the firmware column stops short of a fork's long build string (its
+#: tooltip and the detail pane have it whole).
+_FIT_BOUNDS = {Column.SERIAL: (90, 300), Column.MODEL: (90, 220), Column.HOST: (80, 340), Column.FIRMWARE: (80, 150)}
 #: Cell text is drawn inside the style's margins; room for them and for the sort arrow.
 _FIT_PADDING = 28
 FIT_MS = 150

@@ -136,7 +136,13 @@ class MismatchTable(QTreeWidget):
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
-        self.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # The values are what must be read in full; the mismatch's name gives way (elided, whole in
+        # its tooltip) when the detail pane is narrow.
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.setAccessibleName("Expected and found")
 
     def set_reasons(self, reasons: Sequence[Reason]) -> int:
@@ -145,7 +151,7 @@ class MismatchTable(QTreeWidget):
         for r in rows:
             what = r.code.replace("_", " ").lower().capitalize() + (f" ({printable(r.detail)})" if r.detail else "")
             item = QTreeWidgetItem([what, _value(r.expected), _value(r.found)])
-            item.setToolTip(0, r.code)
+            item.setToolTip(0, f"{what} ({r.code})")
             self.addTopLevelItem(item)
         self.setVisible(bool(rows))
         height = self.header().sizeHint().height() + max(1, len(rows)) * (self.fontMetrics().height() + 8) + 6

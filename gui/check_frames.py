@@ -1,12 +1,17 @@
 """Frames between the station and its check process: a 4-byte big-endian length, then a pickle.
 
-Pickle is safe here because both ends are this program: the station started the process and
-holds its pipes, and device bytes only travel inside the core's own frozen dataclasses.
+Both ends are this program (the station started the process and holds its pipes), but the check
+process parses hostile device bytes: if a parser bug ever gave a rig code execution there, a plain
+``pickle.loads`` in the station would hand it the station (and its key) as well. So frames are
+read with ``FrameUnpickler``, which builds only the classes of our own data (classes defined in
+``attest`` and ``gui`` modules) and a short list of plain standard types; no function, no module
+attribute, nothing a pickle could call to run code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import pickle
 import struct
 from dataclasses import dataclass, replace
@@ -111,6 +116,40 @@ def write_frame(out: BinaryIO, payload: Any) -> None:
     out.flush()
 
 
+#: Standard types our frames hold (dates in records, networks in a plan's ranges, paths).
+_STANDARD_TYPES = {
+    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "bytearray"), ("builtins", "complex"),
+    ("collections", "OrderedDict"), ("collections", "defaultdict"), ("collections", "Counter"),
+    ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"), ("datetime", "timedelta"),
+    ("datetime", "timezone"), ("ipaddress", "IPv4Address"), ("ipaddress", "IPv6Address"),
+    ("ipaddress", "IPv4Network"), ("ipaddress", "IPv6Network"), ("pathlib", "PosixPath"),
+    ("pathlib", "WindowsPath"), ("pathlib", "PurePosixPath"), ("pathlib", "PureWindowsPath"),
+}
+_OWN_PACKAGES = ("attest", "gui")
+
+
+class FrameUnpickler(pickle.Unpickler):
+    """Builds our own data classes and plain standard types; refuses every other global."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _STANDARD_TYPES:
+            return super().find_class(module, name)
+        own = module.split(".", 1)[0] in _OWN_PACKAGES
+        if own and name.isidentifier() and not name.startswith("_"):
+            try:
+                found = super().find_class(module, name)
+            except (ImportError, AttributeError):
+                found = None
+            # A class defined in that module: never a function, a module, or a name it imported.
+            if isinstance(found, type) and found.__module__ == module:
+                return found
+        raise pickle.UnpicklingError(f"a frame asked for {module}.{name}, which frames never hold")
+
+
+def load_frame(data: bytes) -> Any:
+    return FrameUnpickler(io.BytesIO(data)).load()
+
+
 def read_frame(stream: BinaryIO) -> Any | None:
     """The next frame from a blocking stream, or None at a clean end of stream."""
     header = stream.read(_HEADER.size)
@@ -124,7 +163,7 @@ def read_frame(stream: BinaryIO) -> Any | None:
     data = stream.read(size)
     if len(data) != size:
         raise EOFError("the check process's stream ended inside a frame")
-    return pickle.loads(data)
+    return load_frame(data)
 
 
 async def read_frame_async(reader: asyncio.StreamReader) -> Any | None:
@@ -137,4 +176,4 @@ async def read_frame_async(reader: asyncio.StreamReader) -> Any | None:
     (size,) = _HEADER.unpack(header)
     if size > MAX_FRAME:
         raise ValueError(f"frame of {size} bytes refused")
-    return pickle.loads(await reader.readexactly(size))
+    return load_frame(await reader.readexactly(size))

@@ -2,9 +2,10 @@
 
 ePIC's firmware answers plain HTTP where the cgminer socket API would be, so a bare host reaches it
 through the cgminer driver, which hands over when an HTTP reply comes back to its JSON request
-(``epic+http://HOST`` names it directly). Only four open ``GET`` pages are read, never a write:
-the ``POST`` endpoints (``/coin``, ``/miner``, ``/reboot``, ...) take the password and are not
-in READS, the only paths this module will request.
+(``epic+http://HOST`` names it directly). Only four open ``GET`` pages are read, each on a
+connection of its own with the transport's caps and deadline, never a write: the ``POST``
+endpoints (``/coin``, ``/miner``, ``/reboot``, ...) take the password and are not in READS, the
+only paths this module will request.
 
 - ``/summary``: ``Software`` ("PowerPlay-BMS v1.24.0") → ``firmware.version``; ``StratumConfigs``
   → ``config.pool.N.url`` (``Stratum``'s current pool when no list is given); ``HBs`` and
@@ -42,7 +43,7 @@ from attest.drivers.base import (
 from attest.drivers.cgminer_api import MAX_POOLS, MAX_SLOTS, claim, count, text
 from attest.evidence import Claim, printable
 from attest.transport.errors import TransportError
-from attest.transport.http import HttpClient, HttpReply
+from attest.transport.http import HttpClient, HttpReply, fetch
 
 NAME = "epic"
 KIND = "epic"
@@ -74,22 +75,18 @@ class _Page:
     asked: bool = False
 
 
-def _client(endpoint: Endpoint, session: Session, max_bytes: int | None = None) -> HttpClient:
-    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+async def _get(endpoint: Endpoint, session: Session, path: str, max_bytes: int | None = None) -> Any:
+    """One page's JSON document, on a connection of its own (a plain h11 GET: an httpx client's
+    setup would cost more than the page); CollectError for every way it can fail."""
+    if path not in READS:  # pragma: no cover - a programming error, never device input
+        raise ValueError(f"{path} is not one of ePIC's read pages")
 
     def record(direction: str, data: bytes) -> None:
         session.transcript.record(endpoint.label, direction, data)
 
-    return HttpClient(f"http://{host}:{endpoint.port}", auth=None, timeout=session.options.timeout,
-                      max_bytes=max_bytes or session.options.max_reply_bytes, record=record)
-
-
-async def _get(client: HttpClient, endpoint: Endpoint, path: str) -> Any:
-    """One page's JSON document; CollectError for every way it can fail."""
-    if path not in READS:  # pragma: no cover - a programming error, never device input
-        raise ValueError(f"{path} is not one of ePIC's read pages")
     try:
-        reply = await client.get(path)
+        reply = await fetch(endpoint.host, endpoint.port, path, timeout=session.options.timeout,
+                            max_bytes=max_bytes or session.options.max_reply_bytes, record=record)
     except TransportError as exc:
         raise CollectError(exc.code, f"{endpoint.label} {printable(exc.message)}") from None
     return _document(reply, endpoint, path)
@@ -134,10 +131,10 @@ async def identify(host: str, port: int, session: Session) -> str | None:
     """``"epic"`` when ``GET /summary`` on host:port answers as ePIC's; never raises."""
     endpoint = Endpoint(KIND, host, port)
     try:
-        async with _client(endpoint, session, min(IDENTIFY_MAX_BYTES, session.options.max_reply_bytes)) as client:
-            return FAMILY if looks_like_summary(await _get(client, endpoint, SUMMARY)) else None
-    except (CollectError, ValueError):
+        summary = await _get(endpoint, session, SUMMARY, min(IDENTIFY_MAX_BYTES, session.options.max_reply_bytes))
+    except CollectError:
         return None
+    return FAMILY if looks_like_summary(summary) else None
 
 
 async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
@@ -148,15 +145,14 @@ async def collect_over_api(endpoint: Endpoint, session: Session) -> list[Claim]:
     """Claims from ePIC's four read pages on ``endpoint`` (kind ``epic``, or ``api`` when the
     cgminer driver hands over). NOT_THIS_FAMILY when nothing that answered is ePIC's."""
     pages = [_Page(path) for path in READS]
-    async with _client(endpoint, session) as client:
-        for page in pages:
-            page.asked = True
-            try:
-                page.document = await _get(client, endpoint, page.path)
-            except CollectError as exc:
-                page.error = exc
-                if exc.code in (TIMEOUT, UNREACHABLE):
-                    break  # a dead or silent server: asking the other pages would only wait again
+    for page in pages:
+        page.asked = True
+        try:
+            page.document = await _get(endpoint, session, page.path)
+        except CollectError as exc:
+            page.error = exc
+            if exc.code in (TIMEOUT, UNREACHABLE):
+                break  # a dead or silent server: asking the other pages would only wait again
     answered = [p for p in pages if p.asked and p.error is None]
     if not any(_looks_like_epic(p) for p in answered):
         failure = next((p.error for p in pages if p.error is not None and p.error.code != NOT_THIS_FAMILY), None)

@@ -76,7 +76,7 @@ class RangeTarget:
 class EndpointTarget:
     """One explicitly named endpoint, e.g. ``ssh://root@10.0.4.17:2222``."""
 
-    kind: str  # api | web | whatsminer | ssh | serial
+    kind: str  # api | web | whatsminer | whatsminer3 | grpc | epic | ssh | serial
     host: str  # serial: the pyserial URL or device path
     port: int  # serial: the baud rate
     username: str | None
@@ -92,7 +92,8 @@ class EndpointTarget:
 Target = HostTarget | RangeTarget | EndpointTarget
 
 _SCHEMES = {"cgminer": ("api", 4028), "antminer+http": ("web", 80), "vnish+http": ("web", 80),
-            "whatsminer": ("whatsminer", 4028), "ssh": ("ssh", 22), "braiins+grpc": ("grpc", 50051)}
+            "whatsminer": ("whatsminer", 4028), "ssh": ("ssh", 22), "braiins+grpc": ("grpc", 50051),
+            "epic+http": ("epic", 4028)}
 
 
 def _port(text: str, context: str) -> int:

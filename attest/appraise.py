@@ -173,7 +173,8 @@ def _find_entry(ev: Evidence, serial: str | None,
 
 #: How the technician names each channel, and what each failure means there.
 _CHANNELS = {"api": "API", "web": "web UI", "ssh": "SSH", "whatsminer3": "Whatsminer API v3",
-             "serial": "serial console", "grpc": "Braiins OS API", "whatsminer": "Whatsminer API"}
+             "serial": "serial console", "grpc": "Braiins OS API", "whatsminer": "Whatsminer API",
+             "epic": "ePIC API"}
 _FAILURES = {"AUTH_FAILED": "login refused", "UNREACHABLE": "closed", "TIMEOUT": "no answer in time",
              "NOT_THIS_FAMILY": "answered as something else", "MALFORMED_REPLY": "malformed reply",
              "CONNECTION_RESET": "connection dropped", "REPLY_TOO_LARGE": "reply too large",

@@ -26,8 +26,9 @@ work and single runs vary by tens of percent. What each figure is:
     get_data reads (model, serial, MAC, firmware, hashboards, pools) from the interfaces each
     family answers on, and nothing more: no SSH, no appraisal. The fleet holds every firmware
     family (`--scenario families`: Avalon, Whatsminer API v2 and v3, stock Antminer, VNish,
-    Braiins OS, LuxOS, cycled). It includes identifying each API's family (our `version` request), which
-    pyasic did during its scan and so does not pay in get_data: the comparison leans against us.
+    Braiins OS, LuxOS, ePIC, cycled; ePIC's HTTP API on 4028 is read through the same API
+    endpoint). It includes identifying each API's family (our `version` request), which pyasic
+    did during its scan and so does not pay in get_data: the comparison leans against us.
 
 Why pyasic's default scan finds nothing here: its ``network_scan_semaphore`` setting defaults to
 None, and then ``MinerNetwork.ping_and_get_miner`` skips its semaphore, so all 1,022 addresses of

@@ -76,3 +76,32 @@ def test_with_nothing_answering_the_top_reason_stays_the_failure():
     ev = Evidence("10.0.4.18", (), (Problem("UNREACHABLE", "api://10.0.4.18:4028", "connection refused"),))
     result = appraise(ev, [_manifest(plan_fleet(3, "mixed", "127.0.9.1"))], POLICY)
     assert result.top_reason.code == "UNREACHABLE"
+
+
+def test_an_epic_rig_is_found_by_its_mac_with_its_boards_checked_and_its_firmware_only_reported():
+    rigs = plan_fleet(22, "mixed", "127.0.9.1")
+    rig = next(r for r in rigs if r.scenario == "antminer-epic")
+    manifest = _manifest(rigs)
+    api = "api://h:4028"
+    claims = (
+        Claim("unit.model", rig.model, f"{api} /capabilities", R),
+        Claim("control_board.serial", rig.control_board_serial, f"{api} /capabilities", R),
+        Claim("net.mac", rig.mac.lower(), f"{api} /network", R),
+        Claim("firmware.version", rig.firmware_version, f"{api} /summary", R),
+        Claim("config.pool.0.url", ALLOWED_POOL, f"{api} /summary", R),
+        *(Claim(f"hashboard.{b.slot}.serial", b.serial, f"{api} /capabilities", R) for b in rig.hashboards),
+        *(Claim(f"hashboard.{b.slot}.chips", b.chips, f"{api} /hashrate", R) for b in rig.hashboards),
+    )
+    result = appraise(Evidence(rig.host, claims), [manifest], POLICY)
+    codes = {r.code: r for r in result.reasons}
+    assert result.entry is not None and result.entry.serial == rig.serial
+    assert "control board, 3 hashboards" in codes["HARDWARE_MATCHES_MANIFEST"].detail
+    assert result.verdict is Verdict.WARNING and result.top_reason.code == "FIRMWARE_VERSION_UNKNOWN"
+
+    # ePIC's own UMC board in place of the unit's: its CPU serial is not the one the factory
+    # recorded, and that is said, never passed over.
+    umc = tuple(Claim(c.name, "10000000a1b2c3d4", c.source, R) if c.name == "control_board.serial" else c
+                for c in claims)
+    replaced = appraise(Evidence(rig.host, umc), [manifest], POLICY)
+    assert replaced.verdict is Verdict.UNTRUSTED
+    assert "CONTROL_BOARD_SERIAL_MISMATCH" in {r.code for r in replaced.reasons}

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from attest.drivers import antminer_web, braiins, cgminer, console, ssh, whatsminer, whatsminer3
+from attest.drivers import antminer_web, braiins, cgminer, console, epic, ssh, whatsminer, whatsminer3
 
-DRIVERS: tuple[ModuleType, ...] = (cgminer, whatsminer, whatsminer3, antminer_web, braiins, ssh, console)
+DRIVERS: tuple[ModuleType, ...] = (cgminer, whatsminer, whatsminer3, antminer_web, braiins, epic, ssh, console)
 
 
 def driver_for_kind(kind: str) -> ModuleType:

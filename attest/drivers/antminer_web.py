@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from attest.claim_values import malformed
-from attest.drivers import vnish
+from attest.drivers import epic, vnish
 from attest.drivers.base import (
     AUTH_FAILED,
     MALFORMED_REPLY,
@@ -69,7 +69,7 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
 
     Each page stands alone: a 404 or a broken stats.cgi costs that page's claims (a problem
     says so), never the serial already read from get_system_info. A UI without the Bitmain CGIs
-    may be VNish's, whose REST API is read instead.
+    may be VNish's, whose REST API is read instead, or ePIC's dashboard, which holds nothing to read.
     """
     options = session.options
     origin = f"http://{_url_host(endpoint.host)}:{endpoint.port}"
@@ -92,6 +92,10 @@ async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
                 if reply.status == 404 and (info := await vnish.looks_like_vnish(client, endpoint)) is not None:
                     return await vnish.collect_over_web(client, endpoint, session, info, lambda: HttpClient(
                         origin, auth=None, timeout=options.timeout, max_bytes=options.max_reply_bytes, record=record))
+                if reply.status == 404 and await epic.dashboard_at(client):
+                    raise CollectError(NOT_THIS_FAMILY, f"{endpoint.label} serves ePIC's web dashboard, which holds "
+                                       "no identity of its own: ePIC firmware is read over its HTTP API on the API "
+                                       "port (4028)")
                 if reply.status == 404:
                     raise CollectError(NOT_THIS_FAMILY, f"{endpoint.label} {SYSTEM_INFO}: not found (HTTP 404)")
                 claims: list[Claim] = []

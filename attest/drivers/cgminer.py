@@ -3,16 +3,18 @@
 Every family answers ``version``, so that is asked first and decides the rest: bmminer
 (Antminer) is read through ``stats+pools``; btminer (Whatsminer) has its own read commands and
 is handed to the whatsminer driver; other cgminer-compatible firmware gets the same
-``stats+pools`` and yields whatever of it is recognisable. Claims are ``reported``: the running
+``stats+pools`` and yields whatever of it is recognisable. An HTTP reply instead of JSON means
+ePIC's firmware, which serves a REST API on this port: the epic driver reads it. Claims are ``reported``: the running
 firmware says them, and a backdoored one could say anything (docs/protocols.md).
 """
 
 from __future__ import annotations
 
-from attest.drivers import avalon, whatsminer
+from attest.drivers import avalon, epic, whatsminer
 from attest.drivers.base import NOT_THIS_FAMILY, CollectError, Endpoint, Session
 from attest.drivers.cgminer_api import (
     MAX_SLOTS,
+    HttpOnApiPort,
     Reply,
     call,
     call_joined,
@@ -60,14 +62,20 @@ async def identify(host: str, port: int, session: Session) -> str | None:
     endpoint = Endpoint(KIND, host, port)
     try:
         reply = await call(endpoint, session, {"command": "version"}, "version")
+    except HttpOnApiPort:
+        return await epic.identify(host, port, session)  # ePIC serves HTTP on the API port
     except CollectError:
         return None
     return family_of(reply)
 
 
 async def collect(endpoint: Endpoint, session: Session) -> list[Claim]:
-    """Claims from the API; ``CollectError`` for every expected failure."""
-    version, prefetched = await _version_and_reads(endpoint, session)
+    """Claims from the API; ``CollectError`` for every expected failure. An HTTP reply means an
+    HTTP API listens on this port: ePIC's, whose reader takes the endpoint over."""
+    try:
+        version, prefetched = await _version_and_reads(endpoint, session)
+    except HttpOnApiPort:
+        return await epic.collect_over_api(endpoint, session)
     family = family_of(version)
     if family is None:
         raise CollectError(

@@ -24,6 +24,16 @@ MAX_POOLS = 16
 Reply = dict[str, Any]
 
 
+class HttpOnApiPort(CollectError):
+    """The API port answered a cgminer request with an HTTP reply: an HTTP service listens there
+    (ePIC's firmware serves its REST API on 4028). Still a MALFORMED_REPLY to any caller that
+    does not look further; the cgminer driver hands the endpoint to the ePIC reader."""
+
+    def __init__(self, message: str, status_line: str) -> None:
+        super().__init__(MALFORMED_REPLY, message)
+        self.status_line = status_line
+
+
 async def call(endpoint: Endpoint, session: Session, request: Mapping[str, str], what: str) -> Reply:
     """Send one JSON request and return the parsed reply.
 
@@ -43,16 +53,29 @@ async def call(endpoint: Endpoint, session: Session, request: Mapping[str, str],
             record=lambda direction, data: pending.append((direction, data)),
         )
     except tcp.TransportError as exc:
+        # An HTTP server that keeps the connection open after its answer ends the read by timeout:
+        # what it said still names it.
+        got = next((data for direction, data in pending if direction == "<"), b"")
+        if got.startswith(b"HTTP/"):
+            raise _http_on_api_port(endpoint, what, got) from None
         raise CollectError(exc.code, f"{endpoint.label} {what}: {exc.message}") from None
     finally:
         for direction, data in pending:
             session.transcript.record(endpoint.label, direction, data)
+    if raw.startswith(b"HTTP/"):
+        raise _http_on_api_port(endpoint, what, raw)
     try:
         return parse_api_json(raw)
     except ApiJsonError as exc:
         raise CollectError(
             MALFORMED_REPLY, f"{endpoint.label} {what}: {exc}; reply began {printable(raw, 80)!r}"
         ) from None
+
+
+def _http_on_api_port(endpoint: Endpoint, what: str, raw: bytes) -> HttpOnApiPort:
+    status_line = printable(raw.split(b"\r\n", 1)[0], 80)
+    return HttpOnApiPort(f"{endpoint.label} {what}: an HTTP server answered ({status_line}), not a cgminer-family "
+                         "API", status_line)
 
 
 async def call_joined(

@@ -2,8 +2,8 @@
 
 Each is a rig as built (identity, boards, PSU) running its family's firmware, which answers on
 that firmware's own ports in its own formats (attest.sim.avalon_api, luxos_api, whatsminer3,
-vnish, braiins): Canaan's cgminer, btminer API v2 and v3, stock Bitmain firmware with a board
-asleep, and the forks VNish, Braiins OS and LuxOS on Antminer hardware. None offers SSH, as none
+vnish, braiins, epic): Canaan's cgminer, btminer API v2 and v3, stock Bitmain firmware with a board
+asleep, and the forks VNish, Braiins OS, LuxOS and ePIC on Antminer hardware. None offers SSH, as none
 does out of the box, so each is read only through what its firmware reports.
 """
 
@@ -27,6 +27,7 @@ def version_for(model: str, default: str) -> str:
 VNISH_VERSION = "1.2.6"
 BRAIINS_VERSION = "24.09.1"
 LUXOS_VERSION = "2024.10.21.211400-c5326a9e"
+EPIC_SOFTWARE = "PowerPlay-BMS v1.24.0"  # ePIC's Software string: "<name> v<version>"
 
 
 def make_family(rig: Rig, family: str, rnd: random.Random) -> None:
@@ -53,6 +54,12 @@ def make_family(rig: Rig, family: str, rnd: random.Random) -> None:
         rig.extras["grpc_password"] = ""
     elif family == "luxos":
         rig.firmware_version, rig.firmware_build = LUXOS_VERSION, "Mon Oct 21 21:14:00 UTC 2024"
+    elif family == "epic":
+        # ePIC's PowerPlay-BMS on the unit's own (Amlogic) control board: the API names the
+        # board by its CPU's serial, which is what the factory recorded for this unit.
+        rig.control_board_serial = f"{rnd.randrange(16**32):032x}"
+        rig.firmware_version, rig.firmware_build = EPIC_SOFTWARE, ""
+        rig.extras["cpu_hardware"] = "Amlogic"
     elif family == "whatsminer3":
         rig.extras["v3_type"] = "M60S_VK30"
     elif family == "whatsminer":

@@ -68,7 +68,7 @@ class Rig:
     name: str
     scenario: str
     family: str  # firmware family: "antminer" (bmminer API + web CGI + SSH), "whatsminer" (btminer
-    # API v2), "whatsminer3" (API v3 on 4433), "avalon", "vnish", "braiins", "luxos"
+    # API v2), "whatsminer3" (API v3 on 4433), "avalon", "vnish", "braiins", "luxos", "epic" (HTTP on 4028)
     model: str
     host: str
     serial: str

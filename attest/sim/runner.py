@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from attest.evidence import identity_document, identity_fingerprint, normalise_mac
 from attest.manifest import sign_envelope
-from attest.sim import api_server, braiins, ssh_server, web_server, whatsminer3
+from attest.sim import api_server, braiins, epic, ssh_server, web_server, whatsminer3
 from attest.sim.console import HAS_PTY, RigConsole
 from attest.sim.egress import DEFAULT_EVERY, NTP_HOST, fleet_network
 from attest.sim.firmware_file import write_firmware_files
@@ -236,7 +236,8 @@ def _rig_entry(rig: Rig, ports: dict[str, int], console: str | None = None) -> d
         "name": rig.name, "scenario": rig.scenario, "model": rig.model, "host": rig.host,
         "family": rig.family,
         "endpoints": {
-            "api": f"cgminer://{rig.host}:{ports['api']}",
+            # ePIC serves HTTP on the API port; a cgminer:// address reaches it too (handed over).
+            "api": f"{'epic+http' if rig.family == 'epic' else 'cgminer'}://{rig.host}:{ports['api']}",
             "web": f"{web_scheme}://{rig.host}:{ports['web']}" if _serves_web(rig) else None,
             "ssh": f"ssh://{rig.username}@{rig.host}:{ports['ssh']}" if rig.ssh_enabled else None,
             "serial": f"serial://{console}" if console else None,
@@ -335,7 +336,10 @@ async def start_fleet(count: int, scenario: str, out: Path, *, base: str = DEFAU
     try:
         for rig in rigs:
             p = rig_ports[rig.name]
-            fleet.servers.append(_ApiServerHandle(await api_server.start_api_server(rig, rig.host, p["api"])))
+            if rig.family == "epic":  # HTTP on the API port, and its dashboard on the web port
+                fleet.servers.extend(await epic.start_epic_servers(rig, rig.host, p["api"], p["web"]))
+            else:
+                fleet.servers.append(_ApiServerHandle(await api_server.start_api_server(rig, rig.host, p["api"])))
             if _serves_web(rig):
                 fleet.servers.append(await web_server.start_web_server(rig, rig.host, p["web"]))
             if rig.family == "whatsminer3":

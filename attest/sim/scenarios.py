@@ -45,6 +45,7 @@ FAMILY_SCENARIOS: dict[str, tuple[str, str, str]] = {
     "antminer-vnish": ("Antminer S19 Pro", "vnish", "WARNING"),
     "braiins-os": ("Antminer S19j Pro", "braiins", "WARNING"),
     "luxos": ("Antminer S19 XP", "luxos", "WARNING"),
+    "antminer-epic": ("Antminer S19j Pro", "epic", "WARNING"),
 }
 #: What every rig of a `mixed` fleet must get: the scenarios, then the family rigs.
 MIXED: dict[str, str] = {**SCENARIOS, **{name: verdict for name, (_, _, verdict) in FAMILY_SCENARIOS.items()}}

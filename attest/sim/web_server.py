@@ -60,6 +60,9 @@ _AUTH_PARAM = re.compile(rb"""\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"
 _QUOTED_PAIR = re.compile(rb"\\(.)")
 
 _HTML = b"text/html"
+#: A byte a request line may start with (a method is an RFC 9110 token).
+_TOKEN_BYTE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]")
+_BAD_REQUEST_AT_ONCE = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _JSON = b"application/json"
 
 
@@ -331,10 +334,14 @@ class DigestGate:
 class _WebUi:
     """One rig's web server: routing, auth and the behaviours of attest.sim.rig."""
 
-    def __init__(self, rig: Rig, responder: Responder | None = None) -> None:
+    def __init__(self, rig: Rig, responder: Responder | None = None, *, refuse_non_http: bool = False) -> None:
         self.rig = rig
         #: Another firmware's web UI on the same HTTP machinery (attest.sim.vnish).
         self.responder = responder
+        #: Answer 400 at once to a first byte no request line starts with (a cgminer client's
+        #: ``{"command":...}``), as servers with an incremental parser do, instead of waiting for
+        #: a line end that never comes (ePIC's API on 4028, attest.sim.epic).
+        self.refuse_non_http = refuse_non_http
         self.gate = DigestGate(rig)
         self.started = time.monotonic()
         self.live: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
@@ -392,6 +399,16 @@ class _WebUi:
 
     async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)
+        if self.refuse_non_http:
+            async with asyncio.timeout(IDLE_TIMEOUT_SECONDS):
+                first = await reader.read(_READ_CHUNK)
+            if not first:
+                return
+            if not _TOKEN_BYTE.match(first):
+                writer.write(_BAD_REQUEST_AT_ONCE)
+                await writer.drain()
+                return
+            conn.receive_data(first)
         while True:
             try:
                 event = await self._next_event(conn, reader)
@@ -542,6 +559,15 @@ async def start_web_server(rig: Rig, host: str, port: int) -> asyncio.AbstractSe
     return WebServer(await asyncio.start_server(ui.serve_connection, host, port), ui)
 
 
+async def start_http_server(rig: Rig, host: str, port: int, responder: Responder, *,
+                            refuse_non_http: bool = False) -> WebServer:
+    """Another firmware's HTTP service on this machinery (keep-alive, caps, the rig's behaviours):
+    ``responder`` answers every request; ``refuse_non_http`` answers 400 at once to bytes that
+    cannot begin a request."""
+    ui = _WebUi(rig, responder, refuse_non_http=refuse_non_http)
+    return WebServer(await asyncio.start_server(ui.serve_connection, host, port), ui)
+
+
 __all__ = [
     "GARBAGE_BYTES",
     "REALM",
@@ -553,6 +579,7 @@ __all__ = [
     "json_reply",
     "parse_digest_credentials",
     "pools",
+    "start_http_server",
     "start_web_server",
     "stats",
     "status_reply",

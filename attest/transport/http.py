@@ -399,6 +399,8 @@ def _unused_tls_context() -> ssl.SSLContext:
 
 #: The part of a reply ``fetch_head`` reads: the status line and headers, never the body.
 HEAD_READ_CHUNK = 4096
+#: A reply head larger than this is no head (``fetch`` caps the body with its own ``max_bytes``).
+MAX_HEAD_BYTES = 64 * 1024
 
 
 async def fetch_head(
@@ -419,13 +421,40 @@ async def fetch_head(
     head, and every failure is a TransportError with the codes of :func:`get`. The connection is
     dropped once the head is in (``HttpReply.body`` is always empty).
     """
+    return await _fetch(host, port, path, timeout=timeout, max_bytes=max_bytes, record=record, body=False)
+
+
+async def fetch(
+    host: str,
+    port: int,
+    path: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    record: Recorder,
+) -> HttpReply:
+    """One unauthenticated plain-HTTP ``GET path``, body included, on a connection of its own.
+
+    For an open JSON API read page by page (ePIC's on 4028), where an httpx client's setup would
+    be most of the work: one socket and h11, with :class:`HttpClient`'s guards. ``timeout`` covers
+    connect, head and body; the head is bounded by MAX_HEAD_BYTES and the body by ``max_bytes``
+    (a declared length past it is refused before reading, a counted one as it arrives); a
+    compressed body is refused; the transcript gets the request line, the head and the body's first
+    RECORD_BODY_CAP bytes. Every failure is a TransportError with the codes of :func:`get`.
+    """
+    return await _fetch(host, port, path, timeout=timeout, max_bytes=max_bytes, record=record, body=True)
+
+
+async def _fetch(host: str, port: int, path: str, *, timeout: float, max_bytes: int, record: Recorder,
+                 body: bool) -> HttpReply:
     authority = f"[{host}]" if ":" in host else host
     if port != 80:
         authority += f":{port}"
     if not path.startswith("/") or path.startswith("//"):
         raise ValueError(f"path must be absolute: {path!r}")
     what = f"GET {path}"
-    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_bytes)
+    head_cap = min(max_bytes, MAX_HEAD_BYTES) if body else max_bytes
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=head_cap)
     request = conn.send(h11.Request(method="GET", target=path, headers=[
         ("Host", authority), ("User-Agent", "rig-attest"), ("Accept-Encoding", "identity"),
         ("Connection", "close"),
@@ -434,6 +463,10 @@ async def fetch_head(
     deadline = loop.time() + timeout
     reader, writer = await open_until(host, port, deadline, timeout, f"{what}: ")
     received = 0
+    first = bytearray()  # the reply's first bytes, to tell a peer that speaks no HTTP from a slow one
+    ended = False  # the peer closed its side
+    head: HttpReply | None = None  # once the head is in (``body`` only)
+    content = bytearray()
     try:
         record(">", b"GET %s HTTP/1.1" % path.encode("ascii"))
         async with asyncio.timeout_at(deadline):
@@ -442,26 +475,69 @@ async def fetch_head(
             while True:
                 event = conn.next_event()
                 if event is h11.NEED_DATA:
-                    chunk = await reader.read(HEAD_READ_CHUNK)
+                    chunk = await reader.read(HEAD_READ_CHUNK if head is None else _BODY_READ_CHUNK)
                     received += len(chunk)
-                    if received > max_bytes:
-                        raise TransportError(REPLY_TOO_LARGE, f"{what}: head passed {max_bytes} bytes")
+                    ended = not chunk
+                    first += chunk[:max(0, 512 - len(first))]
+                    if head is None and received > head_cap:
+                        raise TransportError(REPLY_TOO_LARGE, f"{what}: head passed {head_cap} bytes")
                     conn.receive_data(chunk)
                 elif isinstance(event, h11.Response):
-                    return _head_reply(event, record)
+                    head = _head_reply(event, record)
+                    if not body:
+                        return head
+                    _refuse_unreadable(head, what, max_bytes)
+                elif isinstance(event, h11.Data):
+                    content += event.data
+                    if len(content) > max_bytes:
+                        raise TransportError(REPLY_TOO_LARGE, f"{what}: body passed {max_bytes} bytes and was "
+                                             f"cut off; the cap is {max_bytes}")
+                elif isinstance(event, h11.EndOfMessage) and head is not None:
+                    _record_body(record, content)
+                    return HttpReply(head.status, head.headers, bytes(content))
                 elif isinstance(event, h11.ConnectionClosed):
+                    if head is not None:
+                        raise TransportError(CONNECTION_RESET, f"{what}: peer closed mid-body "
+                                             f"({len(content)} bytes in)")
                     raise TransportError(CONNECTION_RESET, f"{what}: peer closed without answering")
                 # h11.InformationalResponse (1xx): the real answer follows
     except TimeoutError:
-        raise TransportError(TIMEOUT, f"{what}: no complete reply head within {timeout:g} s") from None
+        if head is None and first and not bytes(first).startswith(b"HTTP/"):  # e.g. an SSH banner, then waiting
+            record("<", bytes(first))
+            raise TransportError(MALFORMED_REPLY, f"{what}: not HTTP: {received} bytes came back that are no HTTP "
+                                 "reply (the transcript shows them)") from None
+        part = "reply" if body else "reply head"
+        raise TransportError(TIMEOUT, f"{what}: no complete {part} within {timeout:g} s") from None
     except h11.RemoteProtocolError as exc:
         if received == 0:
             raise TransportError(CONNECTION_RESET, f"{what}: peer closed without answering") from None
+        if ended and head is not None:
+            raise TransportError(CONNECTION_RESET, f"{what}: peer closed mid-body ({len(content)} bytes in)") from None
         raise TransportError(MALFORMED_REPLY, f"{what}: not HTTP ({_truncate(str(exc))})") from None
     except OSError as exc:
         raise TransportError(CONNECTION_RESET, f"{what}: connection lost ({exc.strerror or exc})") from None
     finally:
-        writer.transport.abort()  # the body, if any, is not wanted
+        writer.transport.abort()  # a body not wanted, or the exchange over: nothing more to read
+
+
+_BODY_READ_CHUNK = 64 * 1024
+
+
+def _refuse_unreadable(reply: HttpReply, what: str, max_bytes: int) -> None:
+    encoding = reply.header("content-encoding").strip().lower()
+    if encoding not in ("", "identity"):
+        raise TransportError(MALFORMED_REPLY, f"{what}: compressed body ({encoding[:40]}) though identity was asked")
+    declared = reply.header("content-length")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise TransportError(REPLY_TOO_LARGE, f"{what}: body declared as {int(declared)} bytes; the cap is {max_bytes}")
+
+
+def _record_body(record: Recorder, content: bytearray) -> None:
+    if content:
+        note = b""
+        if len(content) > RECORD_BODY_CAP:
+            note = b"\n[... %d more bytes not recorded]" % (len(content) - RECORD_BODY_CAP)
+        record("<", bytes(content[:RECORD_BODY_CAP]) + note)
 
 
 def _head_reply(event: h11.Response, record: Recorder) -> HttpReply:
@@ -502,6 +578,7 @@ __all__ = [
     "HttpReply",
     "Recorder",
     "TransportError",
+    "fetch",
     "fetch_head",
     "get",
 ]

@@ -132,3 +132,44 @@ def test_luxos_gives_serial_and_mac_through_config(families):
     assert ev.value("unit.model") == "Antminer S19 XP"
     assert ev.value("firmware.miner.version") == f"LUXminer {rig.firmware_version}"
     assert hashboards(ev) == {}
+
+
+def test_epic_gives_model_mac_control_board_and_boards_over_http_on_the_api_port(families):
+    ev, rig = read(families, "antminer-epic")
+    # The cgminer request on 4028 got an HTTP reply: the ePIC reader took the endpoint over.
+    assert source(ev, "unit.model") == "api /capabilities" and ev.value("unit.model") == rig.model
+    assert source(ev, "net.mac") == "api /network"
+    assert normalise_mac(str(ev.value("net.mac"))) == normalise_mac(rig.mac)
+    assert ev.value("control_board.serial") == rig.control_board_serial
+    assert ev.value("control_board.type") == "Amlogic"
+    assert hashboards(ev) == {b.slot: b.serial for b in rig.hashboards}
+    assert {s: ev.value(f"hashboard.{s}.chips") for s in range(3)} == {b.slot: b.chips for b in rig.hashboards}
+    assert source(ev, "hashboard.0.chips") == "api /hashrate"
+    assert ev.value("firmware.version") == "PowerPlay-BMS v1.24.0" and source(ev, "firmware.version") == "api /summary"
+    assert ev.value("config.pool.0.url") == rig.pools[0].url
+    assert ev.value("unit.serial") is None and ev.value("psu.serial") is None  # ePIC reports neither
+    # Port 80 is ePIC's dashboard, said as such; SSH is closed.
+    assert [(p.code, p.endpoint.split(":")[0]) for p in ev.problems] == [("NOT_THIS_FAMILY", "web"),
+                                                                        ("UNREACHABLE", "ssh")]
+    assert "ePIC's web dashboard" in ev.problems[0].detail
+    # Only reads were sent to the API port: the cgminer request, then ePIC's open GET pages.
+    sent = [data for endpoint, direction, data in ev.transcript.entries
+            if direction == ">" and endpoint.startswith("api://")]
+    assert sent[0].startswith(b'{"command":"version')
+    assert [line.split(b" ")[:2] for line in sent[1:]] == [
+        [b"GET", b"/summary"], [b"GET", b"/capabilities"], [b"GET", b"/network"], [b"GET", b"/hashrate"]]
+
+
+def test_epic_is_named_by_discovery_and_read_through_its_own_scheme(families):
+    from attest.address import EndpointTarget
+    from attest.discovery import probe_host
+
+    fleet, rigs = families
+    rig = rigs["antminer-epic"]
+    ports = PortProfile(**fleet["ports"])
+    found = asyncio.run(probe_host(rig.host, ports, CollectOptions(timeout=5.0)))
+    assert found.services["api"] == "epic"
+    target = EndpointTarget("epic", rig.host, ports.api, None, None, f"epic+http://{rig.host}:{ports.api}")
+    ev = asyncio.run(collect(target, ports=ports, credentials=Credentials(), options=CollectOptions(timeout=5.0)))
+    assert ev.problems == () and source(ev, "control_board.serial") == "epic /capabilities"
+    assert ev.value("unit.model") == rig.model and hashboards(ev) == {b.slot: b.serial for b in rig.hashboards}

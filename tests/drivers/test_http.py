@@ -453,3 +453,63 @@ def test_fetch_head_times_out_on_a_silent_server_and_is_unreachable_when_refused
     with pytest.raises(TransportError) as info:
         run(http.fetch_head("127.0.0.1", port, timeout=1.0, max_bytes=4096, record=Recorder()))
     assert info.value.code == http.UNREACHABLE
+
+
+# --- fetch: one open GET with its body, on a connection of its own (ePIC's pages) -----------------
+
+
+def fetched(handler: Handler, **kwargs) -> http.HttpReply | TransportError:
+    async def go() -> http.HttpReply | TransportError:
+        async with raw_server(handler) as port:
+            try:
+                return await http.fetch("127.0.0.1", port, "/summary", timeout=kwargs.get("timeout", 2.0),
+                                        max_bytes=kwargs.get("max_bytes", 4096),
+                                        record=kwargs.get("record", Recorder()))
+            except TransportError as e:
+                return e
+
+    return run(go())  # type: ignore[return-value]
+
+
+def answering(*parts: bytes, then_wait: bool = False) -> Handler:
+    async def handler(reader, writer):
+        await read_head(reader)
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+        if then_wait:
+            await reader.read()
+
+    return handler
+
+
+@pytest.mark.parametrize("reply", [
+    response("200 OK", b'{"Software": "PowerPlay-BMS v1.24.0"}'),
+    b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+    b'5\r\n{"Sof\r\n20\r\ntware": "PowerPlay-BMS v1.24.0"}\r\n0\r\n\r\n',
+    b'HTTP/1.0 200 OK\r\n\r\n{"Software": "PowerPlay-BMS v1.24.0"}',  # no length: the body ends with the connection
+])
+def test_fetch_returns_the_body_however_it_is_framed_and_records_it(reply):
+    record = Recorder()
+    result = fetched(answering(reply), record=record)
+    assert isinstance(result, http.HttpReply), result
+    assert result.status == 200 and result.body == b'{"Software": "PowerPlay-BMS v1.24.0"}'
+    assert [d for d, _ in record.entries] == [">", "<", "<"] and record.entries[0][1] == b"GET /summary HTTP/1.1"
+    assert record.entries[2][1] == result.body
+
+
+@pytest.mark.parametrize(("handler", "code", "words"), [
+    (answering(response("200 OK", b"x" * 5000)), http.REPLY_TOO_LARGE, "declared as 5000 bytes"),
+    (answering(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", *[b"400\r\n" + b"y" * 1024 + b"\r\n"] * 6,
+               then_wait=True), http.REPLY_TOO_LARGE, "body passed 4096 bytes"),
+    (answering(response("200 OK", b"\x1f\x8b" + b"z" * 20, b"Content-Encoding: gzip")), http.MALFORMED_REPLY,
+     "compressed body"),
+    (answering(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"Model\":"), http.CONNECTION_RESET, "mid-body"),
+    (answering(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"Model\":", then_wait=True), http.TIMEOUT,
+     "no complete reply within"),
+    (answering(b"SSH-2.0-dropbear_2020.81\r\n", then_wait=True), http.MALFORMED_REPLY, "not HTTP"),
+    (answering(b"HTTP/1.1 200 OK\r\nX-Filler: " + b"f" * 70_000 + b"\r\n\r\n"), http.REPLY_TOO_LARGE, "head passed"),
+])
+def test_fetch_refuses_what_is_not_a_bounded_http_reply(handler, code, words):
+    result = fetched(handler, timeout=0.5, max_bytes=4096 if "head passed" not in words else 1024 * 1024)
+    assert isinstance(result, TransportError) and result.code == code and words in result.message, result

@@ -98,7 +98,7 @@ def test_every_scenario_gets_its_designed_verdict(demo):
     assert got == {s: expected_verdict(s) for s in MIXED}  # the demo watches its rigs' network
     assert all(r.state is RowState.DONE for r in win.model.rows())
     summary = win.summary.label.text()
-    assert summary.startswith("2 trusted · 10 warning · 7 untrusted · 2 unknown"), summary
+    assert summary.startswith("2 trusted · 11 warning · 7 untrusted · 2 unknown"), summary
 
 
 def test_the_network_tab_shows_what_the_watch_saw_with_its_judgement(demo):

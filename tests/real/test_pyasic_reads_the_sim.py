@@ -69,8 +69,11 @@ def test_pyasic_identifies_a_simulated_antminer_and_reads_our_serial_and_mac(tmp
     ("avalon", "AvalonMiner 1246", "CGMinerAvalon1246"),
     ("whatsminer-v2", "M30S+ VE40", "BTMinerM30SPlusVE40"),
     ("whatsminer-v3", "M60S VK30", "BTMinerM60SVK30"),
+    # ePIC: pyasic knows it by the dashboard on port 80 and reads /capabilities and /network on
+    # 4028, where we read the same pages after our cgminer request was answered in HTTP.
+    ("antminer-epic", "S19j Pro (ePIC)", "ePICS19jPro"),
 ])
-def test_pyasic_reads_the_same_model_and_mac_from_avalon_and_whatsminer(tmp_path, scenario, model, cls):
+def test_pyasic_reads_the_same_model_and_mac_from_avalon_whatsminer_and_epic(tmp_path, scenario, model, cls):
     base = free_loopback_base()
     if not all(can_bind(base, port) for port in REAL_PORTS.values()):
         if os.environ.get("CI"):
@@ -94,6 +97,7 @@ def test_pyasic_reads_the_same_model_and_mac_from_avalon_and_whatsminer(tmp_path
 
     rig, theirs, ours = asyncio.run(run())
     assert theirs["class"] == cls, theirs
-    # pyasic names the model its own way ("Avalon 1246 (Stock)", "M30S+ VE40"): the same model code.
+    # pyasic names the model its own way ("Avalon 1246 (Stock)", "M30S+ VE40", "S19j Pro (ePIC)"): the same
+    # model code; its class is chosen from the model it read (for ePIC, /capabilities' Model).
     assert str(ours.value("unit.model")).split()[-1] in str(theirs["model"]).split(), (theirs, ours.value("unit.model"))
     assert normalise_mac(theirs["mac"]) == normalise_mac(str(ours.value("net.mac"))) == normalise_mac(rig.mac)

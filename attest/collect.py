@@ -106,7 +106,11 @@ def _drop_expected_absences(claims: list[Claim], problems: list[Problem],
     models = {str(c.value) for c in claims if c.name == "unit.model"}
     web_labels = {ep.label for ep in endpoints if ep.kind == "web"}
     optional = {ep.label for ep in endpoints if ep.kind in OPTIONAL_KINDS}
-    if claims:
+    # Something is there when a kind answered, or when a port at least took the connection (a rig
+    # that hangs or talks garbage): then a refused optional port (most rigs have no 4433 or 50051)
+    # says nothing, and must not become the reason the technician reads first.
+    listening = bool(claims) or any(p.code != UNREACHABLE and p.endpoint not in optional for p in problems)
+    if listening:
         problems = [p for p in problems if not (p.endpoint in optional and p.code in (UNREACHABLE, NOT_THIS_FAMILY))]
     if models and not any(m.lower().startswith("antminer") for m in models):
         return [p for p in problems if not (p.endpoint in web_labels and p.code == UNREACHABLE)]

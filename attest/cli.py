@@ -336,15 +336,17 @@ async def _verify(targets: list[Any], manifests: list[Manifest], policy: Policy,
     outcome = outcome if outcome is not None else VerifyOutcome()
     lines = VerdictLines(sys.stdout, as_json=getattr(args, "json", False), outcome=outcome,
                          before_write=progress.clear, quiet=not stream_lines)
+    try:  # before the first rig is read: a rig checks in when it boots, and the watch must be up
+        watch = await open_verify_watch(args, policy)
+    except WatchError as e:
+        if run_log is not None:
+            run_log.close()  # nothing recorded yet: the log is closed untouched
+        _fail(e.message)
     logging_to: dict[str, Any] = {"histories": tuple(histories)}
     if run_log is not None:
         run_log.start()
         logging_to = {"histories": (run_log.history, *histories), "station": run_log.signer.station_id,
                       "batch": run_log.batch_id}
-    try:  # before the first rig is read: a rig checks in when it boots, and the watch must be up
-        watch = await open_verify_watch(args, policy)
-    except WatchError as e:
-        _fail(e.message)
     try:
         async for event in verify_many(targets, manifests=manifests, policy=policy, ports=ports,
                                        credentials=credentials, options=options, concurrency=concurrency,
